@@ -1,0 +1,121 @@
+// swift-tools-version: 6.1
+// SIP instant-messaging and presence server family. Layers per ARCHITECTURE.md:
+// SIPCore -> SIPTransport -> SIPTransaction -> Store/Registrar -> Roles -> executables.
+import PackageDescription
+
+let package = Package(
+    name: "swift-sip-server",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "SIPCore", targets: ["SIPCore"]),
+        .library(name: "SIPTransport", targets: ["SIPTransport"]),
+        .library(name: "SIPTransaction", targets: ["SIPTransaction"]),
+        .library(name: "Store", targets: ["Store"]),
+        .library(name: "Registrar", targets: ["Registrar"]),
+        .library(name: "Roles", targets: ["Roles"]),
+        .executable(name: "sipctl", targets: ["sipctl"]),
+        .executable(name: "home-server", targets: ["home-server"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+    ],
+    targets: [
+        // Message grammar: pure value types, no NIO.
+        .target(name: "SIPCore"),
+        .target(
+            name: "SIPTransport",
+            dependencies: [
+                "SIPCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "SIPTransaction",
+            dependencies: [
+                "SIPCore", "SIPTransport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "Store",
+            dependencies: [
+                "SIPCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "Registrar",
+            dependencies: [
+                "SIPCore", "Store",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "Roles",
+            dependencies: [
+                "SIPCore", "SIPTransport", "SIPTransaction", "Store", "Registrar",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "sipctl",
+            dependencies: [
+                "SIPCore", "Store", "Registrar",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(
+            name: "home-server",
+            dependencies: [
+                "Roles", "SIPTransport", "Store", "Registrar",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .testTarget(name: "SIPCoreTests", dependencies: ["SIPCore"], resources: [.copy("Fixtures")]),
+        .testTarget(
+            name: "SIPTransportTests",
+            dependencies: [
+                "SIPTransport", "SIPCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        .testTarget(name: "SIPTransactionTests", dependencies: ["SIPTransaction", "SIPCore"]),
+        .testTarget(name: "StoreTests", dependencies: ["Store"]),
+        .testTarget(name: "RegistrarTests", dependencies: ["Registrar", "Store", "SIPCore"]),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: [
+                "Roles", "SIPTransport", "SIPTransaction", "Store", "Registrar", "SIPCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+    ]
+)

@@ -1,0 +1,3 @@
+/// Roles: the RFC 3261 §16 proxy core, routing policies and the server assembly.
+import SIPCore
+public enum RolesModule {}

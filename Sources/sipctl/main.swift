@@ -1,0 +1,1 @@
+print("sipctl: not built yet")
