@@ -1,0 +1,70 @@
+/// The canonical serializer (RFC 3261 §7): full header names, CRLF line ends, one
+/// Content-Length after the other headers giving the body's true length.
+extension SIPRequest {
+    public func serialized() -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(estimatedSize(headers, body) + 32)
+        out.append(contentsOf: method.rawValue.utf8)
+        out.append(ASCII.sp)
+        out.append(contentsOf: uri.description.utf8)
+        out.append(contentsOf: " SIP/2.0\r\n".utf8)
+        appendHeadersAndBody(&out, headers, body)
+        return out
+    }
+}
+
+extension SIPResponse {
+    public func serialized() -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(estimatedSize(headers, body) + 16 + reasonPhrase.utf8.count)
+        out.append(contentsOf: "SIP/2.0 ".utf8)
+        let code = min(max(statusCode, 100), 699)
+        out.append(UInt8(0x30 + code / 100))
+        out.append(UInt8(0x30 + code / 10 % 10))
+        out.append(UInt8(0x30 + code % 10))
+        out.append(ASCII.sp)
+        for b in reasonPhrase.utf8 where b != ASCII.cr && b != ASCII.lf { out.append(b) }
+        out.append(contentsOf: "\r\n".utf8)
+        appendHeadersAndBody(&out, headers, body)
+        return out
+    }
+}
+
+extension SIPMessage {
+    public func serialized() -> [UInt8] {
+        switch self {
+        case .request(let r): r.serialized()
+        case .response(let r): r.serialized()
+        }
+    }
+}
+
+private func estimatedSize(_ headers: SIPHeaders, _ body: [UInt8]) -> Int {
+    var n = body.count + 24
+    for f in headers.fields { n += f.name.utf8.count + f.value.utf8.count + 4 }
+    return n
+}
+
+private func appendHeadersAndBody(_ out: inout [UInt8], _ headers: SIPHeaders, _ body: [UInt8]) {
+    for f in headers.fields {
+        if f.name == "Content-Length" || asciiCaseInsensitiveEqual(f.name, "Content-Length") { continue }
+        out.append(contentsOf: f.name.utf8)
+        out.append(ASCII.colon)
+        out.append(ASCII.sp)
+        // A value must stay on its line: a CR or LF built in by hand becomes a space.
+        var value = f.value
+        value.withUTF8 { v in
+            if v.contains(where: { $0 == ASCII.cr || $0 == ASCII.lf }) {
+                for b in v { out.append(b == ASCII.cr || b == ASCII.lf ? ASCII.sp : b) }
+            } else {
+                out.append(contentsOf: v)
+            }
+        }
+        out.append(ASCII.cr)
+        out.append(ASCII.lf)
+    }
+    out.append(contentsOf: "Content-Length: ".utf8)
+    out.append(contentsOf: String(body.count).utf8)
+    out.append(contentsOf: "\r\n\r\n".utf8)
+    out.append(contentsOf: body)
+}
