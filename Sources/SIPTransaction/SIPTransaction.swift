@@ -1,3 +1,0 @@
-/// SIPTransaction: RFC 3261 §17 client and server transactions.
-import SIPCore
-public enum SIPTransactionModule {}

@@ -1,0 +1,168 @@
+import Logging
+import ServiceLifecycle
+import SIPCore
+
+/// The server assembly (issue 3 item 5) the roles reuse: listeners + transaction layer +
+/// handlers, run as a swift-service-lifecycle `Service`.
+///
+/// Dispatch of a new request: a handler registered for its method; else the catch-all
+/// handler; else the server answers itself: OPTIONS with 200 (Allow, Accept, Supported;
+/// RFC 3261 §11.2), a known method with 405 and Allow (§21.4.6), an unknown one with 501
+/// (§8.2.1, §21.5.2). OPTIONS whose Request-URI has no user part (addressed to the server,
+/// not to a user) is answered by the server unless an OPTIONS handler is registered.
+///
+/// Graceful stop (`ServiceGroup` graceful shutdown or task cancellation): listeners close
+/// first, in-flight transactions finish (bounded by `drainTimeout`), then the transport
+/// closes.
+public final class SIPServer: Service, Sendable {
+    public struct Configuration: Sendable {
+        public var timers: TransactionTimerSettings
+        /// `Accept` in our OPTIONS answer.
+        public var accept: [String]
+        /// `Supported` option tags in our OPTIONS answer.
+        public var supported: [String]
+        /// Longest wait for in-flight transactions on graceful stop.
+        public var drainTimeout: Duration
+        public init(timers: TransactionTimerSettings = .default, accept: [String] = ["application/sdp", "text/plain"],
+                    supported: [String] = ["path", "outbound"], drainTimeout: Duration = .seconds(32)) {
+            self.timers = timers
+            self.accept = accept
+            self.supported = supported
+            self.drainTimeout = drainTimeout
+        }
+    }
+
+    public let layer: TransactionLayer
+    public let configuration: Configuration
+    let transport: any SIPServerTransport
+    let handlers: [SIPMethod: any SIPRequestHandler]
+    let catchAll: (any SIPRequestHandler)?
+    let logger: Logger
+    let stopSignal = AsyncStream<Void>.makeStream()
+
+    /// - Parameters:
+    ///   - handlers: per method (e.g. `.register: registrar`).
+    ///   - catchAll: gets every request without a per-method handler (a proxy core).
+    public init(transport: any SIPServerTransport, configuration: Configuration = .init(),
+                handlers: [SIPMethod: any SIPRequestHandler] = [:], catchAll: (any SIPRequestHandler)? = nil,
+                logger: Logger = Logger(label: "sip.server"), now: (@Sendable () -> SIPInstant)? = nil) {
+        self.transport = transport
+        self.configuration = configuration
+        self.handlers = handlers
+        self.catchAll = catchAll
+        self.logger = logger
+        layer = TransactionLayer(transport: transport, settings: configuration.timers, logger: logger, now: now)
+    }
+
+    /// The methods in `Allow`: what we answer ourselves plus what handlers take.
+    public var allowedMethods: [SIPMethod] {
+        var methods: [SIPMethod] = [.options, .ack, .cancel]
+        let extra = catchAll != nil ? [.invite, .bye, .register, .message, .subscribe, .notify, .publish, .info,
+                                       .prack, .update, .refer] as [SIPMethod] : Array(handlers.keys)
+        for method in extra.sorted(by: { $0.rawValue < $1.rawValue }) where !methods.contains(method) {
+            methods.append(method)
+        }
+        return methods
+    }
+
+    /// Runs until `stop()`, a graceful shutdown of its `ServiceGroup`, or cancellation.
+    public func run() async throws {
+        let layer = self.layer
+        let transport = self.transport
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { await layer.runTimers() }
+            group.addTask {
+                // Dispatch: each TU event in its own child task.
+                await withDiscardingTaskGroup { handlers in
+                    for await event in layer.events {
+                        handlers.addTask { await self.dispatch(event) }
+                    }
+                }
+            }
+            group.addTask {
+                try await transport.run { message, source in await layer.receive(message, from: source) }
+            }
+            await self.waitForStop()
+            // Graceful stop: listeners first, then in-flight transactions, then the rest.
+            await transport.stopListening()
+            await self.drain()
+            await transport.shutdown()
+            await layer.finishEvents()
+            group.cancelAll()
+        }
+    }
+
+    /// Asks a running server to stop gracefully (as a `ServiceGroup` shutdown does).
+    public func stop() {
+        stopSignal.continuation.finish()
+    }
+
+    private func waitForStop() async {
+        let signal = stopSignal.stream
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { try? await gracefulShutdown() }
+            group.addTask { for await _ in signal {} }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    private func drain() async {
+        let layer = self.layer
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await layer.waitUntilNoneInFlight() }
+            group.addTask { try? await Task.sleep(for: self.configuration.drainTimeout) }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    func dispatch(_ event: TransactionUserEvent) async {
+        switch event {
+        case .request(let transaction):
+            let method = transaction.request.method
+            if let handler = handlers[method] {
+                await handler.handle(transaction)
+            } else if method == .options, transaction.request.uri.sipURI?.user == nil || catchAll == nil {
+                await answerOptions(transaction)
+            } else if let catchAll {
+                await catchAll.handle(transaction)
+            } else {
+                await answerUnsupported(transaction)
+            }
+        case .cancel(let cancel, let invite):
+            await handler(for: invite.request.method)?.handleCancel(cancel, for: invite) ?? { try? await invite.respond(487) }()
+        case .ack(let ack, let source, let invite):
+            await handler(for: .invite)?.handleACK(ack, source: source, invite: invite)
+        case .strayResponse(let response, let source):
+            await catchAll?.handleStrayResponse(response, source: source)
+        case .serverTransactionFailed(let transaction, let error):
+            logger.debug("server transaction failed", metadata: ["sip.error": "\(error)"])
+            await handler(for: transaction.request.method)?.transactionFailed(transaction, error: error)
+        }
+    }
+
+    private func handler(for method: SIPMethod) -> (any SIPRequestHandler)? {
+        handlers[method] ?? catchAll
+    }
+
+    private var allowHeader: String { allowedMethods.map(\.rawValue).joined(separator: ", ") }
+
+    /// RFC 3261 §11.2: 200 with Allow, Accept, Supported.
+    func answerOptions(_ transaction: ServerTransaction) async {
+        try? await transaction.respond(200, headers: [
+            ("Allow", allowHeader),
+            ("Accept", configuration.accept.joined(separator: ", ")),
+            ("Supported", configuration.supported.joined(separator: ", ")),
+        ])
+    }
+
+    /// 405 with Allow for a method we know (§21.4.6), 501 for one we do not (§21.5.2).
+    func answerUnsupported(_ transaction: ServerTransaction) async {
+        if transaction.request.method.isStandard {
+            try? await transaction.respond(405, headers: [("Allow", allowHeader)])
+        } else {
+            try? await transaction.respond(501, headers: [("Allow", allowHeader)])
+        }
+    }
+}

@@ -1,0 +1,118 @@
+import SIPCore
+import Testing
+@testable import SIPTransaction
+
+/// The layer's client side with a fake transport and a manual clock (no sleeps).
+@Suite struct TransactionLayerClientTests {
+    let clock = ManualClock()
+    let transport = FakeTransport()
+    let layer: TransactionLayer
+    let udp = SIPDestination(transport: .udp, address: SIPHostPort(host: "203.0.113.5", port: 5060))
+    init() { layer = TransactionLayer(transport: transport, now: clock.source) }
+
+    func advance(_ ms: Int) async {
+        clock.advance(by: .milliseconds(ms))
+        await layer.fireDueTimers()
+    }
+
+    func outgoing(_ method: String) -> SIPRequest {
+        var r = request(method, uri: "sip:bob@203.0.113.5", branch: "unused")
+        r.headers.removeAll("Via")
+        return r
+    }
+
+    @Test func nonInviteRequestIsSentWithOurViaRetransmittedAndAnswered() async throws {
+        let tx = try await layer.start(outgoing("MESSAGE"), to: udp)
+        let via = try #require(tx.request.topVia)
+        #expect(via.branch?.hasPrefix("z9hG4bK") == true)
+        #expect(via.host == "192.0.2.1")
+        #expect(via.transport.uppercased() == "UDP")
+        #expect(transport.sentRequests.count == 1)
+        await advance(500)   // Timer E
+        await advance(1000)  // doubled
+        #expect(transport.sentRequests.count == 3)
+
+        var outcomes = tx.outcomes.makeAsyncIterator()
+        await layer.receive(.response(response(to: tx.request, 100)), from: .udpPeer)
+        await layer.receive(.response(response(to: tx.request, 200)), from: .udpPeer)
+        await layer.receive(.response(response(to: tx.request, 200)), from: .udpPeer)  // absorbed in Completed
+        guard case .response(let r1) = await outcomes.next(), case .response(let r2) = await outcomes.next() else {
+            Issue.record("expected two responses")
+            return
+        }
+        #expect([r1.statusCode, r2.statusCode] == [100, 200])
+        await advance(5000)  // Timer K
+        #expect(await outcomes.next() == nil)  // finished: the retransmitted 200 was not passed up
+        #expect(await layer.transactionCounts.client == 0)
+    }
+
+    @Test func timerFReportsTimeout() async throws {
+        let tx = try await layer.start(outgoing("OPTIONS"), to: udp)
+        for _ in 0..<64 { await advance(500) }
+        await #expect(throws: SIPTransactionError.self) { try await tx.finalResponse() }
+        // E retransmissions: 0.5, 1.5, 3.5, 7.5, then every 4 s up to 32 s
+        #expect(transport.sentRequests.count == 11)
+    }
+
+    @Test func transportErrorIsReportedAsFailure() async throws {
+        transport.failSends(true)
+        let tx = try await layer.start(outgoing("OPTIONS"), to: udp)
+        do {
+            _ = try await tx.finalResponse()
+            Issue.record("expected a transport error")
+        } catch {
+            #expect(error.code == .transportError)
+            #expect(error.status == 503)
+        }
+    }
+
+    @Test func inviteNon2xxIsACKedByTheTransaction() async throws {
+        let tx = try await layer.start(outgoing("INVITE"), to: udp)
+        await layer.receive(.response(response(to: tx.request, 486, toTag: "uas1")), from: .udpPeer)
+        let final = try await tx.finalResponse()
+        #expect(final.statusCode == 486)
+        let ack = try #require(transport.sentRequests.last)
+        #expect(ack.method == .ack)
+        #expect(ack.uri == tx.request.uri)
+        #expect(ack.topVia?.branch == tx.key.branch)
+        #expect(ack.to?.tag == "uas1")
+        #expect(ack.cseq == CSeq(sequence: 1, method: .ack))
+        // a retransmitted 486 is ACKed again
+        await layer.receive(.response(response(to: tx.request, 486, toTag: "uas1")), from: .udpPeer)
+        #expect(transport.sentRequests.filter { $0.method == .ack }.count == 2)
+    }
+
+    @Test func cancelWaitsForAProvisionalResponse() async throws {
+        let tx = try await layer.start(outgoing("INVITE"), to: udp)
+        await tx.cancel()
+        #expect(transport.sentRequests.map(\.method) == [.invite])
+        await layer.receive(.response(response(to: tx.request, 180)), from: .udpPeer)
+        let cancel = try #require(transport.sentRequests.last)
+        #expect(cancel.method == .cancel)
+        #expect(cancel.topVia?.branch == tx.key.branch)
+        #expect(cancel.cseq == CSeq(sequence: 1, method: .cancel))
+        #expect(await layer.transactionCounts.client == 2)  // the INVITE and the CANCEL
+    }
+
+    @Test func strayResponseGoesUp() async throws {
+        var events = layer.events.makeAsyncIterator()
+        let unrelated = request("OPTIONS", branch: "z9hG4bKnobody")
+        await layer.receive(.response(response(to: unrelated, 200)), from: .udpPeer)
+        guard case .strayResponse(let r, _) = await events.next() else { Issue.record("no stray event"); return }
+        #expect(r.statusCode == 200)
+    }
+
+    @Test func twoXXForInviteIsPassedUpIncludingRetransmissions() async throws {
+        let tx = try await layer.start(outgoing("INVITE"), to: udp)
+        await layer.receive(.response(response(to: tx.request, 200)), from: .udpPeer)
+        await layer.receive(.response(response(to: tx.request, 200)), from: .udpPeer)
+        var outcomes = tx.outcomes.makeAsyncIterator()
+        guard case .response(let a) = await outcomes.next(), case .response(let b) = await outcomes.next() else {
+            Issue.record("expected two 2xx"); return
+        }
+        #expect(a.statusCode == 200 && b.statusCode == 200)
+        #expect(!transport.sentRequests.contains { $0.method == .ack })  // ACK for 2xx is the TU's
+        await advance(32_000)  // Timer M
+        #expect(await layer.transactionCounts.client == 0)
+    }
+}
