@@ -46,7 +46,7 @@ import Testing
             transport.inject(.request(request("INVITE", branch: "z9hG4bKi1")))
             transport.inject(.request(request("FOOBAR", branch: "z9hG4bKf1")))
             let sent = await responses(transport, count: 2).filter { $0.statusCode != 100 }
-            let byMethod = Dictionary(sent.map { ($0.cseq?.method.rawValue ?? "", $0) }, uniquingKeysWith: { a, _ in a })
+            let byMethod = Dictionary(sent.map { ((try? $0.cseq)?.method.rawValue ?? "", $0) }, uniquingKeysWith: { a, _ in a })
             #expect(byMethod["INVITE"]?.statusCode == 405)
             #expect(byMethod["INVITE"]?.headers.first("Allow")?.contains("INVITE") == false)
             #expect(byMethod["FOOBAR"]?.statusCode == 501)

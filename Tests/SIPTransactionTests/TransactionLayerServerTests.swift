@@ -127,7 +127,7 @@ import Testing
         #expect(c.method == .cancel)
         #expect(target == tx)
         #expect(transport.sentResponses.map(\.statusCode) == [200])
-        #expect(transport.sentResponses[0].cseq?.method == .cancel)
+        #expect(try transport.sentResponses[0].cseq?.method == .cancel)
 
         let unknown = request("CANCEL", branch: "z9hG4bKnothing")
         await layer.receive(.request(unknown), from: .udpPeer)
@@ -154,7 +154,8 @@ import Testing
         await layer.receive(.request(bad), from: .udpPeer)
         #expect(transport.sentResponses.map(\.statusCode) == [400])
         #expect(await layer.transactionCounts.server == 0)
-        let mismatch = request("OPTIONS", branch: "z9hG4bKmm", cseqMethod: "INVITE")
+        var mismatch = request("OPTIONS", branch: "z9hG4bKmm")
+        mismatch.headers.replace("CSeq", with: "1 INVITE")  // (the parser rejects this already)
         await layer.receive(.request(mismatch), from: .udpPeer)
         #expect(transport.sentResponses.map(\.statusCode) == [400, 400])
     }

@@ -40,7 +40,7 @@ enum MessageBuilding {
         copy(["From"], from: invite.headers, to: &headers)
         if let to = response.headers.first("To") { headers.append("To", to) }
         copy(["Call-ID"], from: invite.headers, to: &headers)
-        let number = invite.cseq?.sequence ?? 1
+        let number = (try? invite.cseq)?.sequence ?? 1
         headers.append("CSeq", "\(number) ACK")
         headers.append("Content-Length", "0")
         return SIPRequest(method: .ack, uri: invite.uri, headers: headers, body: [])
@@ -54,7 +54,7 @@ enum MessageBuilding {
         headers.append("Max-Forwards", "70")
         for route in invite.headers["Route"] { headers.append("Route", route) }
         copy(["From", "To", "Call-ID"], from: invite.headers, to: &headers)
-        let number = invite.cseq?.sequence ?? 1
+        let number = (try? invite.cseq)?.sequence ?? 1
         headers.append("CSeq", "\(number) CANCEL")
         headers.append("Content-Length", "0")
         return SIPRequest(method: .cancel, uri: invite.uri, headers: headers, body: [])

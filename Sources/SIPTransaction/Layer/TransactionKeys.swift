@@ -15,7 +15,7 @@ public struct ClientTransactionKey: Hashable, Sendable {
 
     /// The key a response matches (§17.1.3): its top Via branch and its CSeq method.
     public init?(response: SIPResponse) {
-        guard let via = response.topVia, let branch = via.branch, let cseq = response.cseq else { return nil }
+        guard let via = (try? response.topVia), let branch = via.branch, let cseq = (try? response.cseq) else { return nil }
         self.init(branch: branch, method: cseq.method)
     }
 }
@@ -33,7 +33,7 @@ public enum ServerTransactionKey: Hashable, Sendable {
     /// The key of `request`, or nil when it lacks a top Via or CSeq (no transaction can
     /// be made; §8.2: answer 400 where possible).
     public init?(request: SIPRequest) {
-        guard let via = request.topVia, let cseq = request.cseq else { return nil }
+        guard let via = (try? request.topVia), let cseq = (try? request.cseq) else { return nil }
         let method: SIPMethod = request.method == .ack ? .invite : request.method
         if let branch = via.branch, branch.hasPrefix(sipMagicCookie) {
             let sentBy = via.port.map { "\(via.host.lowercased()):\($0)" } ?? via.host.lowercased()

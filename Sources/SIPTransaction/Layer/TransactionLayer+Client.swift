@@ -36,7 +36,7 @@ extension TransactionLayer {
             MessageBuilding.pushVia(on: &request, transport: destination.transport,
                                     sentBy: transport.sentBy(for: destination), branch: MessageBuilding.newBranch())
         }
-        guard let via = request.topVia, let branch = via.branch, request.method != .ack else {
+        guard let via = (try? request.topVia), let branch = via.branch, request.method != .ack else {
             throw SIPTransactionError(.malformedRequest, "a client transaction needs a top Via with a branch, and not ACK")
         }
         let key = ClientTransactionKey(branch: branch, method: request.method)

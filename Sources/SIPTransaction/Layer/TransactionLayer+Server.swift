@@ -31,7 +31,7 @@ extension TransactionLayer {
     /// §17.2.3 matching; a new request creates a transaction and goes to the TU once.
     func receiveRequest(_ request: SIPRequest, from source: SIPMessageSource) {
         guard let key = ServerTransactionKey(request: request), request.callID != nil,
-              let cseq = request.cseq else {
+              let cseq = (try? request.cseq) else {
             rejectStatelessly(request, from: source, reason: "missing Via, CSeq or Call-ID")
             return
         }
@@ -173,7 +173,7 @@ extension TransactionLayer {
     /// never to ACK), else dropped.
     private func rejectStatelessly(_ request: SIPRequest, from source: SIPMessageSource, reason: String) {
         logger.debug("rejecting request", metadata: ["sip.reason": "\(reason)", "connection.peer": "\(source)"])
-        guard request.method != .ack, request.topVia != nil else { return }
+        guard request.method != .ack, (try? request.topVia) != nil else { return }
         let response = SIPResponse(responding: request, statusCode: 400, reasonPhrase: "Bad Request (\(reason))")
         transport.send(response, replyingTo: source) { _ in }
     }

@@ -8,8 +8,9 @@ import SIPCore
 /// Dispatch of a new request: a handler registered for its method; else the catch-all
 /// handler; else the server answers itself: OPTIONS with 200 (Allow, Accept, Supported;
 /// RFC 3261 §11.2), a known method with 405 and Allow (§21.4.6), an unknown one with 501
-/// (§8.2.1, §21.5.2). OPTIONS whose Request-URI has no user part (addressed to the server,
-/// not to a user) is answered by the server unless an OPTIONS handler is registered.
+/// (§8.2.1, §21.5.2). OPTIONS addressed to the server (no user part in the Request-URI,
+/// or one of our hosts) is answered by the server unless an OPTIONS handler is registered;
+/// other OPTIONS go to the catch-all if there is one.
 ///
 /// Graceful stop (`ServiceGroup` graceful shutdown or task cancellation): listeners close
 /// first, in-flight transactions finish (bounded by `drainTimeout`), then the transport
@@ -123,7 +124,7 @@ public final class SIPServer: Service, Sendable {
             let method = transaction.request.method
             if let handler = handlers[method] {
                 await handler.handle(transaction)
-            } else if method == .options, transaction.request.uri.sipURI?.user == nil || catchAll == nil {
+            } else if method == .options, isAddressedToUs(transaction.request) || catchAll == nil {
                 await answerOptions(transaction)
             } else if let catchAll {
                 await catchAll.handle(transaction)
@@ -131,7 +132,11 @@ public final class SIPServer: Service, Sendable {
                 await answerUnsupported(transaction)
             }
         case .cancel(let cancel, let invite):
-            await handler(for: invite.request.method)?.handleCancel(cancel, for: invite) ?? { try? await invite.respond(487) }()
+            if let handler = handler(for: invite.request.method) {
+                await handler.handleCancel(cancel, for: invite)
+            } else {
+                try? await invite.respond(487)
+            }
         case .ack(let ack, let source, let invite):
             await handler(for: .invite)?.handleACK(ack, source: source, invite: invite)
         case .strayResponse(let response, let source):
@@ -140,6 +145,12 @@ public final class SIPServer: Service, Sendable {
             logger.debug("server transaction failed", metadata: ["sip.error": "\(error)"])
             await handler(for: transaction.request.method)?.transactionFailed(transaction, error: error)
         }
+    }
+
+    /// OPTIONS "addressed to the server": no user part in the Request-URI, or our host.
+    func isAddressedToUs(_ request: SIPRequest) -> Bool {
+        guard let uri = request.uri.sipURI else { return false }
+        return uri.user == nil || transport.localHosts.contains(uri.host.lowercased())
     }
 
     private func handler(for method: SIPMethod) -> (any SIPRequestHandler)? {
