@@ -109,7 +109,6 @@ let package = Package(
         .testTarget(name: "RegistrarTests", dependencies: ["Registrar", "Store", "SIPCore"]),
         .testTarget(
             name: "EndToEndTests",
-            exclude: ["Scenarios"],  // sipp XML scenarios, read from the source tree
             dependencies: [
                 "Roles", "SIPTransport", "SIPTransaction", "Store", "Registrar", "SIPCore",
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -117,7 +116,8 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "Crypto", package: "swift-crypto"),
-            ]
+            ],
+            exclude: ["Scenarios"]  // sipp XML scenarios, read from the source tree
         ),
     ]
 )

@@ -139,7 +139,6 @@ extension TransactionLayer {
                 break
             }
         }
-        checkIdle()
     }
 
     nonisolated func failureHandler(client id: UInt64) -> @Sendable (SIPTransactionError) -> Void {

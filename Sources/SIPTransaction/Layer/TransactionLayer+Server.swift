@@ -166,7 +166,6 @@ extension TransactionLayer {
                 break
             }
         }
-        checkIdle()
     }
 
     /// A request no transaction can be made for: 400 if a response can be routed (§8.2,

@@ -24,7 +24,6 @@ public actor TransactionLayer {
     var servers: [UInt64: ServerEntry] = [:]
     var serverIndex: [ServerTransactionKey: UInt64] = [:]
     var timers = TimerHeap()
-    private var idleWaiters: [CheckedContinuation<Void, Never>] = []
 
     /// - Parameter now: the clock; by default a monotonic clock starting at the layer's creation.
     public init(transport: any TransactionTransport, settings: TransactionTimerSettings = .default,
@@ -85,17 +84,16 @@ public actor TransactionLayer {
         clients.values.contains { $0.isInFlight } || servers.values.contains { $0.isInFlight }
     }
 
-    /// Returns once no transaction is in flight (graceful stop).
-    public func waitUntilNoneInFlight() async {
-        guard hasInFlightTransactions else { return }
-        await withCheckedContinuation { idleWaiters.append($0) }
-    }
-
-    func checkIdle() {
-        guard !idleWaiters.isEmpty, !hasInFlightTransactions else { return }
-        let waiters = idleWaiters
-        idleWaiters.removeAll()
-        for waiter in waiters { waiter.resume() }
+    /// Returns once no transaction is in flight (graceful stop), or at `deadline` on the
+    /// real clock, or when the task is cancelled. Returns whether none is in flight.
+    @discardableResult
+    public func waitUntilNoneInFlight(timeout: Duration) async -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while hasInFlightTransactions {
+            guard ContinuousClock.now < deadline, !Task.isCancelled else { return false }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return true
     }
 
     /// Ends the event stream (after the TU is done).

@@ -109,12 +109,8 @@ public final class SIPServer: Service, Sendable {
     }
 
     private func drain() async {
-        let layer = self.layer
-        await withTaskGroup(of: Void.self) { group in
-            group.addTask { await layer.waitUntilNoneInFlight() }
-            group.addTask { try? await Task.sleep(for: self.configuration.drainTimeout) }
-            await group.next()
-            group.cancelAll()
+        if !(await layer.waitUntilNoneInFlight(timeout: configuration.drainTimeout)) {
+            logger.warning("stopping with transactions still in flight")
         }
     }
 
