@@ -64,6 +64,23 @@ func makeString(_ bytes: Bytes, _ range: Range<Int>) -> String {
     String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self)
 }
 
+/// True when every byte of `b[r]` is below 0x80 (eight at a time).
+@inline(__always)
+func isASCII(_ b: Bytes, _ r: Range<Int>) -> Bool {
+    guard let base = b.baseAddress else { return true }
+    let raw = UnsafeRawPointer(base)
+    var i = r.lowerBound
+    while i + 8 <= r.upperBound {
+        if raw.loadUnaligned(fromByteOffset: i, as: UInt64.self) & 0x8080_8080_8080_8080 != 0 { return false }
+        i += 8
+    }
+    while i < r.upperBound {
+        if b[i] >= 0x80 { return false }
+        i += 1
+    }
+    return true
+}
+
 /// Runs `body` over the UTF-8 bytes of `text` without copying when it is native.
 @inline(__always)
 func withBytes<R>(_ text: String, _ body: (Bytes) throws(SIPParseError) -> R) throws(SIPParseError) -> R {

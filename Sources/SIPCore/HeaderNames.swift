@@ -1,12 +1,11 @@
+/// Headers the parser checks as it reads them (RFC 3261 §8.2.2, §16.3).
+enum HeaderKind {
+    case via, from, to, callID, cseq, contact, route, recordRoute, path, maxForwards, contentLength, other
+}
+
 /// Header field names: canonical spellings, compact forms (RFC 3261 §7.3.3, §20 and the
 /// extension RFCs), and which headers are comma-separated lists (§7.3.1).
 enum HeaderNames {
-    struct Entry {
-        let name: String
-        let lowered: [UInt8]
-        let isList: Bool
-    }
-
     /// Canonical name and whether its grammar is a comma-separated list.
     static let known: [(String, Bool)] = [
         ("Accept", true), ("Accept-Contact", true), ("Accept-Encoding", true), ("Accept-Language", true),
@@ -38,43 +37,143 @@ enum HeaderNames {
         (UInt8(ascii: "d"), "Request-Disposition"), (UInt8(ascii: "n"), "Identity-Info"),
     ]
 
-    /// Entries bucketed by name length for lookups from bytes without allocating.
-    static let byLength: [[Entry]] = {
-        var buckets = [[Entry]](repeating: [], count: 32)
-        for (name, isList) in known {
-            let e = Entry(name: name, lowered: name.utf8.map(ASCII.lower), isList: isList)
-            buckets[e.lowered.count].append(e)
-        }
-        return buckets
-    }()
-
-    static let compactTable: [String?] = {
-        var t = [String?](repeating: nil, count: 128)
-        for (c, name) in compact { t[Int(c)] = name }
-        return t
-    }()
-
     static let listNames: Set<String> = Set(known.filter { $0.1 }.map { $0.0 })
 
-    /// The canonical (full) name for a known header written in any case or compact form.
+    /// The canonical name and kind of a known header written in any case or compact form.
+    /// Generated from `known` and `compact` (a switch on length, then a case-insensitive compare).
     @inline(__always)
-    static func canonical(_ b: Bytes, _ r: Range<Int>) -> String? {
-        let n = r.count
-        if n == 1 {
-            let c = ASCII.lower(b[r.lowerBound])
-            return c < 128 ? compactTable[Int(c)] : nil
-        }
-        guard n < 32 else { return nil }
-        outer: for e in byLength[n] {
-            var k = r.lowerBound
-            for x in e.lowered {
-                if ASCII.lower(b[k]) != x { continue outer }
-                k += 1
+    static func lookup(_ b: Bytes, _ r: Range<Int>) -> (String, HeaderKind)? {
+        switch r.count {
+        case 1:
+            switch ASCII.lower(b[r.lowerBound]) {
+            case UInt8(ascii: "i"): return ("Call-ID", .callID)
+            case UInt8(ascii: "m"): return ("Contact", .contact)
+            case UInt8(ascii: "e"): return ("Content-Encoding", .other)
+            case UInt8(ascii: "l"): return ("Content-Length", .contentLength)
+            case UInt8(ascii: "c"): return ("Content-Type", .other)
+            case UInt8(ascii: "f"): return ("From", .from)
+            case UInt8(ascii: "s"): return ("Subject", .other)
+            case UInt8(ascii: "k"): return ("Supported", .other)
+            case UInt8(ascii: "t"): return ("To", .to)
+            case UInt8(ascii: "v"): return ("Via", .via)
+            case UInt8(ascii: "o"): return ("Event", .other)
+            case UInt8(ascii: "u"): return ("Allow-Events", .other)
+            case UInt8(ascii: "r"): return ("Refer-To", .other)
+            case UInt8(ascii: "b"): return ("Referred-By", .other)
+            case UInt8(ascii: "x"): return ("Session-Expires", .other)
+            case UInt8(ascii: "y"): return ("Identity", .other)
+            case UInt8(ascii: "a"): return ("Accept-Contact", .other)
+            case UInt8(ascii: "j"): return ("Reject-Contact", .other)
+            case UInt8(ascii: "d"): return ("Request-Disposition", .other)
+            case UInt8(ascii: "n"): return ("Identity-Info", .other)
+            default: return nil
             }
-            return e.name
+        case 2:
+            if equalsLowercased(b, r, "to") { return ("To", .to) }
+            return nil
+        case 3:
+            if equalsLowercased(b, r, "via") { return ("Via", .via) }
+            return nil
+        case 4:
+            if equalsLowercased(b, r, "cseq") { return ("CSeq", .cseq) }
+            if equalsLowercased(b, r, "date") { return ("Date", .other) }
+            if equalsLowercased(b, r, "from") { return ("From", .from) }
+            if equalsLowercased(b, r, "path") { return ("Path", .path) }
+            if equalsLowercased(b, r, "rseq") { return ("RSeq", .other) }
+            if equalsLowercased(b, r, "rack") { return ("RAck", .other) }
+            return nil
+        case 5:
+            if equalsLowercased(b, r, "allow") { return ("Allow", .other) }
+            if equalsLowercased(b, r, "event") { return ("Event", .other) }
+            if equalsLowercased(b, r, "route") { return ("Route", .route) }
+            return nil
+        case 6:
+            if equalsLowercased(b, r, "accept") { return ("Accept", .other) }
+            if equalsLowercased(b, r, "reason") { return ("Reason", .other) }
+            if equalsLowercased(b, r, "server") { return ("Server", .other) }
+            if equalsLowercased(b, r, "min-se") { return ("Min-SE", .other) }
+            return nil
+        case 7:
+            if equalsLowercased(b, r, "call-id") { return ("Call-ID", .callID) }
+            if equalsLowercased(b, r, "contact") { return ("Contact", .contact) }
+            if equalsLowercased(b, r, "expires") { return ("Expires", .other) }
+            if equalsLowercased(b, r, "require") { return ("Require", .other) }
+            if equalsLowercased(b, r, "subject") { return ("Subject", .other) }
+            if equalsLowercased(b, r, "warning") { return ("Warning", .other) }
+            if equalsLowercased(b, r, "privacy") { return ("Privacy", .other) }
+            return nil
+        case 8:
+            if equalsLowercased(b, r, "identity") { return ("Identity", .other) }
+            if equalsLowercased(b, r, "priority") { return ("Priority", .other) }
+            if equalsLowercased(b, r, "refer-to") { return ("Refer-To", .other) }
+            if equalsLowercased(b, r, "reply-to") { return ("Reply-To", .other) }
+            if equalsLowercased(b, r, "sip-etag") { return ("SIP-ETag", .other) }
+            return nil
+        case 9:
+            if equalsLowercased(b, r, "call-info") { return ("Call-Info", .other) }
+            if equalsLowercased(b, r, "supported") { return ("Supported", .other) }
+            if equalsLowercased(b, r, "timestamp") { return ("Timestamp", .other) }
+            return nil
+        case 10:
+            if equalsLowercased(b, r, "alert-info") { return ("Alert-Info", .other) }
+            if equalsLowercased(b, r, "error-info") { return ("Error-Info", .other) }
+            if equalsLowercased(b, r, "user-agent") { return ("User-Agent", .other) }
+            if equalsLowercased(b, r, "flow-timer") { return ("Flow-Timer", .other) }
+            return nil
+        case 11:
+            if equalsLowercased(b, r, "in-reply-to") { return ("In-Reply-To", .other) }
+            if equalsLowercased(b, r, "min-expires") { return ("Min-Expires", .other) }
+            if equalsLowercased(b, r, "referred-by") { return ("Referred-By", .other) }
+            if equalsLowercased(b, r, "retry-after") { return ("Retry-After", .other) }
+            if equalsLowercased(b, r, "unsupported") { return ("Unsupported", .other) }
+            return nil
+        case 12:
+            if equalsLowercased(b, r, "allow-events") { return ("Allow-Events", .other) }
+            if equalsLowercased(b, r, "content-type") { return ("Content-Type", .other) }
+            if equalsLowercased(b, r, "max-forwards") { return ("Max-Forwards", .maxForwards) }
+            if equalsLowercased(b, r, "mime-version") { return ("MIME-Version", .other) }
+            if equalsLowercased(b, r, "organization") { return ("Organization", .other) }
+            if equalsLowercased(b, r, "record-route") { return ("Record-Route", .recordRoute) }
+            if equalsLowercased(b, r, "sip-if-match") { return ("SIP-If-Match", .other) }
+            return nil
+        case 13:
+            if equalsLowercased(b, r, "authorization") { return ("Authorization", .other) }
+            if equalsLowercased(b, r, "identity-info") { return ("Identity-Info", .other) }
+            if equalsLowercased(b, r, "proxy-require") { return ("Proxy-Require", .other) }
+            if equalsLowercased(b, r, "service-route") { return ("Service-Route", .other) }
+            return nil
+        case 14:
+            if equalsLowercased(b, r, "accept-contact") { return ("Accept-Contact", .other) }
+            if equalsLowercased(b, r, "content-length") { return ("Content-Length", .contentLength) }
+            if equalsLowercased(b, r, "reject-contact") { return ("Reject-Contact", .other) }
+            return nil
+        case 15:
+            if equalsLowercased(b, r, "accept-encoding") { return ("Accept-Encoding", .other) }
+            if equalsLowercased(b, r, "accept-language") { return ("Accept-Language", .other) }
+            if equalsLowercased(b, r, "session-expires") { return ("Session-Expires", .other) }
+            return nil
+        case 16:
+            if equalsLowercased(b, r, "content-encoding") { return ("Content-Encoding", .other) }
+            if equalsLowercased(b, r, "content-language") { return ("Content-Language", .other) }
+            if equalsLowercased(b, r, "www-authenticate") { return ("WWW-Authenticate", .other) }
+            return nil
+        case 18:
+            if equalsLowercased(b, r, "proxy-authenticate") { return ("Proxy-Authenticate", .other) }
+            if equalsLowercased(b, r, "subscription-state") { return ("Subscription-State", .other) }
+            return nil
+        case 19:
+            if equalsLowercased(b, r, "authentication-info") { return ("Authentication-Info", .other) }
+            if equalsLowercased(b, r, "content-disposition") { return ("Content-Disposition", .other) }
+            if equalsLowercased(b, r, "proxy-authorization") { return ("Proxy-Authorization", .other) }
+            if equalsLowercased(b, r, "request-disposition") { return ("Request-Disposition", .other) }
+            if equalsLowercased(b, r, "p-asserted-identity") { return ("P-Asserted-Identity", .other) }
+            return nil
+        default: return nil
         }
-        return nil
     }
+
+    @inline(__always)
+    static func canonical(_ b: Bytes, _ r: Range<Int>) -> String? { lookup(b, r)?.0 }
 
     /// Canonical name for a String name; unknown names are returned unchanged.
     static func canonical(_ name: String) -> String {

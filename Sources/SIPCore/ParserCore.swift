@@ -1,3 +1,11 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 extension SIPParser {
     /// Parses one whole message in `b`. In datagram mode octets past Content-Length are
     /// ignored; a missing empty line after the last header is tolerated (RFC 4475 archive files).
@@ -12,7 +20,7 @@ extension SIPParser {
 
         // Start line.
         var le = i
-        while le < n, b[le] != ASCII.lf { le += 1 }
+        guard scanLine(b, &le) else { throw fail(400, "Bare CR in start line") }
         let next = le + 1
         if le > i, b[le - 1] == ASCII.cr { le -= 1 }
         let start = i..<le
@@ -27,9 +35,11 @@ extension SIPParser {
         var contentLength: Int?
         var bodyStart = n
         var folded: [UInt8] = []
+        var viaCount = 0
+        let requestMethod = requestLine?.0
         while i < n {
             var e = i
-            while e < n, b[e] != ASCII.lf { e += 1 }
+            guard scanLine(b, &e) else { throw fail(400, "Bare CR in header line") }
             let lineNext = e + 1
             if e > i, b[e - 1] == ASCII.cr { e -= 1 }
             if e == i { bodyStart = min(lineNext, n); break }
@@ -49,7 +59,7 @@ extension SIPParser {
             var isFolded = false
             while after < n, ASCII.isWS(b[after]) {
                 var fe = after
-                while fe < n, b[fe] != ASCII.lf { fe += 1 }
+                guard scanLine(b, &fe) else { throw fail(400, "Bare CR in header line") }
                 let fnext = fe + 1
                 if fe > after, b[fe - 1] == ASCII.cr { fe -= 1 }
                 var fs = after
@@ -74,8 +84,9 @@ extension SIPParser {
             if !isFolded { while ve > vs, ASCII.isWS(b[ve - 1]) { ve -= 1 } }
             let valueLength = isFolded ? folded.count : ve - vs
             if valueLength > limits.maxHeaderLineLength { throw fail(400, "Header value exceeds \(limits.maxHeaderLineLength) bytes") }
-            let canonical = HeaderNames.canonical(b, i..<ns)
-            if canonical == "Content-Length" {
+            let known = HeaderNames.lookup(b, i..<ns)
+            let kind = known?.1 ?? .other
+            if kind == .contentLength {
                 let v: UInt64? = isFolded ? parseDecimal(String(decoding: folded, as: UTF8.self), limit: UInt64(Int32.max))
                     : parseDecimal(b, vs..<ve, limit: UInt64(Int32.max))
                 guard let v else { throw fail(400, "Malformed Content-Length") }
@@ -83,11 +94,22 @@ extension SIPParser {
                 contentLength = Int(v)
             } else {
                 if fields.count >= limits.maxHeaderCount { throw fail(400, "More than \(limits.maxHeaderCount) header fields") }
-                // Header values are UTF-8 (§25.1 TEXT-UTF8); anything else could not be kept as received.
-                let decoded = isFolded ? folded.withUnsafeBufferPointer { String(validating: $0, as: UTF8.self) }
-                    : String(validating: UnsafeBufferPointer(rebasing: b[vs..<ve]), as: UTF8.self)
-                guard let value = decoded else { throw fail(400, "Header value is not valid UTF-8") }
-                fields.append(SIPHeaderField(name: canonical ?? makeString(b, i..<ns), value: value))
+                let value: String
+                do throws(SIPParseError) {
+                    if isFolded {
+                        let copy = folded
+                        value = try copy.withUnsafeBufferPointer { fb -> Result<String, SIPParseError> in
+                            do throws(SIPParseError) {
+                                return .success(try checkedValue(fb, 0..<fb.count, kind, requestMethod, limits, &viaCount))
+                            } catch { return .failure(error) }
+                        }.get()
+                    } else {
+                        value = try checkedValue(b, vs..<ve, kind, requestMethod, limits, &viaCount)
+                    }
+                } catch {
+                    throw fail(error.status ?? 400, error.reason)
+                }
+                fields.append(SIPHeaderField(name: known?.0 ?? makeString(b, i..<ns), value: value))
             }
             i = after
         }
@@ -106,17 +128,23 @@ extension SIPParser {
         let headers = SIPHeaders(canonicalFields: fields)
 
         if let (code, reason) = statusLine {
-            let response = SIPResponse(statusCode: code, reasonPhrase: reason, headers: headers, body: body)
-            do throws(SIPParseError) {
-                try validate(headers, method: nil, limits: limits)
-            } catch {
-                throw SIPParseError(status: nil, reason: error.reason)
-            }
-            return .response(response)
+            return .response(SIPResponse(statusCode: code, reasonPhrase: reason, headers: headers, body: body))
         }
         guard let (method, uri) = requestLine else { throw fail(400, "Malformed start line") }
-        try validate(headers, method: method, limits: limits)
         return .request(SIPRequest(method: method, uri: uri, headers: headers, body: body))
+    }
+
+    /// Advances `i` to the LF ending the line (or the end); false when a CR appears anywhere
+    /// but just before that LF (a bare CR could not be serialized back as received).
+    @inline(__always)
+    static func scanLine(_ b: Bytes, _ i: inout Int) -> Bool {
+        let n = b.count
+        guard i < n, let base = b.baseAddress else { return true }
+        let end = memchr(base + i, 0x0A, n - i).map { UnsafeRawPointer(base).distance(to: UnsafeRawPointer($0)) } ?? n
+        // The byte just before the LF (or the last byte) may be a CR; no other may.
+        if end - 1 > i, memchr(base + i, 0x0D, end - 1 - i) != nil { return false }
+        i = end
+        return true
     }
 
     /// `Method SP Request-URI SP SIP-Version` (§7.1, §25.1), single spaces only.
@@ -167,37 +195,40 @@ extension SIPParser {
         return (code, reason)
     }
 
-    /// Checks the headers every element relies on (§8.1.1, §8.2.2, §16.3): Via, From, To,
-    /// CSeq (and its method against the Request-Line), Contact, Route, Record-Route,
-    /// Call-ID, Max-Forwards.
-    static func validate(_ headers: SIPHeaders, method: SIPMethod?, limits: SIPParseLimits) throws(SIPParseError) {
-        var viaCount = 0
-        for f in headers.fields {
-            switch f.name {
-            case "Via":
-                viaCount += try withBytes(f.value) { (b) throws(SIPParseError) in try Via.validateList(b, 0..<b.count) }
-                if viaCount > limits.maxViaCount { throw .badRequest("More than \(limits.maxViaCount) Via values") }
-            case "From", "To":
-                _ = try withBytes(f.value) { (b) throws(SIPParseError) in try NameAddr.parse(b, 0..<b.count, build: false) }
-            case "CSeq":
-                let cseq = try CSeq.parse(f.value)
-                if let method, cseq.method != method {
-                    throw SIPParseError(status: method.isStandard ? 400 : 501,
-                                        reason: "CSeq method \(cseq.method) does not match \(method)")
-                }
-            case "Contact":
-                _ = try withBytes(f.value) { (b) throws(SIPParseError) in try ContactValue.parseList(b, 0..<b.count, build: false) }
-            case "Route", "Record-Route", "Path":
-                try withBytes(f.value) { (b) throws(SIPParseError) in
-                    try forEachListElement(b, 0..<b.count) { (r) throws(SIPParseError) in _ = try NameAddr.parse(b, r, build: false) }
-                }
-            case "Call-ID":
-                guard !f.value.isEmpty, !f.value.utf8.contains(where: { $0 <= 0x20 }) else { throw .badRequest("Malformed Call-ID") }
-            case "Max-Forwards":
-                guard parseDecimal(f.value, limit: UInt64(UInt32.max)) != nil else { throw .badRequest("Malformed Max-Forwards") }
-            default:
-                break
+    /// Checks the value of a header every element relies on (§8.1.1, §8.2.2, §16.3): Via,
+    /// From, To, CSeq (and its method against the Request-Line), Contact, Route,
+    /// Record-Route, Path, Call-ID, Max-Forwards; then makes the value's string, which must be
+    /// UTF-8 (§25.1 TEXT-UTF8: anything else could not be kept as received).
+    @inline(__always)
+    static func checkedValue(_ b: Bytes, _ r: Range<Int>, _ kind: HeaderKind, _ method: SIPMethod?,
+                             _ limits: SIPParseLimits, _ viaCount: inout Int) throws(SIPParseError) -> String {
+        switch kind {
+        case .via:
+            viaCount += try Via.validateList(b, r)
+            if viaCount > limits.maxViaCount { throw .badRequest("More than \(limits.maxViaCount) Via values") }
+        case .from, .to:
+            _ = try NameAddr.parse(b, r, build: false)
+        case .cseq:
+            let cseq = try CSeq.parse(b, r)
+            if let method, cseq.method != method {
+                throw SIPParseError(status: method.isStandard ? 400 : 501, reason: "CSeq method \(cseq.method) does not match \(method)")
             }
+        case .contact:
+            _ = try ContactValue.parseList(b, r, build: false)
+        case .route, .recordRoute, .path:
+            try forEachListElement(b, r) { (e) throws(SIPParseError) in _ = try NameAddr.parse(b, e, build: false) }
+        case .callID:
+            guard !r.isEmpty else { throw .badRequest("Empty Call-ID") }
+            for i in r where b[i] <= 0x20 { throw .badRequest("Malformed Call-ID") }
+        case .maxForwards:
+            guard parseDecimal(b, r, limit: UInt64(UInt32.max)) != nil else { throw .badRequest("Malformed Max-Forwards") }
+        case .contentLength, .other:
+            break
         }
+        if isASCII(b, r) { return makeString(b, r) }
+        guard let s = String(validating: UnsafeBufferPointer(rebasing: b[r]), as: UTF8.self) else {
+            throw .badRequest("Header value is not valid UTF-8")
+        }
+        return s
     }
 }

@@ -28,3 +28,11 @@ enum Fixtures {
 }
 
 import Testing
+
+extension Fixtures {
+    /// Inputs the fuzzer found (Fixtures/fuzz): each must be rejected or round-trip.
+    static let fuzzFindings: [String] = {
+        let dir = directory.appendingPathComponent("fuzz").path
+        return ((try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []).sorted().map { "fuzz/" + $0 }
+    }()
+}

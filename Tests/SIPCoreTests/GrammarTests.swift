@@ -132,6 +132,19 @@ struct GrammarTests {
         #expect(SIPParseLimits.default.maxHeaderCount == 256)
     }
 
+    /// Found by the fuzzer: a bare CR inside a line, or invalid UTF-8 in a header value,
+    /// could not be serialized back as received, so the message is rejected.
+    @Test func bareCRAndInvalidUTF8() throws {
+        #expect(throws: SIPParseError.badRequest("Bare CR in header line")) { try parse(minimal + "Subject: a\rb\r\n\r\n") }
+        #expect(throws: SIPParseError.badRequest("Header value is not valid UTF-8")) {
+            try SIPParser.parseDatagram(Array((minimal + "Subject: ").utf8) + [0xC3, 0x28] + Array("\r\n\r\n".utf8))
+        }
+        let utf8 = try parse(minimal + "Subject: caf\u{E9} \u{65E5}\r\n\r\n")
+        #expect(utf8.headers.first("Subject") == "caf\u{E9} \u{65E5}")
+        let drop = #expect(throws: SIPParseError.self) { try SIPParser.parseDatagram(Array("SIP/2.0 200 O".utf8) + [0xFF] + Array("\r\n\r\n".utf8)) }
+        #expect(drop?.isDrop == true)
+    }
+
     @Test func datagramFraming() throws {
         let m = try parse(minimal + "Content-Length: 3\r\n\r\nabcdef")
         #expect(m.body == Array("abc".utf8))

@@ -178,3 +178,18 @@ struct RoundTripTests {
         #expect(again.serialized() == once)
     }
 }
+
+@Suite("Fuzzer findings")
+struct FuzzFindingTests {
+    @Test func findingsArePresent() { #expect(!Fixtures.fuzzFindings.isEmpty) }
+
+    @Test(arguments: Fixtures.fuzzFindings)
+    func rejectedOrRoundTrips(_ file: String) throws {
+        let bytes = Fixtures.bytes(file)
+        guard let m = try? SIPParser.parseDatagram(bytes) else { return }
+        let wire = m.serialized()
+        let again = try SIPParser.parseDatagram(wire)
+        #expect(again == m)
+        #expect(again.serialized() == wire)
+    }
+}
