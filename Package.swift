@@ -106,7 +106,10 @@ let package = Package(
         ),
         .testTarget(name: "SIPTransactionTests", dependencies: ["SIPTransaction", "SIPCore"]),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
-        .testTarget(name: "RegistrarTests", dependencies: ["Registrar", "Store", "SIPCore"]),
+        .testTarget(
+            name: "RegistrarTests",
+            dependencies: ["Registrar", "Store", "SIPCore", .product(name: "Crypto", package: "swift-crypto")]
+        ),
         .testTarget(
             name: "EndToEndTests",
             dependencies: [

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 /// `sipctl`: the operator's tool (CONTRACT.md). Each subcommand lives in its own file.
 /// Exit status: 0 success, 1 a failed check or operation, 2 bad usage.
@@ -7,9 +8,28 @@ struct SipCtl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sipctl",
         abstract: "Operate the SIP server family: lint messages, provision users.",
+        discussion: "Exit status: 0 success, 1 a failed check or operation, 2 bad usage.",
         subcommands: [LintCommand.self, UserCommand.self]
     )
 
     @Option(name: .long, help: "Directory of the embedded SQLite store.")
     var data: String = "./sip-data"
+
+    /// Runs the command; bad usage exits 2 (CONTRACT.md) where ArgumentParser would exit 64.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            if exitCode(for: error) == .validationFailure {
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                Foundation.exit(2)
+            }
+            exit(withError: error)
+        }
+    }
 }

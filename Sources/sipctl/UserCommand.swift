@@ -1,7 +1,191 @@
 import ArgumentParser
+import Foundation
+import Registrar
+import Store
 
-/// `sipctl --data DIR user ...` (CONTRACT.md). Owned by the Store work.
+/// `sipctl --data DIR user ...` (CONTRACT.md): provision users in the store's directory.
+/// Passwords are never stored: only the digest HA1s for MD5 and SHA-256 over
+/// `user:domain:password` (RFC 3261 §22.4, RFC 8760 §3).
 struct UserCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "user", abstract: "Provision users in the store.")
-    func run() async throws { throw ExitCode(2) }
+    static let configuration = CommandConfiguration(
+        commandName: "user",
+        abstract: "Provision users in the store.",
+        subcommands: [UserAdd.self, UserImport.self, UserList.self, UserDisable.self, UserEnable.self,
+                      UserSetPassword.self, UserRemove.self]
+    )
+}
+
+/// Shared by the user subcommands: the store in `--data`, and failures that exit 1.
+protocol UserSubcommand: AsyncParsableCommand {
+    var root: SipCtl { get }
+}
+
+extension UserSubcommand {
+    func openStore() throws -> SQLiteStore {
+        do { return try SQLiteStore(directory: root.data) } catch { throw fail("\(error.reason)") }
+    }
+
+    /// Prints `message` to stderr and returns the exit status 1 (a failed operation).
+    func fail(_ message: String) -> ExitCode {
+        FileHandle.standardError.write(Data("sipctl: \(message)\n".utf8))
+        return ExitCode(1)
+    }
+
+    /// Runs a store operation, turning its error into exit status 1 with a clear message.
+    func perform(_ body: () async throws(StoreError) -> Void) async throws {
+        do { try await body() } catch { throw fail(error.reason) }
+    }
+}
+
+/// Parses `user@domain`, or fails as bad usage (exit 2).
+func parseAOR(_ text: String) throws -> String {
+    guard let aor = AOR.normalize(text) else {
+        throw ValidationError("'\(text)' is not an address-of-record user@domain")
+    }
+    return aor
+}
+
+func makeUser(aor: String, password: String, displayName: String? = nil, homeServer: String? = nil) -> UserRecord {
+    // AOR.normalize guarantees the '@'.
+    let ha1 = DigestHA1.compute(aor: aor, password: password)!
+    return UserRecord(aor: aor, displayName: displayName, enabled: true, homeServer: homeServer,
+                      ha1MD5: ha1.md5, ha1SHA256: ha1.sha256)
+}
+
+struct UserAdd: UserSubcommand {
+    static let configuration = CommandConfiguration(commandName: "add", abstract: "Add one user.")
+    @ParentCommand var root: SipCtl
+    @Argument(help: "The user's address-of-record, user@domain (realm = domain).") var aor: String
+    @Option(help: "The user's password (only its digest HA1s are stored).") var password: String
+    @Option(help: "Display name.") var displayName: String?
+    @Option(help: "The home server this user is homed on.") var homeServer: String?
+
+    func run() async throws {
+        let aor = try parseAOR(aor)
+        let store = try openStore()
+        let user = makeUser(aor: aor, password: password, displayName: displayName, homeServer: homeServer)
+        try await perform { () async throws(StoreError) in try await store.addUser(user) }
+        print("added \(aor)")
+    }
+}
+
+struct UserImport: UserSubcommand {
+    static let configuration = CommandConfiguration(
+        commandName: "import",
+        abstract: "Add many users in one transaction: one `user@domain,password[,home-server]` per line.",
+        discussion: "Empty lines and lines starting with # are skipped. Passwords cannot contain commas. All or nothing: a bad line or an existing user adds no one."
+    )
+    @ParentCommand var root: SipCtl
+    @Argument(help: "The file to read, or - for stdin.") var file: String
+
+    func run() async throws {
+        let data: Data
+        if file == "-" {
+            data = FileHandle.standardInput.readDataToEndOfFile()
+        } else {
+            guard let read = FileManager.default.contents(atPath: file) else { throw fail("cannot read \(file)") }
+            data = read
+        }
+        let started = ContinuousClock.now
+        var users: [UserRecord] = []
+        var seen: [String: Int] = [:]
+        var lineNumber = 0
+        for rawLine in String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false) {
+            lineNumber += 1
+            let line = rawLine.hasSuffix("\r") ? rawLine.dropLast() : rawLine
+            if line.allSatisfy({ $0 == " " || $0 == "\t" }) || line.hasPrefix("#") { continue }
+            let fields = line.split(separator: ",", omittingEmptySubsequences: false)
+            guard fields.count == 2 || fields.count == 3, let aor = AOR.normalize(fields[0]), !fields[1].isEmpty else {
+                throw fail("\(file): bad line \(lineNumber): expected user@domain,password[,home-server]")
+            }
+            if let first = seen[aor] {
+                throw fail("\(file): bad line \(lineNumber): duplicate user \(aor) (also on line \(first))")
+            }
+            seen[aor] = lineNumber
+            let home = fields.count == 3 && !fields[2].isEmpty ? String(fields[2]) : nil
+            users.append(makeUser(aor: aor, password: String(fields[1]), homeServer: home))
+        }
+        let hashed = ContinuousClock.now
+        let store = try openStore()
+        try await perform { () async throws(StoreError) in try await store.importUsers(users) }
+        let done = ContinuousClock.now
+        print("imported \(users.count) users in \(seconds(done - started)) s "
+            + "(read and hashed in \(seconds(hashed - started)) s, stored in one transaction in \(seconds(done - hashed)) s)")
+    }
+
+    func seconds(_ duration: Duration) -> String {
+        String(format: "%.2f", Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18)
+    }
+}
+
+struct UserList: UserSubcommand {
+    static let configuration = CommandConfiguration(
+        commandName: "list", abstract: "List users: address-of-record, enabled/disabled, home server, display name (tab-separated).")
+    @ParentCommand var root: SipCtl
+
+    func run() async throws {
+        let store = try openStore()
+        var users: [UserRecord] = []
+        try await perform { () async throws(StoreError) in users = try await store.allUsers() }
+        for user in users {
+            print([user.aor, user.enabled ? "enabled" : "disabled", user.homeServer ?? "-", user.displayName ?? ""]
+                .joined(separator: "\t"))
+        }
+    }
+}
+
+struct UserDisable: UserSubcommand {
+    static let configuration = CommandConfiguration(commandName: "disable", abstract: "Disable a user (REGISTER answers 403).")
+    @ParentCommand var root: SipCtl
+    @Argument(help: "user@domain") var aor: String
+
+    func run() async throws {
+        let aor = try parseAOR(aor)
+        let store = try openStore()
+        try await perform { () async throws(StoreError) in try await store.setEnabled(aor, false) }
+        print("disabled \(aor)")
+    }
+}
+
+struct UserEnable: UserSubcommand {
+    static let configuration = CommandConfiguration(commandName: "enable", abstract: "Enable a disabled user.")
+    @ParentCommand var root: SipCtl
+    @Argument(help: "user@domain") var aor: String
+
+    func run() async throws {
+        let aor = try parseAOR(aor)
+        let store = try openStore()
+        try await perform { () async throws(StoreError) in try await store.setEnabled(aor, true) }
+        print("enabled \(aor)")
+    }
+}
+
+struct UserSetPassword: UserSubcommand {
+    static let configuration = CommandConfiguration(commandName: "set-password", abstract: "Replace a user's password.")
+    @ParentCommand var root: SipCtl
+    @Argument(help: "user@domain") var aor: String
+    @Option(help: "The new password.") var password: String
+
+    func run() async throws {
+        let aor = try parseAOR(aor)
+        let store = try openStore()
+        let user = makeUser(aor: aor, password: password)
+        try await perform { () async throws(StoreError) in
+            try await store.setCredentials(aor, ha1MD5: user.ha1MD5, ha1SHA256: user.ha1SHA256)
+        }
+        print("password set for \(aor)")
+    }
+}
+
+struct UserRemove: UserSubcommand {
+    static let configuration = CommandConfiguration(commandName: "remove", abstract: "Remove a user and its bindings.")
+    @ParentCommand var root: SipCtl
+    @Argument(help: "user@domain") var aor: String
+
+    func run() async throws {
+        let aor = try parseAOR(aor)
+        let store = try openStore()
+        try await perform { () async throws(StoreError) in try await store.removeUser(aor) }
+        print("removed \(aor)")
+    }
 }

@@ -1,2 +1,0 @@
-/// Store: the directory of users and the location bindings, on GRDB and the system SQLite.
-public enum StoreModule {}
