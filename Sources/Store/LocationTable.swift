@@ -182,8 +182,11 @@ public actor LocationTable {
     @discardableResult
     public func purgeExpired() async throws(StoreError) -> Int {
         let now = clock.now()
-        for (aor, bindings) in table where locks[aor] == nil && bindings.contains(where: { $0.expiresAt <= now }) {
-            let live = bindings.filter { $0.expiresAt > now }
+        let touched = table.compactMap { aor, bindings in
+            locks[aor] == nil && bindings.contains { $0.expiresAt <= now } ? aor : nil
+        }
+        for aor in touched {
+            let live = table[aor, default: []].filter { $0.expiresAt > now }
             table[aor] = live.isEmpty ? nil : live
         }
         return try await store.purgeExpired(now: now)

@@ -16,6 +16,7 @@ struct LoadTests {
         let requests = try (0..<count).map { i in
             try registerRequest("user\(i)", callID: "load-\(i)", contacts: ["<sip:user\(i)@127.0.0.1:5090;transport=tcp>"])
         }
+        let rssBefore = residentKiB()
         let started = ContinuousClock.now
         let statuses = await withTaskGroup(of: Int.self, returning: [Int].self) { group in
             var statuses: [Int] = []
@@ -42,9 +43,18 @@ struct LoadTests {
         #expect(batches < count, "group commit batched nothing")
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         print("registrar load: \(count) REGISTERs in \(String(format: "%.2f", seconds)) s "
-            + "(\(Int(Double(count) / seconds))/s), \(batches) commits")
+            + "(\(Int(Double(count) / seconds))/s), \(batches) commits, "
+            + "resident growth \((residentKiB() - rssBefore) * 1024 / count) bytes per binding")
         try h.store.close()
         let reopened = try SQLiteStore(directory: h.dir)
         #expect(try await reopened.loadBindings(now: 0).count == count)
     }
+}
+
+/// VmRSS of this process in KiB (Linux), 0 elsewhere.
+func residentKiB() -> Int {
+    guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+          let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") })
+    else { return 0 }
+    return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
 }
