@@ -169,6 +169,11 @@ public final class Registrar: Sendable {
             plan.action = .removeAll
             return plan
         }
+        // More contacts than bindings allowed can never succeed; refuse before any matching work.
+        if contacts.count > configuration.maxBindingsPerAOR {
+            throw RegistrarError(.tooManyBindings, status: 403,
+                                 "Forbidden (more than \(configuration.maxBindingsPerAOR) contacts)")
+        }
         // Step 7: each contact's expiration (§10.2.1.1) and q.
         var updates: [RegistrationPlan.ContactUpdate] = []
         updates.reserveCapacity(contacts.count)

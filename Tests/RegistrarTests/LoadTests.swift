@@ -8,10 +8,13 @@ import Testing
 struct LoadTests {
     /// Many REGISTERs in flight at once (as sipp -l 200 does): every one is answered 200 only
     /// once durable, and all of them are in the file afterwards. Prints the rate it reached
-    /// (information only; SIP_REGISTRAR_LOAD sets the count, default 2000).
+    /// (information only; SIP_REGISTRAR_LOAD sets the count, default 2000;
+    /// SIP_REGISTRAR_DURABILITY=process measures without fsync).
     @Test func concurrentRegistrationsAreAllDurable() async throws {
         let count = ProcessInfo.processInfo.environment["SIP_REGISTRAR_LOAD"].flatMap(Int.init) ?? 2000
-        let h = try await Harness(extraUsers: count)
+        var storeConfiguration = SQLiteStore.Configuration()
+        if ProcessInfo.processInfo.environment["SIP_REGISTRAR_DURABILITY"] == "process" { storeConfiguration.durability = .processCrash }
+        let h = try await Harness(storeConfiguration: storeConfiguration, extraUsers: count)
         defer { h.remove() }
         let requests = try (0..<count).map { i in
             try registerRequest("user\(i)", callID: "load-\(i)", contacts: ["<sip:user\(i)@127.0.0.1:5090;transport=tcp>"])

@@ -100,6 +100,9 @@ struct RegistrarTests {
         let third = await h.register(try registerRequest(callID: "c", contacts: ["<sip:alice@192.0.2.3>"]))
         #expect(third.statusCode == 403)
         #expect(await h.registrar.lookup("alice@example.com").count == 2)
+        // A request with more contacts than the cap is refused outright.
+        let many = (1...3).map { "<sip:alice@198.51.100.\($0)>" }
+        #expect(await h.register(try registerRequest(callID: "d", contacts: many)).statusCode == 403)
         // Refreshing an existing binding is still fine at the cap.
         #expect(await h.register(try registerRequest(callID: "a", cseq: 2, contacts: ["<sip:alice@192.0.2.1>"])).statusCode == 200)
     }
