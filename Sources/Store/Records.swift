@@ -45,16 +45,39 @@ public struct UserRecord: Hashable, Sendable {
 public enum AOR {
     /// Validates and normalizes `user@domain`; nil when it is not of that shape.
     public static func normalize(_ text: some StringProtocol) -> String? {
-        var text = Substring(text)
-        if text.hasPrefix("sip:") { text = text.dropFirst(4) } else if text.hasPrefix("sips:") { text = text.dropFirst(5) }
-        guard let at = text.lastIndex(of: "@") else { return nil }
-        let user = text[..<at]
-        let domain = text[text.index(after: at)...]
-        guard !user.isEmpty, !domain.isEmpty,
-              !user.contains(where: { $0 == "," || $0 == " " || $0 == "\t" || $0 == ":" || $0 == ";" }),
-              domain.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "." || $0 == "-" || $0 == "[" || $0 == "]" || $0 == ":" })
-        else { return nil }
-        return "\(user)@\(domain.lowercased())"
+        // On the hot path (every REGISTER and lookup): bytes, no allocation when already normal.
+        let sub = Substring(text)
+        let bytes = sub.utf8
+        var start = bytes.startIndex
+        for prefix in ["sip:", "sips:"] where bytes.starts(with: prefix.utf8) {
+            start = bytes.index(start, offsetBy: prefix.utf8.count)
+            break
+        }
+        guard let at = bytes[start...].lastIndex(of: UInt8(ascii: "@")) else { return nil }
+        let user = bytes[start..<at]
+        let domain = bytes[bytes.index(after: at)...]
+        guard !user.isEmpty, !domain.isEmpty else { return nil }
+        for c in user where c == UInt8(ascii: ",") || c == 0x20 || c == 0x09 || c == UInt8(ascii: ":") || c == UInt8(ascii: ";") {
+            return nil
+        }
+        var hasUpper = false
+        for c in domain {
+            switch c {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                 UInt8(ascii: "."), UInt8(ascii: "-"), UInt8(ascii: "["), UInt8(ascii: "]"), UInt8(ascii: ":"):
+                continue
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"):
+                hasUpper = true
+            default:
+                return nil
+            }
+        }
+        if !hasUpper, start == bytes.startIndex, let string = text as? String { return string }
+        var out = Array(user)
+        out.reserveCapacity(user.count + 1 + domain.count)
+        out.append(UInt8(ascii: "@"))
+        for c in domain { out.append(c >= UInt8(ascii: "A") && c <= UInt8(ascii: "Z") ? c + 32 : c) }
+        return String(decoding: out, as: UTF8.self)
     }
 }
 
