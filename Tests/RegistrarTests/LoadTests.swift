@@ -9,11 +9,11 @@ struct LoadTests {
     /// Many REGISTERs in flight at once (as sipp -l 200 does): every one is answered 200 only
     /// once durable, and all of them are in the file afterwards. Prints the rate it reached
     /// (information only; SIP_REGISTRAR_LOAD sets the count, default 2000;
-    /// SIP_REGISTRAR_DURABILITY=process measures without fsync).
+    /// SIP_REGISTRAR_DURABILITY=fsync measures an fsync per commit).
     @Test func concurrentRegistrationsAreAllDurable() async throws {
         let count = ProcessInfo.processInfo.environment["SIP_REGISTRAR_LOAD"].flatMap(Int.init) ?? 2000
         var storeConfiguration = SQLiteStore.Configuration()
-        if ProcessInfo.processInfo.environment["SIP_REGISTRAR_DURABILITY"] == "process" { storeConfiguration.durability = .processCrash }
+        if ProcessInfo.processInfo.environment["SIP_REGISTRAR_DURABILITY"] == "fsync" { storeConfiguration.durability = .fsync }
         let h = try await Harness(storeConfiguration: storeConfiguration, extraUsers: count)
         defer { h.remove() }
         let requests = try (0..<count).map { i in

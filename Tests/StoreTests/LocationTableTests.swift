@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import Store
 
@@ -91,5 +92,36 @@ struct LocationTableTests {
         let count = try await table.update(aor: "nobody@example.com") { bindings, _ in bindings.count }
         #expect(count == 0)
         #expect(await fake.applied.isEmpty)
+    }
+}
+
+@Suite("Durability")
+struct DurabilityTests {
+    func mainFileSize(_ dir: TempDir) throws -> Int {
+        let path = (dir.path as NSString).appendingPathComponent(SQLiteStore.fileName)
+        return try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int ?? -1
+    }
+
+    /// Bounded durability: commits stay in the WAL until the sync interval has passed, then a
+    /// checkpoint moves them into the (fsynced) main file.
+    @Test func boundedDurabilitySyncsOnInterval() async throws {
+        let dir = try TempDir()
+        defer { dir.remove() }
+        var lazy = SQLiteStore.Configuration()
+        lazy.durability = .bounded(syncEvery: .seconds(3600))
+        let store = try SQLiteStore(directory: dir.path, configuration: lazy)
+        let before = try mainFileSize(dir)
+        let now = StoreClock.system.now()
+        try await store.apply((0..<300).map { .upsert(binding("u\($0)@example.com", "sip:u\($0)@192.0.2.1", expiresAt: now + 60)) })
+        #expect(try mainFileSize(dir) == before, "checkpointed before the interval")
+
+        // A second connection whose interval has passed: its commit syncs everything so far.
+        var eager = SQLiteStore.Configuration()
+        eager.durability = .bounded(syncEvery: .zero)
+        let synced = try SQLiteStore(directory: dir.path, configuration: eager)
+        try await synced.apply([.upsert(binding("v@example.com", "sip:v@192.0.2.1", expiresAt: now + 60))])
+        #expect(try mainFileSize(dir) > before, "not checkpointed once the interval passed")
+        #expect(try await synced.loadBindings(now: now).count == 301)
+        try store.close()
     }
 }
