@@ -1,0 +1,39 @@
+import SIPCore
+
+/// The home server's routing policy (ARCHITECTURE.md "Home server"): users are homed here,
+/// so it is their registrar and the rendezvous point that relays their requests.
+///
+/// Steps, in order:
+/// 1. `validate` — RFC 3261 §16.3 (400, 416, 420, 482, 483; OPTIONS at Max-Forwards 0 answered).
+/// 2. `route-preprocess` — §16.4 (strict-route fix-up, our own Route values removed).
+/// 3. `local-server` — requests to our domain with no user part: REGISTER to the registrar
+///    (RFC 3261 §10.3, with its own 401 challenge), OPTIONS answered (§11).
+/// 4. `authenticate` — when authentication is on: digest (§22.3, 407) for new requests from
+///    our users; the authenticated user must own the From AOR.
+/// 5. `am-i-responsible` — §16.5: a Route left, or a foreign Request-URI, goes to the
+///    Request-URI (relaying for foreign originators refused).
+/// 6. `location` — §16.5: 404 unknown user, 480 no binding, else fork to every contact.
+public struct HomeServerPolicy: RoutingPolicy {
+    public let chain: StepChain
+
+    /// - Parameter authenticator: nil when authentication is off (`--auth off`).
+    public init(identity: ProxyIdentity, registrar: any RegistrarService, location: any LocationService,
+                authenticator: (any RequestAuthenticator)?) {
+        var steps: [any RoutingStep] = [
+            ValidateStep(identity: identity),
+            RoutePreprocessStep(identity: identity),
+            LocalServerStep(identity: identity, registrar: registrar),
+        ]
+        if let authenticator { steps.append(AuthenticateStep(identity: identity, authenticator: authenticator)) }
+        steps.append(ResponsibilityStep(identity: identity, openRelay: authenticator == nil))
+        steps.append(LocationStep(location: location))
+        chain = StepChain(steps)
+    }
+
+    /// The names of the steps, in order (for logs and tests).
+    public var stepNames: [String] { chain.steps.map(\.name) }
+
+    public func decide(_ context: inout RoutingContext) async -> RoutingDecision {
+        await chain.decide(&context)
+    }
+}

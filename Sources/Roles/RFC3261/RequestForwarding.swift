@@ -1,0 +1,125 @@
+import SIPCore
+
+/// One target of a forwarded request (RFC 3261 §16.5): the URI that becomes the
+/// Request-URI, plus what a registration said about reaching it.
+public struct ForwardTarget: Hashable, Sendable {
+    /// The new Request-URI (a registered contact, or the Request-URI itself).
+    public var uri: URI
+    /// RFC 3327 Path values stored with the binding; they become the first Route values.
+    public var path: [String]
+    /// The flow (connection) the binding was registered over (RFC 5626), opaque here.
+    public var flowID: UInt64?
+    /// The contact's q-value, for ordering (RFC 3261 §16.6).
+    public var q: Double?
+
+    public init(uri: URI, path: [String] = [], flowID: UInt64? = nil, q: Double? = nil) {
+        self.uri = uri
+        self.path = path
+        self.flowID = flowID
+        self.q = q
+    }
+}
+
+/// Where a forwarded request goes next (RFC 3261 §16.6 step 7): the URI to resolve (the
+/// first Route value, else the Request-URI), the transport, and the flow to reuse if any.
+public struct NextHop: Hashable, Sendable, CustomStringConvertible {
+    public var transport: ListenTransport
+    public var host: String
+    public var port: Int
+    public var flowID: UInt64?
+
+    public init(transport: ListenTransport, host: String, port: Int, flowID: UInt64? = nil) {
+        self.transport = transport
+        self.host = host
+        self.port = port
+        self.flowID = flowID
+    }
+
+    /// RFC 3263 without DNS: transport from the `transport` parameter (sips means TLS),
+    /// the port from the URI or the transport's default; nil for a non-SIP URI.
+    public init?(uri: URI, flowID: UInt64? = nil) {
+        guard let sip = uri.sipURI else { return nil }
+        var transport = ListenTransport.udp
+        if sip.secure {
+            transport = .tls
+        } else if let t = sip.transport?.lowercased(), let known = ListenTransport(rawValue: t) {
+            transport = known
+        }
+        var host = sip.host
+        if let maddrParam = sip.parameter("maddr"), let maddr = maddrParam { host = maddr }
+        self.init(transport: transport, host: ProxyIdentity.bareHost(host), port: sip.port ?? transport.defaultPort, flowID: flowID)
+    }
+
+    public var description: String { "\(transport.rawValue):\(host):\(port)" }
+}
+
+/// A request ready for a client transaction (RFC 3261 §16.6 step 10).
+public struct ForwardedRequest: Hashable, Sendable {
+    public var request: SIPRequest
+    public var nextHop: NextHop
+    /// The branch of the Via this proxy added (the client transaction's identity).
+    public var branch: String
+}
+
+/// RFC 3261 §16.6 request forwarding: builds the copy sent to one target.
+public enum RequestForwarding {
+    /// Methods whose initial requests create a dialog and so are record-routed
+    /// (RFC 3261 §12, RFC 6665 §4.1, RFC 3515).
+    public static let dialogCreating: Set<SIPMethod> = [.invite, .subscribe, .refer]
+
+    /// True when this proxy should Record-Route `request`: a dialog-creating method outside
+    /// a dialog (no To tag).
+    public static func shouldRecordRoute(_ request: SIPRequest) -> Bool {
+        dialogCreating.contains(request.method) && (request.to?.tag ?? nil) == nil
+    }
+
+    /// Builds the request for `target` (§16.6 steps 1-8).
+    /// - Parameters:
+    ///   - inbound: the transport the request arrived over (for Record-Route).
+    ///   - loopHash: the request's loop hash computed at validation (§16.3 step 4).
+    ///   - seed: distinguishes this request from others with the same loop hash (the
+    ///     upstream top Via branch).
+    ///   - fork: the index of this branch among the targets.
+    public static func forward(_ original: SIPRequest, to target: ForwardTarget, identity: ProxyIdentity,
+                               inbound: ListenTransport, recordRoute: Bool, loopHash: String,
+                               seed: String, fork: Int) -> ForwardedRequest? {
+        // Step 1-2: copy, Request-URI = target.
+        var request = original
+        request.uri = target.uri
+        // Step 3: Max-Forwards.
+        if let raw = request.headers.first("Max-Forwards"), let mf = Int(raw.trimmingWhitespace) {
+            request.headers.replace("Max-Forwards", with: String(max(mf - 1, 0)))
+        } else {
+            request.headers.append("Max-Forwards", "70")
+        }
+        // RFC 3327 §5.3: the binding's Path values become the first Route values.
+        for value in target.path.reversed() { request.headers.insertFirst("Route", value) }
+        // Step 6: a strict router as next hop gets the Request-URI as last Route value.
+        var strictNextHop = false
+        if let top = request.headers["Route"].first, let addr = NameAddr(top),
+           let sip = addr.uri.sipURI, !sip.hasLR {
+            request.headers.removeFirstValue("Route")
+            request.headers.append("Route", "<\(request.uri.description)>")
+            request.uri = addr.uri
+            strictNextHop = true
+        }
+        // Step 7: next hop from the first Route value, else (or for a strict router) the
+        // Request-URI.
+        var hopURI = request.uri
+        if !strictNextHop, let top = request.headers["Route"].first, let addr = NameAddr(top) { hopURI = addr.uri }
+        guard let nextHop = NextHop(uri: hopURI, flowID: target.flowID) else { return nil }
+        // Step 4: Record-Route, doubled when the transport changes (RFC 5658).
+        if recordRoute {
+            request.headers.insertFirst("Record-Route", identity.recordRouteURI(for: inbound))
+            if nextHop.transport != inbound {
+                request.headers.insertFirst("Record-Route", identity.recordRouteURI(for: nextHop.transport))
+            }
+        }
+        // Step 8: our Via, with a loop-detecting branch.
+        let branch = BranchParameter.make(loopHash: loopHash, seed: seed, fork: fork)
+        let host = identity.advertisedHost(for: nextHop.transport)
+        let sentBy = (host.contains(":") ? "[\(host)]" : host) + ":\(identity.advertisedPort(for: nextHop.transport))"
+        request.headers.insertFirst("Via", "SIP/2.0/\(nextHop.transport.viaToken) \(sentBy);branch=\(branch)")
+        return ForwardedRequest(request: request, nextHop: nextHop, branch: branch)
+    }
+}

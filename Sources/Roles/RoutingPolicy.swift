@@ -1,0 +1,102 @@
+import SIPCore
+
+/// Who sent a request and over what (RFC 3261 §18.2.1): the policy's view of the transport.
+public struct RequestSource: Hashable, Sendable, CustomStringConvertible {
+    public var transport: ListenTransport
+    public var host: String
+    public var port: Int
+    /// The transport's handle for the connection it arrived on (RFC 5626 flow); nil for UDP.
+    public var flowID: UInt64?
+
+    public init(transport: ListenTransport, host: String, port: Int, flowID: UInt64? = nil) {
+        self.transport = transport
+        self.host = host
+        self.port = port
+        self.flowID = flowID
+    }
+
+    public var description: String { "\(transport.rawValue):\(host):\(port)" }
+}
+
+/// A request on its way through a routing policy: the steps read and refine it.
+public struct RoutingContext: Sendable {
+    /// The request as it arrived.
+    public let received: SIPRequest
+    /// The request as the steps have shaped it (§16.4 preprocessing changes it).
+    public var request: SIPRequest
+    public var source: RequestSource
+    /// The AOR (`user@domain`) the originator proved it is (RFC 3261 §22), if any.
+    public var authenticatedUser: String?
+    /// The §16.6 step 8 loop hash, set by validation.
+    public var loopHash: String
+    /// Set by steps that find the request addressed to a domain of ours.
+    public var isForOurDomain = false
+
+    public init(request: SIPRequest, source: RequestSource, authenticatedUser: String? = nil) {
+        self.received = request
+        self.request = request
+        self.source = source
+        self.authenticatedUser = authenticatedUser
+        self.loopHash = BranchParameter.loopHash(of: request)
+    }
+}
+
+/// What to do with a request once forwarding is decided (RFC 3261 §16.5, §16.6).
+public struct ForwardPlan: Hashable, Sendable {
+    /// The request after preprocessing; each branch is a copy with its own Request-URI.
+    public var request: SIPRequest
+    /// Targets, all tried in parallel (RFC 3261 §16.6 "parallel search").
+    public var targets: [ForwardTarget]
+    /// Record-Route so the rest of the dialog traverses this proxy (§16.6 step 4).
+    public var recordRoute: Bool
+    public var loopHash: String
+
+    public init(request: SIPRequest, targets: [ForwardTarget], recordRoute: Bool, loopHash: String) {
+        self.request = request
+        self.targets = targets
+        self.recordRoute = recordRoute
+        self.loopHash = loopHash
+    }
+}
+
+/// A routing policy's decision (ARCHITECTURE.md "The routing policy is one object").
+public enum RoutingDecision: Hashable, Sendable {
+    /// A local service answered it (registrar, OPTIONS to the server).
+    case answerLocally(SIPResponse)
+    /// Refuse or end it with a status (404, 480, 483, 407 challenge...).
+    case respond(StatusAnswer)
+    /// 302 to these contacts (RFC 3261 §8.3, §21.3): Contact values.
+    case redirect([String])
+    /// Proxy it statefully to these targets (RFC 3261 §16).
+    case forward(ForwardPlan)
+    /// Nothing to send (an ACK nobody expects: ACK is never answered, RFC 3261 §17.2.3).
+    case drop(String)
+}
+
+/// One named step of a policy, the way repro chains processors: it either decides, or
+/// refines the context and lets the next step look (returns nil).
+public protocol RoutingStep: Sendable {
+    /// A short name for logs (`validate`, `authenticate`, `location`).
+    var name: String { get }
+    func process(_ context: inout RoutingContext) async -> RoutingDecision?
+}
+
+/// Sees a request (and who sent it, over what, authenticated as whom) and decides.
+public protocol RoutingPolicy: Sendable {
+    func decide(_ context: inout RoutingContext) async -> RoutingDecision
+}
+
+/// A policy made of steps tried in order; the first decision wins. A chain whose steps all
+/// pass answers 404: nothing claimed the request.
+public struct StepChain: RoutingPolicy {
+    public let steps: [any RoutingStep]
+
+    public init(_ steps: [any RoutingStep]) { self.steps = steps }
+
+    public func decide(_ context: inout RoutingContext) async -> RoutingDecision {
+        for step in steps {
+            if let decision = await step.process(&context) { return decision }
+        }
+        return .respond(StatusAnswer(404))
+    }
+}

@@ -1,0 +1,104 @@
+/// The shared server options of CONTRACT.md, resolved from a config file and the command
+/// line (the command line wins; a repeatable option given on the command line replaces the
+/// file's values). The three server executables share it and differ in their policy.
+public struct ServerSettings: Hashable, Sendable {
+    public enum LogLevel: String, Hashable, Sendable, CaseIterable {
+        case trace, debug, info, notice, warning, error, critical
+    }
+
+    public var dataDirectory = "./sip-data"
+    public var domains = ["localhost"]
+    public var listen: [ListenAddress] = []
+    public var serverName: String
+    public var tlsCertificate: String?
+    public var tlsKey: String?
+    public var tlsCA: String?
+    public var authentication = true
+    public var logLevel = LogLevel.info
+
+    public init(serverName: String) { self.serverName = serverName }
+
+    /// CONTRACT.md defaults: `udp:0.0.0.0:5060`, `tcp:0.0.0.0:5060`, and `tls:0.0.0.0:5061`
+    /// when a certificate is set.
+    public var effectiveListen: [ListenAddress] {
+        if !listen.isEmpty { return listen }
+        var l = [ListenAddress(transport: .udp, host: "0.0.0.0", port: 5060),
+                 ListenAddress(transport: .tcp, host: "0.0.0.0", port: 5060)]
+        if tlsCertificate != nil { l.append(ListenAddress(transport: .tls, host: "0.0.0.0", port: 5061)) }
+        return l
+    }
+
+    /// The keys a config file may use: the long option names.
+    public static let keys: Set<String> = ["data", "domain", "listen", "server-name", "tls-cert", "tls-key",
+                                           "tls-ca", "auth", "log-level"]
+    static let repeatable: Set<String> = ["domain", "listen"]
+
+    /// Applies `key = value` settings in order; a repeatable key's values accumulate, and
+    /// the first value of a repeatable key in `entries` replaces what was there before.
+    public mutating func apply(_ entries: [(key: String, value: String)]) throws(RolesError) {
+        var replaced: Set<String> = []
+        for (key, value) in entries {
+            switch key {
+            case "data": dataDirectory = value
+            case "domain":
+                if replaced.insert(key).inserted { domains = [] }
+                guard !value.isEmpty, !value.contains(" ") else { throw bad("bad --domain '\(value)'") }
+                domains.append(value.lowercased())
+            case "listen":
+                if replaced.insert(key).inserted { listen = [] }
+                guard let address = ListenAddress(spec: value) else {
+                    throw bad("bad --listen '\(value)' (expected udp:HOST:PORT, tcp:HOST:PORT or tls:HOST:PORT)")
+                }
+                listen.append(address)
+            case "server-name":
+                guard !value.isEmpty else { throw bad("empty --server-name") }
+                serverName = value
+            case "tls-cert": tlsCertificate = value
+            case "tls-key": tlsKey = value
+            case "tls-ca": tlsCA = value
+            case "auth":
+                switch value.lowercased() {
+                case "on": authentication = true
+                case "off": authentication = false
+                default: throw bad("bad --auth '\(value)' (expected on or off)")
+                }
+            case "log-level":
+                guard let level = LogLevel(rawValue: value.lowercased()) else {
+                    throw bad("bad --log-level '\(value)' (expected \(LogLevel.allCases.map(\.rawValue).joined(separator: ", ")))")
+                }
+                logLevel = level
+            default:
+                throw bad("unknown setting '\(key)'")
+            }
+        }
+        if effectiveListen.contains(where: { $0.transport == .tls }), tlsCertificate == nil || tlsKey == nil {
+            throw bad("a tls listener needs --tls-cert and --tls-key")
+        }
+    }
+
+    func bad(_ reason: String) -> RolesError { RolesError(.badConfiguration, reason) }
+
+    /// Reads a config file: `key = value` lines named after the long options, `#` comments,
+    /// blank lines ignored, values optionally in double quotes.
+    public static func parseConfigFile(_ text: String, name: String = "config") throws(RolesError) -> [(key: String, value: String)] {
+        var entries: [(key: String, value: String)] = []
+        for (number, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            var line = Substring(rawLine)
+            if let hash = line.firstIndex(of: "#") { line = line[..<hash] }
+            let trimmed = line.trimmingWhitespace.replacing("\r", with: "")
+            if trimmed.isEmpty { continue }
+            guard let eq = trimmed.firstIndex(of: "=") else {
+                throw RolesError(.badConfiguration, "\(name):\(number + 1): expected key = value")
+            }
+            var key = trimmed[..<eq].trimmingWhitespace
+            if key.hasPrefix("--") { key.removeFirst(2) }
+            var value = trimmed[trimmed.index(after: eq)...].trimmingWhitespace
+            if value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") { value = String(value.dropFirst().dropLast()) }
+            guard keys.contains(key) else {
+                throw RolesError(.badConfiguration, "\(name):\(number + 1): unknown setting '\(key)'")
+            }
+            entries.append((key, value))
+        }
+        return entries
+    }
+}

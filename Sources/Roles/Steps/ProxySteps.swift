@@ -1,0 +1,165 @@
+import SIPCore
+
+/// §16.3 request validation as a step. OPTIONS with Max-Forwards 0 is answered locally.
+public struct ValidateStep: RoutingStep {
+    public let name = "validate"
+    public let identity: ProxyIdentity
+    public init(identity: ProxyIdentity) { self.identity = identity }
+
+    public func process(_ context: inout RoutingContext) async -> RoutingDecision? {
+        switch RequestValidation.validate(context.request, identity: identity) {
+        case .valid(let hash):
+            context.loopHash = hash
+            return nil
+        case .answerOptionsLocally:
+            return .answerLocally(OptionsResponder.response(to: context.request))
+        case .reject(let answer):
+            return .respond(answer)
+        }
+    }
+}
+
+/// §16.4 route information preprocessing as a step.
+public struct RoutePreprocessStep: RoutingStep {
+    public let name = "route-preprocess"
+    public let identity: ProxyIdentity
+    public init(identity: ProxyIdentity) { self.identity = identity }
+
+    public func process(_ context: inout RoutingContext) async -> RoutingDecision? {
+        RouteProcessing.preprocess(&context.request, identity: identity)
+        return nil
+    }
+}
+
+/// Requests addressed to the server itself: a Request-URI of one of our domains or
+/// addresses with no user part, and no Route left. REGISTER goes to the registrar,
+/// OPTIONS is answered (RFC 3261 §11), anything else gets 405 (a method we know) or 501.
+public struct LocalServerStep: RoutingStep {
+    public let name = "local-server"
+    public let identity: ProxyIdentity
+    public let registrar: (any RegistrarService)?
+
+    public init(identity: ProxyIdentity, registrar: (any RegistrarService)?) {
+        self.identity = identity
+        self.registrar = registrar
+    }
+
+    public func process(_ context: inout RoutingContext) async -> RoutingDecision? {
+        let request = context.request
+        guard let sip = request.uri.sipURI, sip.user == nil, request.headers.first("Route") == nil,
+              identity.isResponsible(for: request.uri) else { return nil }
+        context.isForOurDomain = true
+        switch request.method {
+        case .register:
+            guard let registrar else { return .respond(StatusAnswer(405, headers: [allowHeader])) }
+            return .answerLocally(await registrar.register(request, source: context.source))
+        case .options:
+            return .answerLocally(OptionsResponder.response(to: request))
+        case .ack:
+            return .drop("ACK addressed to the server")
+        case .extension:
+            return .respond(StatusAnswer(501))
+        default:
+            return .respond(StatusAnswer(405, headers: [allowHeader]))
+        }
+    }
+
+    var allowHeader: SIPHeaderField {
+        SIPHeaderField(name: "Allow", value: registrar == nil ? "OPTIONS" : "OPTIONS, REGISTER")
+    }
+}
+
+/// RFC 3261 §22.3 proxy authentication of requests from our own users (their From is in
+/// one of our domains). ACK and CANCEL cannot be challenged; requests inside a dialog (To
+/// tag) were authorised when the dialog was made. The authenticated user must own the From
+/// AOR (403 otherwise).
+public struct AuthenticateStep: RoutingStep {
+    public let name = "authenticate"
+    public let identity: ProxyIdentity
+    public let authenticator: any RequestAuthenticator
+
+    public init(identity: ProxyIdentity, authenticator: any RequestAuthenticator) {
+        self.identity = identity
+        self.authenticator = authenticator
+    }
+
+    public func process(_ context: inout RoutingContext) async -> RoutingDecision? {
+        let request = context.request
+        switch request.method {
+        case .ack, .cancel, .register: return nil
+        default: break
+        }
+        guard let from = request.from, let fromURI = from.uri.sipURI,
+              identity.domains.contains(fromURI.host.lowercased()) else { return nil }
+        if (request.to?.tag ?? nil) != nil { return nil }
+        switch await authenticator.authenticate(request) {
+        case .authenticated(let aor):
+            let fromAOR = "\(fromURI.user ?? "")@\(fromURI.host.lowercased())"
+            guard aor == fromAOR else { return .respond(StatusAnswer(403, "Identity Mismatch")) }
+            context.authenticatedUser = aor
+            return nil
+        case .challenge(let response):
+            return .answerLocally(response)
+        case .refused(let answer):
+            return .respond(answer)
+        }
+    }
+}
+
+/// §16.5 "am I responsible": a request that still carries Route values after §16.4, or whose
+/// Request-URI is in a domain we do not serve, goes to its Request-URI. Relaying for a
+/// foreign originator to a foreign domain is refused (403) unless `openRelay`.
+public struct ResponsibilityStep: RoutingStep {
+    public let name = "am-i-responsible"
+    public let identity: ProxyIdentity
+    public let openRelay: Bool
+
+    public init(identity: ProxyIdentity, openRelay: Bool) {
+        self.identity = identity
+        self.openRelay = openRelay
+    }
+
+    public func process(_ context: inout RoutingContext) async -> RoutingDecision? {
+        let request = context.request
+        let hasRoute = request.headers.first("Route") != nil
+        if !hasRoute, identity.isResponsible(for: request.uri) {
+            context.isForOurDomain = true
+            return nil
+        }
+        if !hasRoute, !openRelay, context.authenticatedUser == nil, (request.to?.tag ?? nil) == nil {
+            let fromOurs = request.from?.uri.sipURI.map { identity.domains.contains($0.host.lowercased()) } ?? false
+            if !fromOurs { return .respond(StatusAnswer(403, "Relaying Denied")) }
+        }
+        return .forward(ForwardPlan(request: request, targets: [ForwardTarget(uri: request.uri)],
+                                    recordRoute: RequestForwarding.shouldRecordRoute(request),
+                                    loopHash: context.loopHash))
+    }
+}
+
+/// §16.5 target determination from the location service: 404 for an unknown user, 480 for
+/// a known user with no binding, else every binding in parallel (highest q first).
+public struct LocationStep: RoutingStep {
+    public let name = "location"
+    public let location: any LocationService
+
+    public init(location: any LocationService) { self.location = location }
+
+    public func process(_ context: inout RoutingContext) async -> RoutingDecision? {
+        let request = context.request
+        guard let sip = request.uri.sipURI, let user = sip.user else { return .respond(StatusAnswer(404)) }
+        switch await location.lookup(user: user, domain: sip.host.lowercased()) {
+        case .unknownUser:
+            return .respond(StatusAnswer(404))
+        case .noBindings:
+            return .respond(StatusAnswer(480))
+        case .targets(let targets):
+            guard !targets.isEmpty else { return .respond(StatusAnswer(480)) }
+            let ordered = targets.enumerated().sorted {
+                ($0.element.q ?? 1.0, -$0.offset) > ($1.element.q ?? 1.0, -$1.offset)
+            }.map(\.element)
+            return .forward(ForwardPlan(request: request, targets: ordered,
+                                        recordRoute: RequestForwarding.shouldRecordRoute(request),
+                                        loopHash: context.loopHash))
+        }
+    }
+}

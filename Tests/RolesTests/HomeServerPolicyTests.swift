@@ -1,0 +1,184 @@
+import SIPCore
+import Testing
+@testable import Roles
+
+struct FakeLocation: LocationService {
+    var table: [String: LocationResult]
+    func lookup(user: String, domain: String) async -> LocationResult {
+        table["\(user)@\(domain)"] ?? .unknownUser
+    }
+}
+
+struct FakeRegistrar: RegistrarService {
+    func register(_ request: SIPRequest, source: RequestSource) async -> SIPResponse {
+        var r = SIPResponse(responding: request, statusCode: 200, toTag: "reg")
+        r.headers.append("X-Registrar", "fake")
+        return r
+    }
+}
+
+struct FakeAuthenticator: RequestAuthenticator {
+    func authenticate(_ request: SIPRequest) async -> AuthenticationOutcome {
+        guard let credentials = request.headers.first("Proxy-Authorization") else {
+            var challenge = SIPResponse(responding: request, statusCode: 407, toTag: "auth")
+            challenge.headers.append("Proxy-Authenticate", "Digest realm=\"example.com\", nonce=\"n\"")
+            return .challenge(challenge)
+        }
+        return .authenticated(aor: credentials)  // the fake "proves" whatever it is told
+    }
+}
+
+/// The home-server policy's decisions (RFC 3261 §16.3-§16.5), with fake local services.
+@Suite struct HomeServerPolicyTests {
+    let source = RequestSource(transport: .udp, host: "198.51.100.1", port: 5060)
+
+    func policy(auth: Bool = false) -> HomeServerPolicy {
+        HomeServerPolicy(
+            identity: identity, registrar: FakeRegistrar(),
+            location: FakeLocation(table: [
+                "bob@example.com": .targets([ForwardTarget(uri: URI("sip:bob@10.0.0.2")!, q: 0.5),
+                                             ForwardTarget(uri: URI("sip:bob@10.0.0.3")!, q: 1.0)]),
+                "carol@example.com": .noBindings,
+            ]),
+            authenticator: auth ? FakeAuthenticator() : nil)
+    }
+
+    func decide(_ r: SIPRequest, auth: Bool = false) async -> RoutingDecision {
+        var context = RoutingContext(request: r, source: source)
+        return await policy(auth: auth).decide(&context)
+    }
+
+    func message(to uri: String, from: String = "sip:alice@example.com", extra: String = "") throws -> SIPRequest {
+        try request("""
+        MESSAGE \(uri) SIP/2.0
+        Via: SIP/2.0/UDP 198.51.100.1;branch=z9hG4bKm1
+        Max-Forwards: 70
+        From: <\(from)>;tag=1
+        To: <\(uri)>
+        Call-ID: m1
+        CSeq: 1 MESSAGE
+        \(extra)Content-Length: 0
+
+
+        """)
+    }
+
+    @Test func stepsAreNamedInOrder() {
+        #expect(policy(auth: true).stepNames == ["validate", "route-preprocess", "local-server", "authenticate",
+                                                 "am-i-responsible", "location"])
+        #expect(!policy(auth: false).stepNames.contains("authenticate"))
+    }
+
+    @Test func unknownUserIs404() async throws {
+        #expect(await decide(try message(to: "sip:nobody@example.com")) == .respond(StatusAnswer(404)))
+    }
+
+    @Test func knownUserWithoutBindingIs480() async throws {
+        #expect(await decide(try message(to: "sip:carol@example.com")) == .respond(StatusAnswer(480)))
+    }
+
+    @Test func forksToEveryContactHighestQFirst() async throws {
+        guard case .forward(let plan) = await decide(try message(to: "sip:bob@example.com")) else {
+            Issue.record("expected forward"); return
+        }
+        #expect(plan.targets.map(\.uri.description) == ["sip:bob@10.0.0.3", "sip:bob@10.0.0.2"])
+        #expect(!plan.recordRoute)
+    }
+
+    @Test func inviteIsRecordRouted() async throws {
+        guard case .forward(let plan) = await decide(try invite()) else { Issue.record("expected forward"); return }
+        #expect(plan.recordRoute)
+    }
+
+    @Test func registerGoesToTheRegistrar() async throws {
+        let r = try request("""
+        REGISTER sip:example.com SIP/2.0
+        Via: SIP/2.0/UDP 198.51.100.1;branch=z9hG4bKr1
+        Max-Forwards: 70
+        From: <sip:bob@example.com>;tag=1
+        To: <sip:bob@example.com>
+        Call-ID: r1
+        CSeq: 1 REGISTER
+        Contact: <sip:bob@10.0.0.2>
+        Content-Length: 0
+
+
+        """)
+        guard case .answerLocally(let response) = await decide(r) else { Issue.record("expected local answer"); return }
+        #expect(response.headers.first("X-Registrar") == "fake")
+    }
+
+    @Test func optionsToTheServerIsAnswered() async throws {
+        let r = try request("""
+        OPTIONS sip:example.com SIP/2.0
+        Via: SIP/2.0/UDP 198.51.100.1;branch=z9hG4bKo1
+        Max-Forwards: 70
+        From: <sip:alice@example.com>;tag=1
+        To: <sip:example.com>
+        Call-ID: o1
+        CSeq: 1 OPTIONS
+        Content-Length: 0
+
+
+        """)
+        guard case .answerLocally(let response) = await decide(r) else { Issue.record("expected local answer"); return }
+        #expect(response.statusCode == 200)
+        #expect(response.headers["Allow"].contains("MESSAGE"))
+    }
+
+    @Test func messageToTheServerItselfIs405() async throws {
+        guard case .respond(let answer) = await decide(try message(to: "sip:example.com")) else {
+            Issue.record("expected a status"); return
+        }
+        #expect(answer.status == 405)
+    }
+
+    @Test func ourUserIsChallengedThenForwarded() async throws {
+        guard case .answerLocally(let challenge) = await decide(try message(to: "sip:bob@example.com"), auth: true) else {
+            Issue.record("expected a challenge"); return
+        }
+        #expect(challenge.statusCode == 407)
+        let authorised = try message(to: "sip:bob@example.com", extra: "Proxy-Authorization: alice@example.com\n")
+        guard case .forward = await decide(authorised, auth: true) else { Issue.record("expected forward"); return }
+        let impostor = try message(to: "sip:bob@example.com", extra: "Proxy-Authorization: mallory@example.com\n")
+        #expect(await decide(impostor, auth: true) == .respond(StatusAnswer(403, "Identity Mismatch")))
+    }
+
+    @Test func foreignToForeignIsNotRelayedWithAuthOn() async throws {
+        let r = try message(to: "sip:x@elsewhere.net", from: "sip:y@other.net")
+        guard case .respond(let answer) = await decide(r, auth: true) else { Issue.record("expected refusal"); return }
+        #expect(answer.status == 403)
+    }
+
+    @Test func inDialogRequestFollowsItsRoute() async throws {
+        let r = try request("""
+        BYE sip:bob@10.0.0.2:5070 SIP/2.0
+        Via: SIP/2.0/UDP 198.51.100.1;branch=z9hG4bKb1
+        Max-Forwards: 70
+        Route: <sip:192.0.2.10:5060;lr>
+        From: <sip:alice@example.com>;tag=1
+        To: <sip:bob@example.com>;tag=2
+        Call-ID: c1
+        CSeq: 2 BYE
+        Content-Length: 0
+
+
+        """)
+        guard case .forward(let plan) = await decide(r, auth: true) else { Issue.record("expected forward"); return }
+        #expect(plan.targets.map(\.uri.description) == ["sip:bob@10.0.0.2:5070"])
+        #expect(plan.request.headers["Route"].isEmpty)
+        #expect(!plan.recordRoute)
+    }
+
+    @Test func loopedRequestIs482() async throws {
+        let original = try invite()
+        let f = try #require(RequestForwarding.forward(original, to: ForwardTarget(uri: original.uri),
+                                                       identity: identity, inbound: .udp, recordRoute: true,
+                                                       loopHash: BranchParameter.loopHash(of: original),
+                                                       seed: "s", fork: 0))
+        var back = f.request
+        back.uri = original.uri
+        back.headers.removeAll("Record-Route")
+        #expect(await decide(back) == .respond(StatusAnswer(482)))
+    }
+}
