@@ -119,14 +119,14 @@ public final class ProxyCore: SIPRequestHandler {
 
 extension RequestSource {
     init(_ source: SIPMessageSource) {
-        self.init(transport: ListenTransport(rawValue: source.transport.token.lowercased()) ?? .udp,
+        self.init(transport: ListenTransport(rawValue: source.transport.rawValue) ?? .udp,
                   host: source.remote.host, port: source.remote.port, flowID: source.flowID)
     }
 }
 
 extension SIPDestination {
     init(_ hop: NextHop) {
-        self.init(transport: SIPTransaction.SIPTransportKind(hop.transport.viaToken),
+        self.init(transport: SIPTransportKind(rawValue: hop.transport.rawValue) ?? .udp,
                   address: SIPHostPort(host: hop.host, port: hop.port), flowID: hop.flowID)
     }
 }
@@ -137,6 +137,7 @@ extension SIPMessageSource {
     init(via: Via) {
         let host = via.received ?? via.host
         let port = (via.rport ?? nil) ?? via.port ?? (via.transport.uppercased() == "TLS" ? 5061 : 5060)
-        self.init(transport: SIPTransaction.SIPTransportKind(via.transport), remote: SIPHostPort(host: host, port: port))
+        self.init(transport: SIPTransportKind(rawValue: via.transport.lowercased()) ?? .udp,
+                  remote: SIPHostPort(host: host, port: port))
     }
 }
