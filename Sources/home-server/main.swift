@@ -1,0 +1,1 @@
+print("home-server: not built yet")
