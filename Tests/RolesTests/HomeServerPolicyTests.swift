@@ -22,7 +22,7 @@ struct FakeAuthenticator: RequestAuthenticator {
         guard let credentials = request.headers.first("Proxy-Authorization") else {
             var challenge = SIPResponse(responding: request, statusCode: 407, toTag: "auth")
             challenge.headers.append("Proxy-Authenticate", "Digest realm=\"example.com\", nonce=\"n\"")
-            return .challenge(challenge)
+            return .answer(challenge)
         }
         return .authenticated(aor: credentials)  // the fake "proves" whatever it is told
     }

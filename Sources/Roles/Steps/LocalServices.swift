@@ -26,9 +26,10 @@ public protocol RegistrarService: Sendable {
 public enum AuthenticationOutcome: Hashable, Sendable {
     /// The originator proved it is this AOR (`user@domain`).
     case authenticated(aor: String)
-    /// Answer with this challenge (407 with Proxy-Authenticate).
-    case challenge(SIPResponse)
-    /// Refuse (403: disabled user, identity mismatch...).
+    /// Answer with this response: a 407 challenge, or a refusal the authenticator made
+    /// (403 disabled user, 400 bad credentials).
+    case answer(SIPResponse)
+    /// Refuse with a status.
     case refused(StatusAnswer)
 }
 

@@ -1,4 +1,5 @@
 import SIPCore
+import Store
 
 /// §16.3 request validation as a step. OPTIONS with Max-Forwards 0 is answered locally.
 public struct ValidateStep: RoutingStep {
@@ -94,11 +95,12 @@ public struct AuthenticateStep: RoutingStep {
         if (request.to?.tag ?? nil) != nil { return nil }
         switch await authenticator.authenticate(request) {
         case .authenticated(let aor):
-            let fromAOR = "\(fromURI.user ?? "")@\(fromURI.host.lowercased())"
-            guard aor == fromAOR else { return .respond(StatusAnswer(403, "Identity Mismatch")) }
+            guard let user = fromURI.user, AOR.normalize("\(user)@\(fromURI.host)") == aor else {
+                return .respond(StatusAnswer(403, "Identity Mismatch"))
+            }
             context.authenticatedUser = aor
             return nil
-        case .challenge(let response):
+        case .answer(let response):
             return .answerLocally(response)
         case .refused(let answer):
             return .respond(answer)
