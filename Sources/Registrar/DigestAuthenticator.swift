@@ -84,7 +84,7 @@ public final class DigestAuthenticator: Sendable {
         else { return .respond(challenge(request, realm: realm, stale: false)) }
 
         let username = credentials.username
-        let userAOR = username.contains("@") ? AOR.normalize(username) : AOR.normalize("\(username)@\(realm)")
+        let userAOR = username.utf8.contains(UInt8(ascii: "@")) ? AOR.normalize(username) : AOR.normalize("\(username)@\(realm)")
         guard let userAOR, let user = await directory.user(userAOR), user.domain == realm else {
             return .respond(challenge(request, realm: realm, stale: false))
         }
@@ -106,7 +106,7 @@ public final class DigestAuthenticator: Sendable {
         case .fresh: break
         case .untrackable: return .respond(challenge(request, realm: realm, stale: true))
         case .replay:
-            logger.notice("digest nonce-count replay refused", metadata: ["sip.aor": "\(userAOR)", "sip.nc": "\(ncText)"])
+            logger.debug("digest nonce-count replay refused", metadata: ["sip.aor": "\(userAOR)", "sip.nc": "\(ncText)"])
             return .respond(challenge(request, realm: realm, stale: false))
         }
         guard user.enabled else {

@@ -6,10 +6,11 @@ import Synchronization
 /// digits. Verifying needs no table: the MAC proves this server issued it for that realm,
 /// the timestamp tells whether it is stale.
 struct NonceAuthority: Sendable {
-    let key: SymmetricKey
+    /// HMAC already keyed: copying it skips the key schedule on every nonce.
+    let keyed: HMAC<SHA256>
 
     init(secret: [UInt8]?) {
-        key = secret.map { SymmetricKey(data: $0) } ?? SymmetricKey(size: .bits256)
+        keyed = HMAC<SHA256>(key: secret.map { SymmetricKey(data: $0) } ?? SymmetricKey(size: .bits256))
     }
 
     /// The identity of a nonce this server issued: when, and its random salt.
@@ -51,7 +52,9 @@ struct NonceAuthority: Sendable {
     private func mac(_ id: ID, realm: String) -> [UInt8] {
         var input = bytes(of: id)
         input += Array(realm.utf8)
-        return Array(HMAC<SHA256>.authenticationCode(for: input, using: key).prefix(16))
+        var hmac = keyed
+        hmac.update(data: input)
+        return Array(hmac.finalize().prefix(16))
     }
 }
 
