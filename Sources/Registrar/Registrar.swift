@@ -96,9 +96,12 @@ public final class Registrar: Sendable {
     public func register(_ request: SIPRequest, context: RegistrationContext, authenticatedAOR: String?) async -> SIPResponse {
         do throws(RegistrarError) {
             let plan = try makePlan(for: request, context: context, authenticatedAOR: authenticatedAOR)
-            guard let user = await directory.user(plan.aor) else {
-                throw RegistrarError(.unknownUser, status: 404, "Not Found")
+            let found: UserRecord?
+            do { found = try await directory.find(plan.aor) } catch {
+                throw RegistrarError(.storeUnavailable, status: 500, "Server Internal Error (store unavailable)",
+                                     headers: [("Retry-After", "\(configuration.retryAfter)")])
             }
+            guard let user = found else { throw RegistrarError(.unknownUser, status: 404, "Not Found") }
             guard user.enabled else { throw RegistrarError(.forbidden, status: 403, "Forbidden (user disabled)") }
             let (outcome, now) = try await update(plan)
             return ok(request, bindings: try outcome.get(), now: now, plan: plan)

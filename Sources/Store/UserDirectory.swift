@@ -25,16 +25,21 @@ public actor UserDirectory {
 
     /// The user with this address-of-record (`user@domain`, see ``AOR``). A user missing from
     /// memory is looked up in the store once (it may have been added since the last reload).
+    /// A failed store read answers nil (logged); ``find(_:)`` tells it apart.
     public func user(_ aor: String) async -> UserRecord? {
-        if let user = users[aor] { return user }
-        do {
-            guard let user = try await store.user(aor) else { return nil }
-            users[aor] = user
-            return user
-        } catch {
+        do { return try await find(aor) } catch {
             logger.warning("directory read failed", metadata: ["store.error": "\(error)", "sip.aor": "\(aor)"])
             return nil
         }
+    }
+
+    /// As ``user(_:)``, but a failed store read throws (`.unavailable`, status 500) instead of
+    /// looking like an unknown user.
+    public func find(_ aor: String) async throws(StoreError) -> UserRecord? {
+        if let user = users[aor] { return user }
+        guard let user = try await store.user(aor) else { return nil }
+        users[aor] = user
+        return user
     }
 
     /// The user from memory only (never touches the store).

@@ -99,4 +99,23 @@ struct DirectoryTests {
         #expect(await directory.cachedUser("bob@example.com")?.enabled == false)
         #expect(await directory.user("dave@example.com") == nil)
     }
+
+    @Test func failedStoreReadIsNotAnUnknownUser() async throws {
+        let dir = try TempDir()
+        defer { dir.remove() }
+        let store = try SQLiteStore(directory: dir.path)
+        try await store.addUser(user("alice@example.com"))
+        let directory = try await UserDirectory.load(from: store)
+        try store.close()
+        // Cached users are still served; a miss cannot be answered and says so.
+        #expect(try await directory.find("alice@example.com") != nil)
+        do {
+            _ = try await directory.find("bob@example.com")
+            Issue.record("a failed read looked like an unknown user")
+        } catch {
+            #expect(error.code == .unavailable)
+            #expect(error.status == 500)
+        }
+        #expect(await directory.user("bob@example.com") == nil)
+    }
 }
