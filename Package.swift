@@ -110,7 +110,7 @@ let package = Package(
             name: "RegistrarTests",
             dependencies: ["Registrar", "Store", "SIPCore", .product(name: "Crypto", package: "swift-crypto")]
         ),
-        .testTarget(name: "RolesTests", dependencies: ["Roles", "SIPCore"]),
+        .testTarget(name: "RolesTests", dependencies: ["Roles", "SIPCore", "SIPTransaction"]),
         .testTarget(
             name: "EndToEndTests",
             dependencies: [

@@ -27,8 +27,18 @@ public struct RoutingContext: Sendable {
     public var source: RequestSource
     /// The AOR (`user@domain`) the originator proved it is (RFC 3261 §22), if any.
     public var authenticatedUser: String?
-    /// The §16.6 step 8 loop hash, set by validation.
-    public var loopHash: String
+    /// The §16.6 step 8 loop hash of the request as received: set by validation, else
+    /// computed on first use.
+    public var loopHash: String {
+        mutating get {
+            if let storedLoopHash { return storedLoopHash }
+            let hash = BranchParameter.loopHash(of: received)
+            storedLoopHash = hash
+            return hash
+        }
+        set { storedLoopHash = newValue }
+    }
+    var storedLoopHash: String?
     /// Set by steps that find the request addressed to a domain of ours.
     public var isForOurDomain = false
 
@@ -37,7 +47,6 @@ public struct RoutingContext: Sendable {
         self.request = request
         self.source = source
         self.authenticatedUser = authenticatedUser
-        self.loopHash = BranchParameter.loopHash(of: request)
     }
 }
 

@@ -1,0 +1,157 @@
+import SIPCore
+import Synchronization
+import Testing
+@testable import Roles
+@testable import SIPTransaction
+
+/// A transport that records what the server sends; tests inject what arrives.
+final class RecordingTransport: SIPServerTransport {
+    struct Sent: Sendable {
+        var message: SIPMessage
+        var destination: SIPDestination?
+    }
+    private let state = Mutex<[Sent]>([])
+    private let inbound: AsyncStream<(SIPMessage, SIPMessageSource)>
+    private let sink: AsyncStream<(SIPMessage, SIPMessageSource)>.Continuation
+    let localHosts: Set<String> = ["192.0.2.10", "example.com"]
+
+    init() { (inbound, sink) = AsyncStream.makeStream() }
+
+    var sent: [Sent] { state.withLock { $0 } }
+
+    func send(_ request: SIPRequest, to destination: SIPDestination, onFailure: @escaping @Sendable (SIPTransactionError) -> Void) {
+        state.withLock { $0.append(Sent(message: .request(request), destination: destination)) }
+    }
+    func send(_ response: SIPResponse, replyingTo source: SIPMessageSource, onFailure: @escaping @Sendable (SIPTransactionError) -> Void) {
+        state.withLock { $0.append(Sent(message: .response(response), destination: nil)) }
+    }
+    func sentBy(for destination: SIPDestination) -> SIPHostPort { SIPHostPort(host: "192.0.2.10", port: 5060) }
+    func inject(_ message: SIPMessage, from source: SIPMessageSource) { sink.yield((message, source)) }
+    func run(deliver: @escaping @Sendable (SIPMessage, SIPMessageSource) async -> Void) async throws {
+        for await (message, source) in inbound { await deliver(message, source) }
+    }
+    func stopListening() async {}
+    func shutdown() async { sink.finish() }
+
+    /// Waits until a sent message satisfies `match` (generous timeout for a loaded machine).
+    func waitFor(_ what: String, timeout: Duration = .seconds(20),
+                 _ match: @escaping @Sendable (Sent) -> Bool) async -> Sent? {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if let hit = sent.first(where: match) { return hit }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        Issue.record("nothing sent matching: \(what)")
+        return nil
+    }
+
+    func requests(_ method: SIPMethod) -> [Sent] {
+        sent.filter { if case .request(let r) = $0.message { r.method == method } else { false } }
+    }
+
+    func responses(_ status: Int) -> [SIPResponse] {
+        sent.compactMap { if case .response(let r) = $0.message, r.statusCode == status { r } else { nil } }
+    }
+}
+
+let alicePeer = SIPMessageSource(transport: .udp, remote: SIPHostPort(host: "198.51.100.1", port: 5060))
+let bob1Peer = SIPMessageSource(transport: .udp, remote: SIPHostPort(host: "10.0.0.2", port: 5060))
+let bob2Peer = SIPMessageSource(transport: .udp, remote: SIPHostPort(host: "10.0.0.3", port: 5060))
+
+/// The proxy engine over a real transaction layer and a recording transport: forking,
+/// best response, CANCEL (RFC 3261 §16.7, §16.10).
+@Suite struct ProxyCoreTests {
+    struct Harness {
+        let transport = RecordingTransport()
+        let server: SIPServer
+        let task: Task<Void, any Error>
+
+        init(bindings: [ForwardTarget]) {
+            let policy = HomeServerPolicy(identity: identity, registrar: FakeRegistrar(),
+                                          location: FakeLocation(table: ["bob@example.com": .targets(bindings)]),
+                                          authenticator: nil)
+            let proxy = ProxyCore(policy: policy, identity: identity)
+            server = SIPServer(transport: transport, configuration: .init(drainTimeout: .milliseconds(200)), catchAll: proxy)
+            proxy.attach(server.layer)
+            let server = self.server
+            task = Task { try await server.run() }
+        }
+
+        func stop() async {
+            server.stop()
+            _ = try? await task.value
+        }
+
+        /// The request forwarded to `host`.
+        func forwarded(_ method: SIPMethod, to host: String) async -> SIPRequest? {
+            let sent = await transport.waitFor("\(method) to \(host)") {
+                if case .request(let r) = $0.message { r.method == method && $0.destination?.address.host == host } else { false }
+            }
+            if case .request(let r)? = sent?.message { return r }
+            return nil
+        }
+
+        func upstream(_ status: Int) async -> SIPResponse? {
+            let sent = await transport.waitFor("\(status) upstream") {
+                if case .response(let r) = $0.message { r.statusCode == status } else { false }
+            }
+            if case .response(let r)? = sent?.message { return r }
+            return nil
+        }
+    }
+
+    static let twoContacts = [ForwardTarget(uri: URI("sip:bob@10.0.0.2")!), ForwardTarget(uri: URI("sip:bob@10.0.0.3")!)]
+
+    @Test func inviteForksAnd200CancelsTheOtherBranch() async throws {
+        let h = Harness(bindings: Self.twoContacts)
+        let inv = try invite()
+        h.transport.inject(.request(inv), from: alicePeer)
+        let to1 = try #require(await h.forwarded(.invite, to: "10.0.0.2"))
+        let to2 = try #require(await h.forwarded(.invite, to: "10.0.0.3"))
+        #expect(to1.headers["Record-Route"] == ["<sip:192.0.2.10:5060;lr>"])
+        #expect(try to1.topVia?.branch != to2.topVia?.branch)
+
+        h.transport.inject(.response(response(180, to: to1)), from: bob1Peer)
+        #expect(await h.upstream(180) != nil)
+        h.transport.inject(.response(response(200, to: to2)), from: bob2Peer)
+        let ok = try #require(await h.upstream(200))
+        #expect(try ok.vias.count == 1)
+        let cancel = try #require(await h.forwarded(.cancel, to: "10.0.0.2"))
+        #expect(try cancel.topVia?.branch == to1.topVia?.branch)
+        #expect(h.transport.requests(.cancel).count == 1)  // nothing to cancel on the answered branch
+        await h.stop()
+    }
+
+    @Test func cancelFromUpstreamCancelsBranchesAnd487Returns() async throws {
+        let h = Harness(bindings: [Self.twoContacts[0]])
+        let inv = try invite()
+        h.transport.inject(.request(inv), from: alicePeer)
+        let fwd = try #require(await h.forwarded(.invite, to: "10.0.0.2"))
+        h.transport.inject(.response(response(180, to: fwd)), from: bob1Peer)
+        #expect(await h.upstream(180) != nil)
+        var cancel = inv
+        cancel.method = .cancel
+        cancel.headers.replace("CSeq", with: "1 CANCEL")
+        cancel.body = []
+        h.transport.inject(.request(cancel), from: alicePeer)
+        let downstreamCancel = try #require(await h.forwarded(.cancel, to: "10.0.0.2"))
+        #expect(try downstreamCancel.topVia?.branch == fwd.topVia?.branch)
+        h.transport.inject(.response(response(487, to: fwd)), from: bob1Peer)
+        let terminated = try #require(await h.upstream(487))
+        #expect(terminated.callID == inv.callID)
+        await h.stop()
+    }
+
+    @Test func bestResponseAfterAllBranchesFail() async throws {
+        let h = Harness(bindings: Self.twoContacts)
+        let inv = try invite()
+        h.transport.inject(.request(inv), from: alicePeer)
+        let to1 = try #require(await h.forwarded(.invite, to: "10.0.0.2"))
+        let to2 = try #require(await h.forwarded(.invite, to: "10.0.0.3"))
+        h.transport.inject(.response(response(486, to: to1)), from: bob1Peer)
+        h.transport.inject(.response(response(503, to: to2)), from: bob2Peer)
+        #expect(await h.upstream(486) != nil)
+        #expect(h.transport.responses(500).isEmpty && h.transport.responses(503).isEmpty)
+        await h.stop()
+    }
+}
