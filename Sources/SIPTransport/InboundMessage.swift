@@ -1,0 +1,66 @@
+import NIOCore
+import SIPCore
+
+/// Identifies one connection (TCP/TLS) or one UDP socket for the lifetime of the process.
+/// With the remote address it names an RFC 5626 flow.
+public struct SIPConnectionID: Hashable, Sendable, Comparable, CustomStringConvertible {
+    public let rawValue: UInt64
+    public init(rawValue: UInt64) { self.rawValue = rawValue }
+    public static func < (a: Self, b: Self) -> Bool { a.rawValue < b.rawValue }
+    public var description: String { "#\(rawValue)" }
+}
+
+/// A message as it arrived: the parsed message (for a request, the top Via already carries
+/// `received`/`rport` per RFC 3261 §18.2.1 and RFC 3581) and where it came from.
+public struct InboundMessage: Sendable {
+    public var message: SIPMessage
+    public let transport: SIPTransportKind
+    /// The packet source (for a stream, the connection's remote address).
+    public let remote: SocketAddress
+    /// The local address it arrived on.
+    public let local: SocketAddress
+    /// The connection (TCP/TLS) or UDP socket it arrived on; with `remote`, the RFC 5626 flow.
+    public let connectionID: SIPConnectionID
+    /// For TLS: the DNS SANs (else CN) of the peer's verified certificate; empty otherwise.
+    public let tlsPeerNames: [String]
+    /// The channel it arrived on: responses go back over it (RFC 3261 §18.2.2).
+    let channel: any Channel
+
+    init(message: SIPMessage, transport: SIPTransportKind, remote: SocketAddress, local: SocketAddress,
+         connectionID: SIPConnectionID, tlsPeerNames: [String], channel: any Channel) {
+        self.message = message
+        self.transport = transport
+        self.remote = remote
+        self.local = local
+        self.connectionID = connectionID
+        self.tlsPeerNames = tlsPeerNames
+        self.channel = channel
+    }
+
+    /// The flow it came over as a destination: sending to it reuses the same connection while
+    /// that is open (RFC 5626 §5.2, RFC 5923), e.g. requests to a contact registered over it.
+    public var source: SIPEndpoint { SIPEndpoint(transport: transport, address: remote) }
+}
+
+/// The upward interface of the transport (one callback per layer, as in sipgo).
+///
+/// Called on the event loop of the connection or socket the message arrived on: do not block;
+/// hop into your own executor (an actor, a task) for real work. Messages of one connection are
+/// delivered in order.
+public protocol SIPInboundHandler: Sendable {
+    /// A well-formed message arrived.
+    func transportDidReceive(_ inbound: InboundMessage)
+    /// A TCP/TLS connection closed (RFC 5626 §4.4: the flow failed). Default: nothing.
+    func transportDidCloseConnection(_ id: SIPConnectionID, endpoint: SIPEndpoint)
+}
+
+extension SIPInboundHandler {
+    public func transportDidCloseConnection(_ id: SIPConnectionID, endpoint: SIPEndpoint) {}
+}
+
+/// A handler from a closure (tests, small programs).
+public struct SIPInboundClosure: SIPInboundHandler {
+    let body: @Sendable (InboundMessage) -> Void
+    public init(_ body: @escaping @Sendable (InboundMessage) -> Void) { self.body = body }
+    public func transportDidReceive(_ inbound: InboundMessage) { body(inbound) }
+}

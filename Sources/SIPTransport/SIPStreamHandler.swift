@@ -1,0 +1,146 @@
+import Logging
+import NIOCore
+import NIOSSL
+import SIPCore
+
+/// What every channel handler of one transport layer shares.
+struct SIPTransportShared: Sendable {
+    let handler: any SIPInboundHandler
+    let table: SIPConnectionTable
+    let configuration: SIPTransportConfiguration
+    let logger: Logger
+}
+
+/// One TCP or TLS connection (RFC 3261 §18.3): delivers framed messages upward, answers
+/// keepalive pings (RFC 5626 §3.5.1), answers framing errors with their status and closes
+/// the connection when the stream cannot be framed past them, closes idle connections, and
+/// refuses to buffer without bound for a peer that stops reading.
+final class SIPStreamHandler: ChannelDuplexHandler {
+    typealias InboundIn = SIPStreamFrame
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private let kind: SIPTransportKind
+    private let id: SIPConnectionID
+    private let shared: SIPTransportShared
+    private var logger: Logger
+    private var remote: SocketAddress?
+    private var local: SocketAddress?
+    private var peerNames: [String]?
+    private var closing = false
+    private var aliased = false
+
+    init(kind: SIPTransportKind, id: SIPConnectionID, shared: SIPTransportShared) {
+        self.kind = kind
+        self.id = id
+        self.shared = shared
+        self.logger = shared.logger
+        logger[metadataKey: "connection.id"] = "\(id.rawValue)"
+        logger[metadataKey: "connection.transport"] = "\(kind)"
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        captureAddresses(context)
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        captureAddresses(context)
+        context.fireChannelActive()
+    }
+
+    private func captureAddresses(_ context: ChannelHandlerContext) {
+        if remote == nil, let r = context.channel.remoteAddress {
+            remote = r
+            logger[metadataKey: "connection.peer"] = "\(r.sipHostPort)"
+        }
+        if local == nil { local = context.channel.localAddress }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !closing else { return }
+        switch unwrapInboundIn(data) {
+        case .message(var message):
+            guard let remote, let local else { return }
+            if kind == .tls, peerNames == nil {  // data flows only after the handshake
+                let ssl = try? context.pipeline.syncOperations.handler(type: NIOSSLHandler.self)
+                peerNames = ssl?.peerCertificate.map { SIPCertificateNames.names(of: $0) } ?? []
+            }
+            if case .request(var request) = message {
+                ViaProcessing.stampTopVia(of: &request, source: remote)
+                if !aliased, kind == .tls { registerAlias(request, remote: remote) }
+                message = .request(request)
+            }
+            shared.handler.transportDidReceive(InboundMessage(
+                message: message, transport: kind, remote: remote, local: local,
+                connectionID: id, tlsPeerNames: peerNames ?? [], channel: context.channel))
+        case .ping:
+            logger.trace("keepalive ping, answering pong")
+            context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(staticString: "\r\n")), promise: nil)
+        case .error(let error, let salvaged, let fatal):
+            logger.debug("framing error", metadata: ["sip.error": "\(error.reason)", "sip.fatal": "\(fatal)"])
+            var answered: EventLoopFuture<Void>?
+            if let status = error.status, let request = salvaged, request.method != .ack {
+                let response = SIPResponse(responding: request, statusCode: status,
+                                           reasonPhrase: SIPStatus.reasonPhrase(for: status))
+                let promise = context.eventLoop.makePromise(of: Void.self)
+                context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(bytes: response.serialized())),
+                                      promise: promise)
+                answered = promise.futureResult
+            }
+            if fatal {
+                closing = true
+                let channel = context.channel
+                if let answered {
+                    answered.whenComplete { _ in channel.close(promise: nil) }
+                } else {
+                    context.close(promise: nil)
+                }
+            }
+        }
+    }
+
+    /// RFC 5923 §5–6: a TLS peer whose top Via carries `alias` and whose certificate names its
+    /// sent-by host may be reached over this connection at that host's address and port.
+    private func registerAlias(_ request: SIPRequest, remote: SocketAddress) {
+        guard let via = (try? request.topVia) ?? nil, via.parameter("alias") != nil else { return }
+        aliased = true
+        let host = via.host.lowercased()
+        guard (peerNames ?? []).contains(where: { $0.lowercased() == host }) else {
+            logger.debug("alias not honoured: sent-by not in the peer certificate", metadata: ["sip.sent_by": "\(via.host)"])
+            return
+        }
+        guard let ip = remote.ipAddress, let address = try? SocketAddress(ipAddress: ip, port: via.port ?? kind.defaultPort) else { return }
+        shared.table.addAlias(.init(transport: kind, remote: address), for: id)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .all {
+            logger.debug("closing idle connection")
+            context.close(promise: nil)
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        logger.debug("connection error, closing", metadata: ["error": "\(error)"])
+        context.close(promise: nil)
+    }
+
+    /// Back-pressure: the channel's high water mark is the outbound buffer cap; a write while
+    /// the peer is not reading and the cap is exceeded closes the connection.
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if closing {
+            promise?.fail(SIPTransportError(.connectionClosed, "connection \(id) is closing"))
+            return
+        }
+        guard context.channel.isWritable else {
+            logger.notice("peer not reading, outbound buffer cap exceeded: closing")
+            promise?.fail(SIPTransportError(.backpressure, "outbound buffer of \(id) exceeded \(shared.configuration.maxBufferedOutboundBytes) bytes"))
+            closing = true
+            context.close(promise: nil)
+            return
+        }
+        context.write(data, promise: promise)
+    }
+}

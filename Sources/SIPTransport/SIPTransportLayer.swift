@@ -1,0 +1,226 @@
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import NIOSSL
+import SIPCore
+
+/// The transport layer of RFC 3261 §18: listeners from `--listen` specs, the flow table,
+/// sending requests to endpoints (reusing connections, RFC 5923) and responses per §18.2.2.
+///
+/// Inbound messages go to one `SIPInboundHandler`, called on the channel's event loop.
+/// Send methods may be called from anywhere.
+public final class SIPTransportLayer: Sendable {
+    public let configuration: SIPTransportConfiguration
+    let group: any EventLoopGroup
+    let logger: Logger
+    let table: SIPConnectionTable
+    let serverTLS: NIOSSLContext?
+    let clientTLS: NIOSSLContext?
+
+    private struct State {
+        var shared: SIPTransportShared?
+        var listeners: [SIPListener] = []
+        var stopped = false
+    }
+    private let state = NIOLockedValueBox(State())
+
+    /// - Parameters:
+    ///   - eventLoopGroup: where sockets live; the shared NIO group by default.
+    ///   - logger: metadata keys are dotted (`connection.peer`, `sip.transport`).
+    public init(configuration: SIPTransportConfiguration = .init(),
+                eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+                logger: Logger = Logger(label: "sip.transport")) throws(SIPTransportError) {
+        self.configuration = configuration
+        self.group = eventLoopGroup
+        self.logger = logger
+        self.table = SIPConnectionTable(maxConnections: configuration.maxConnections,
+                                        maxConnectionsPerIP: configuration.maxConnectionsPerIP)
+        self.serverTLS = try configuration.tls?.makeServerContext()
+        self.clientTLS = try configuration.tls?.makeClientContext()
+    }
+
+    /// The bound listeners, in start order.
+    public var listeners: [SIPListener] { state.withLockedValue { $0.listeners } }
+
+    /// Open TCP/TLS connections (inbound and outbound).
+    public var connectionCount: Int { table.count }
+
+    /// Binds one listener per spec and starts delivering inbound messages to `handler`.
+    /// Call once; a listener that cannot bind fails the whole start (those bound are closed).
+    @discardableResult
+    public func start(_ specs: [ListenSpec], handler: some SIPInboundHandler) async throws(SIPTransportError) -> [SIPListener] {
+        let shared = SIPTransportShared(handler: handler, table: table, configuration: configuration, logger: logger)
+        let fresh = state.withLockedValue { s in
+            guard s.shared == nil, !s.stopped else { return false }
+            s.shared = shared
+            return true
+        }
+        guard fresh else { throw SIPTransportError(.notRunning, "transport layer already started or stopped") }
+        var bound: [SIPListener] = []
+        for spec in specs {
+            do {
+                let listener = try await bind(spec, shared: shared)
+                bound.append(listener)
+                state.withLockedValue { $0.listeners.append(listener) }
+                logger.info("listening \(listener)")
+            } catch {
+                for listener in bound { try? await listener.channel.close() }
+                state.withLockedValue { $0.listeners.removeAll() }
+                throw error
+            }
+        }
+        return bound
+    }
+
+    private func bind(_ spec: ListenSpec, shared: SIPTransportShared) async throws(SIPTransportError) -> SIPListener {
+        let channel: any Channel
+        do {
+            switch spec.transport {
+            case .udp:
+                channel = try await makeDatagramBootstrap(shared: shared).bind(host: spec.host, port: spec.port).get()
+            case .tcp, .tls:
+                if spec.transport == .tls, serverTLS == nil {
+                    throw SIPTransportError(.tlsConfiguration, "\(spec): a TLS listener needs a certificate and key")
+                }
+                channel = try await makeServerBootstrap(spec.transport, shared: shared).bind(host: spec.host, port: spec.port).get()
+            }
+        } catch let error as SIPTransportError {
+            throw error
+        } catch {
+            throw SIPTransportError(.bindFailed, "cannot listen on \(spec): \(error)")
+        }
+        guard let local = channel.localAddress else {
+            try? await channel.close()
+            throw SIPTransportError(.bindFailed, "\(spec): no local address after bind")
+        }
+        return SIPListener(spec: spec, localAddress: local, channel: channel)
+    }
+
+    // MARK: Sending
+
+    /// Sends a message to an endpoint: over UDP from a listening socket of the same address
+    /// family; over TCP/TLS on the open connection to that transport and address when there is
+    /// one (RFC 5923; a contact registered over a flow, RFC 5626 §5.2), else on a new one.
+    /// The future completes when the bytes are handed to the socket.
+    public func sendFuture(_ message: SIPMessage, to destination: SIPEndpoint) -> EventLoopFuture<Void> {
+        let bytes = message.serialized()
+        guard let shared = state.withLockedValue({ $0.stopped ? nil : $0.shared }) else {
+            return group.next().makeFailedFuture(SIPTransportError(.notRunning, "transport layer not running"))
+        }
+        switch destination.transport {
+        case .udp:
+            guard let socket = udpSocket(for: destination.address) else {
+                return group.next().makeFailedFuture(SIPTransportError(.noRoute, "no UDP listener for \(destination)"))
+            }
+            return writeDatagram(bytes, to: destination.address, on: socket)
+        case .tcp, .tls:
+            if destination.transport == .tls, clientTLS == nil {
+                return group.next().makeFailedFuture(SIPTransportError(.noRoute, "no TLS settings for \(destination)"))
+            }
+            let key = SIPConnectionTable.Key(transport: destination.transport, remote: destination.address)
+            switch table.lookup(key, eventLoop: group.next()) {
+            case .open(let channel):
+                return writeStream(bytes, on: channel)
+            case .opening(let future):
+                return future.flatMap { self.writeStream(bytes, on: $0) }
+            case .mustOpen(let promise):
+                openConnection(to: destination, key: key, shared: shared, promise: promise)
+                return promise.futureResult.flatMap { self.writeStream(bytes, on: $0) }
+            }
+        }
+    }
+
+    /// `sendFuture` for async callers.
+    public func send(_ message: SIPMessage, to destination: SIPEndpoint) async throws(SIPTransportError) {
+        do {
+            try await sendFuture(message, to: destination).get()
+        } catch {
+            throw Self.transportError(error)
+        }
+    }
+
+    /// Sends a response to a request per RFC 3261 §18.2.2: over a reliable transport on the
+    /// connection the request came in on while it is open, else to the `received` address and
+    /// sent-by port of the top Via; over UDP to `received` and the `rport` port (RFC 3581 §4),
+    /// else the sent-by port, from the socket the request arrived on.
+    public func sendResponseFuture(_ response: SIPResponse, to request: InboundMessage) -> EventLoopFuture<Void> {
+        if request.transport.isReliable {
+            if request.channel.isActive {
+                return writeStream(response.serialized(), on: request.channel)
+            }
+            guard let via = (try? response.topVia) ?? nil, var destination = ViaProcessing.responseDestination(topVia: via) else {
+                return group.next().makeFailedFuture(SIPTransportError(.invalidDestination, "response has no usable top Via"))
+            }
+            destination.transport = request.transport
+            if request.transport == .tls, !ViaProcessing.isNumeric(via.host) { destination.tlsServerName = via.host }
+            return sendFuture(.response(response), to: destination)
+        }
+        let via = (try? response.topVia) ?? nil
+        let address = via.flatMap { ViaProcessing.responseDestination(topVia: $0) }?.address ?? request.remote
+        return writeDatagram(response.serialized(), to: address, on: request.channel)
+    }
+
+    /// `sendResponseFuture` for async callers.
+    public func sendResponse(_ response: SIPResponse, to request: InboundMessage) async throws(SIPTransportError) {
+        do {
+            try await sendResponseFuture(response, to: request).get()
+        } catch {
+            throw Self.transportError(error)
+        }
+    }
+
+    /// Closes one connection (e.g. a flow whose registration ended).
+    public func closeConnection(_ id: SIPConnectionID) {
+        table.channel(for: id)?.close(promise: nil)
+    }
+
+    // MARK: Stopping
+
+    /// Closes the TCP/TLS listening sockets: no new connections; open connections and UDP
+    /// sockets keep working so in-flight transactions can finish.
+    public func stopListening() async {
+        let servers = state.withLockedValue { s in s.listeners.filter { $0.spec.transport != .udp } }
+        for listener in servers { try? await listener.channel.close() }
+    }
+
+    /// Graceful stop: listeners close first, then UDP sockets, then every connection.
+    public func shutdown() async {
+        await stopListening()
+        let udp = state.withLockedValue { s in
+            s.stopped = true
+            return s.listeners.filter { $0.spec.transport == .udp }
+        }
+        for listener in udp { try? await listener.channel.close() }
+        for channel in table.allChannels { try? await channel.close() }
+        state.withLockedValue { $0.listeners.removeAll() }
+    }
+
+    // MARK: Internals
+
+    private func udpSocket(for remote: SocketAddress) -> (any Channel)? {
+        state.withLockedValue { s in
+            s.listeners.first { $0.spec.transport == .udp && $0.localAddress.protocol == remote.protocol && $0.channel.isActive }?.channel
+        }
+    }
+
+    private func writeDatagram(_ bytes: [UInt8], to address: SocketAddress, on channel: any Channel) -> EventLoopFuture<Void> {
+        guard bytes.count <= 65_507 else {
+            return channel.eventLoop.makeFailedFuture(SIPTransportError(.messageTooLarge, "\(bytes.count) bytes do not fit a UDP datagram"))
+        }
+        let envelope = AddressedEnvelope(remoteAddress: address, data: channel.allocator.buffer(bytes: bytes))
+        return channel.writeAndFlush(envelope)
+    }
+
+    private func writeStream(_ bytes: [UInt8], on channel: any Channel) -> EventLoopFuture<Void> {
+        channel.writeAndFlush(channel.allocator.buffer(bytes: bytes))
+    }
+
+    static func transportError(_ error: any Error) -> SIPTransportError {
+        if let error = error as? SIPTransportError { return error }
+        if let error = error as? ChannelError, error == .ioOnClosedChannel || error == .alreadyClosed || error == .eof {
+            return SIPTransportError(.connectionClosed, "connection closed")
+        }
+        return SIPTransportError(.connectionClosed, "\(error)")
+    }
+}

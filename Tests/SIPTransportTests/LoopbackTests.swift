@@ -1,0 +1,136 @@
+import NIOCore
+import SIPCore
+import Testing
+@testable import SIPTransport
+
+@Suite("Loopback UDP and TCP")
+struct LoopbackTests {
+    @Test("UDP: request in with rport filled and received added; the 200 goes back to the rport (RFC 3581)")
+    func udpRPort() async throws {
+        let (server, inbox) = try await startLayer(["udp:127.0.0.1:0"])
+        defer { Task { await server.shutdown() } }
+        let client = try await RawDatagramClient.bind()
+        defer { client.channel.close(promise: nil) }
+        // sent-by port 9 is wrong on purpose: with rport the response must go to the source port.
+        try await client.send(Sample.options(via: "UDP 127.0.0.1:9;rport"), to: server.endpoint(.udp).address)
+        let inbound = try #require(await inbox.next())
+        let request = try #require(Sample.request(inbound.message))
+        let via = try #require(try request.topVia)
+        #expect(via.rport == .some(client.port))
+        #expect(via.received == "127.0.0.1")
+        #expect(inbound.transport == .udp)
+        #expect(inbound.remote.port == client.port)
+        try await server.sendResponse(SIPResponse(responding: request, statusCode: 200), to: inbound)
+        let text = try #require(await client.next())
+        #expect(text.hasPrefix("SIP/2.0 200 "))
+    }
+
+    @Test("UDP: a sent-by name gets received; without rport the response goes to received and the sent-by port")
+    func udpReceived() async throws {
+        let (server, inbox) = try await startLayer(["udp:127.0.0.1:0"])
+        defer { Task { await server.shutdown() } }
+        let client = try await RawDatagramClient.bind()
+        defer { client.channel.close(promise: nil) }
+        try await client.send(Sample.options(via: "UDP client.invalid:\(client.port)"), to: server.endpoint(.udp).address)
+        let inbound = try #require(await inbox.next())
+        let request = try #require(Sample.request(inbound.message))
+        let via = try #require(try request.topVia)
+        #expect(via.received == "127.0.0.1")
+        #expect(via.rport == nil)
+        try await server.sendResponse(SIPResponse(responding: request, statusCode: 200), to: inbound)
+        #expect(try #require(await client.next()).hasPrefix("SIP/2.0 200 "))
+    }
+
+    @Test("UDP: a request that fails to parse is answered 400 statelessly")
+    func udpStatelessError() async throws {
+        let (server, inbox) = try await startLayer(["udp:127.0.0.1:0"])
+        defer { Task { await server.shutdown() } }
+        let client = try await RawDatagramClient.bind()
+        defer { client.channel.close(promise: nil) }
+        var text = String(decoding: Sample.options(via: "UDP 127.0.0.1:\(client.port);rport"), as: UTF8.self)
+        text = text.replacingOccurrences(of: "Content-Length: 0", with: "Content-Length: 9999")  // RFC 4475 clerr
+        try await client.send(Array(text.utf8), to: server.endpoint(.udp).address)
+        let reply = try #require(await client.next())
+        #expect(reply.hasPrefix("SIP/2.0 400 "))
+        #expect(reply.contains("received=127.0.0.1"))
+        #expect(await inbox.next(timeout: .milliseconds(300)) == nil)
+    }
+
+    @Test("UDP over IPv6 loopback")
+    func udpIPv6() async throws {
+        let (server, inbox) = try await startLayer(["udp:[::1]:0"])
+        let (client, clientInbox) = try await startLayer(["udp:[::1]:0"])
+        defer { Task { await server.shutdown(); await client.shutdown() } }
+        let port = client.listeners[0].port
+        try await client.send(try Sample.optionsMessage(via: "UDP [::1]:\(port);rport"), to: server.endpoint(.udp))
+        let inbound = try #require(await inbox.next())
+        #expect(inbound.remote.protocol == .inet6)
+        try await server.sendResponse(SIPResponse(responding: try #require(Sample.request(inbound.message)), statusCode: 200), to: inbound)
+        #expect(Sample.response(await clientInbox.next()?.message)?.statusCode == 200)
+    }
+
+    @Test("TCP: responses go back over the request's connection, and connections are reused both ways (RFC 5923)")
+    func tcpReuse() async throws {
+        let (server, inbox) = try await startLayer(["tcp:127.0.0.1:0"])
+        let (client, clientInbox) = try await startLayer(["tcp:127.0.0.1:0"])
+        defer { Task { await server.shutdown(); await client.shutdown() } }
+        let clientPort = client.listeners[0].port
+
+        try await client.send(try Sample.optionsMessage(via: "TCP 127.0.0.1:\(clientPort)", callID: "one"), to: server.endpoint(.tcp))
+        let first = try #require(await inbox.next())
+        try await server.sendResponse(SIPResponse(responding: try #require(Sample.request(first.message)), statusCode: 200), to: first)
+        let response = try #require(await clientInbox.next())
+        #expect(Sample.response(response.message)?.statusCode == 200)
+
+        try await client.send(try Sample.optionsMessage(via: "TCP 127.0.0.1:\(clientPort)", callID: "two"), to: server.endpoint(.tcp))
+        let second = try #require(await inbox.next())
+        #expect(second.connectionID == first.connectionID)
+        #expect(client.connectionCount == 1)
+
+        // The server reaches the client over the flow the client opened (RFC 5626 §5.2).
+        try await server.send(try Sample.optionsMessage(via: "TCP 127.0.0.1:1", callID: "back"), to: first.source)
+        let back = try #require(await clientInbox.next())
+        #expect(Sample.request(back.message)?.callID == "back")
+        #expect(back.connectionID == response.connectionID)
+        #expect(server.connectionCount == 1)
+        #expect(client.connectionCount == 1)
+    }
+
+    @Test("TCP: when the request's connection is gone the response opens one to received and the sent-by port (§18.2.2)")
+    func tcpResponseAfterClose() async throws {
+        let (server, inbox) = try await startLayer(["tcp:127.0.0.1:0"])
+        let (client, clientInbox) = try await startLayer(["tcp:127.0.0.1:0"])
+        defer { Task { await server.shutdown(); await client.shutdown() } }
+        let clientPort = client.listeners[0].port
+        try await client.send(try Sample.optionsMessage(via: "TCP client.invalid:\(clientPort)"), to: server.endpoint(.tcp))
+        let inbound = try #require(await inbox.next())
+        try await inbound.channel.close()
+        try await server.sendResponse(SIPResponse(responding: try #require(Sample.request(inbound.message)), statusCode: 200), to: inbound)
+        let response = try #require(await clientInbox.next())
+        #expect(Sample.response(response.message)?.statusCode == 200)
+        #expect(response.remote.port != server.endpoint(.tcp).address.port, "came over a new connection from the server")
+    }
+
+    @Test("sending to a closed port fails with a transport error")
+    func connectFails() async throws {
+        let (server, _) = try await startLayer(["tcp:127.0.0.1:0"])
+        let (client, _) = try await startLayer(["tcp:127.0.0.1:0"])
+        let address = server.endpoint(.tcp)
+        await server.shutdown()
+        defer { Task { await client.shutdown() } }
+        await #expect(throws: SIPTransportError.self) {
+            try await client.send(try Sample.optionsMessage(via: "TCP 127.0.0.1:1"), to: address)
+        }
+    }
+
+    @Test("a port that is taken fails start with bindFailed")
+    func bindFails() async throws {
+        let (server, _) = try await startLayer(["tcp:127.0.0.1:0"])
+        defer { Task { await server.shutdown() } }
+        let taken = server.listeners[0].port
+        let other = try SIPTransportLayer()
+        await #expect(throws: SIPTransportError.self) {
+            try await other.start([ListenSpec(transport: .tcp, host: "127.0.0.1", port: taken)], handler: Inbox())
+        }
+    }
+}
