@@ -29,6 +29,10 @@ final class SIPStreamHandler: ChannelDuplexHandler {
     private var peerNames: [String]?
     private var closing = false
     private var aliased = false
+    /// Between channelRead and channelReadComplete: flushes are held and coalesced, so answers
+    /// given on the event loop to a burst of pipelined requests leave in one write.
+    private var inReadBurst = false
+    private var flushPending = false
 
     init(kind: SIPTransportKind, id: SIPConnectionID, shared: SIPTransportShared) {
         self.kind = kind
@@ -58,6 +62,7 @@ final class SIPStreamHandler: ChannelDuplexHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !closing else { return }
+        inReadBurst = true
         switch unwrapInboundIn(data) {
         case .message(var message):
             guard let remote, let local else { return }
@@ -111,6 +116,23 @@ final class SIPStreamHandler: ChannelDuplexHandler {
         }
         guard let ip = remote.ipAddress, let address = try? SocketAddress(ipAddress: ip, port: via.port ?? kind.defaultPort) else { return }
         shared.table.addAlias(.init(transport: kind, remote: address), for: id)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        inReadBurst = false
+        if flushPending {
+            flushPending = false
+            context.flush()
+        }
+        context.fireChannelReadComplete()
+    }
+
+    func flush(context: ChannelHandlerContext) {
+        if inReadBurst {
+            flushPending = true
+        } else {
+            context.flush()
+        }
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
