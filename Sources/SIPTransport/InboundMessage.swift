@@ -39,7 +39,9 @@ public struct InboundMessage: Sendable {
 
     /// The flow it came over as a destination: sending to it reuses the same connection while
     /// that is open (RFC 5626 §5.2, RFC 5923), e.g. requests to a contact registered over it.
-    public var source: SIPEndpoint { SIPEndpoint(transport: transport, address: remote) }
+    public var source: SIPEndpoint {
+        SIPEndpoint(transport: transport, address: remote, connectionID: transport.isReliable ? connectionID : nil)
+    }
 }
 
 /// The upward interface of the transport (one callback per layer, as in sipgo).

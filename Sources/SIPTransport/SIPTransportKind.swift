@@ -86,15 +86,21 @@ public struct SIPEndpoint: Hashable, Sendable, CustomStringConvertible {
     public var address: SocketAddress
     /// The expected peer name for an outbound TLS connection; nil = chain only, no name check.
     public var tlsServerName: String?
+    /// A TCP/TLS connection to prefer while it is open (an RFC 5626 flow, e.g. the one a
+    /// contact registered over); otherwise the connection table decides by transport+address.
+    public var connectionID: SIPConnectionID?
 
-    public init(transport: SIPTransportKind, address: SocketAddress, tlsServerName: String? = nil) {
+    public init(transport: SIPTransportKind, address: SocketAddress, tlsServerName: String? = nil,
+                connectionID: SIPConnectionID? = nil) {
         self.transport = transport
         self.address = address
         self.tlsServerName = tlsServerName
+        self.connectionID = connectionID
     }
 
     /// An endpoint from a numeric IP and port (no DNS: RFC 3263 resolution is the caller's).
-    public init(transport: SIPTransportKind, ip: String, port: Int, tlsServerName: String? = nil) throws(SIPTransportError) {
+    public init(transport: SIPTransportKind, ip: String, port: Int, tlsServerName: String? = nil,
+                connectionID: SIPConnectionID? = nil) throws(SIPTransportError) {
         let bare = ip.hasPrefix("[") && ip.hasSuffix("]") ? String(ip.dropFirst().dropLast()) : ip
         let address: SocketAddress
         do {
@@ -102,7 +108,7 @@ public struct SIPEndpoint: Hashable, Sendable, CustomStringConvertible {
         } catch {
             throw SIPTransportError(.invalidDestination, "'\(ip)' is not a numeric IP address")
         }
-        self.init(transport: transport, address: address, tlsServerName: tlsServerName)
+        self.init(transport: transport, address: address, tlsServerName: tlsServerName, connectionID: connectionID)
     }
 
     public var description: String { "\(transport):\(address.sipHostPort)" }

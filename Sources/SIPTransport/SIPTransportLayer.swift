@@ -43,6 +43,14 @@ public final class SIPTransportLayer: Sendable {
     /// The bound listeners, in start order.
     public var listeners: [SIPListener] { state.withLockedValue { $0.listeners } }
 
+    /// The bound address of the first listener of a transport (and address family, when given):
+    /// what goes into the sent-by of a Via for requests sent over it (RFC 3261 §18.1.1).
+    public func localAddress(for transport: SIPTransportKind, family: NIOBSDSocket.ProtocolFamily? = nil) -> SocketAddress? {
+        state.withLockedValue { s in
+            s.listeners.first { $0.spec.transport == transport && (family == nil || $0.localAddress.protocol == family) }?.localAddress
+        }
+    }
+
     /// Open TCP/TLS connections (inbound and outbound).
     public var connectionCount: Int { table.count }
 
@@ -61,6 +69,7 @@ public final class SIPTransportLayer: Sendable {
         for spec in specs {
             do {
                 let listener = try await bind(spec, shared: shared)
+                if spec.transport == .udp { keepDatagramSocketOpen(listener, shared: shared) }
                 bound.append(listener)
                 state.withLockedValue { $0.listeners.append(listener) }
                 logger.info("listening \(listener)")
@@ -118,6 +127,9 @@ public final class SIPTransportLayer: Sendable {
             if destination.transport == .tls, clientTLS == nil {
                 return group.next().makeFailedFuture(SIPTransportError(.noRoute, "no TLS settings for \(destination)"))
             }
+            if let id = destination.connectionID, let channel = table.channel(for: id), channel.isActive {
+                return writeStream(bytes, on: channel)
+            }
             let key = SIPConnectionTable.Key(transport: destination.transport, remote: destination.address)
             switch table.lookup(key, eventLoop: group.next()) {
             case .open(let channel):
@@ -157,8 +169,11 @@ public final class SIPTransportLayer: Sendable {
             return sendFuture(.response(response), to: destination)
         }
         let via = (try? response.topVia) ?? nil
-        let address = via.flatMap { ViaProcessing.responseDestination(topVia: $0) }?.address ?? request.remote
-        return writeDatagram(response.serialized(), to: address, on: request.channel)
+        var address = via.flatMap { ViaProcessing.responseDestination(topVia: $0) }?.address ?? request.remote
+        if !address.isUsableUnicastDestination { address = request.remote }  // e.g. a sent-by port of 0
+        // The socket it came on, or its replacement if that one was reopened.
+        let socket = request.channel.isActive ? request.channel : (udpSocket(for: address) ?? request.channel)
+        return writeDatagram(response.serialized(), to: address, on: socket)
     }
 
     /// `sendResponseFuture` for async callers.
@@ -198,6 +213,34 @@ public final class SIPTransportLayer: Sendable {
 
     // MARK: Internals
 
+    /// NIO closes a UDP socket on some send errors (EINVAL, EACCES, ENETUNREACH: RFC 3261
+    /// §18.2.2 lets a peer name any address in its Via). A UDP listener closed while the layer
+    /// runs is bound again at the same address, so one bad peer cannot stop UDP service.
+    private func keepDatagramSocketOpen(_ listener: SIPListener, shared: SIPTransportShared) {
+        listener.channel.closeFuture.whenComplete { _ in
+            let current = self.state.withLockedValue { s in
+                !s.stopped && s.listeners.contains { $0.channel === listener.channel }
+            }
+            guard current else { return }
+            self.logger.warning("UDP socket closed unexpectedly, binding it again",
+                                metadata: ["sip.listener": "\(listener)"])
+            self.makeDatagramBootstrap(shared: shared).bind(to: listener.localAddress).whenComplete { result in
+                switch result {
+                case .success(let channel):
+                    let replacement = SIPListener(spec: listener.spec, localAddress: listener.localAddress, channel: channel)
+                    let kept = self.state.withLockedValue { s in
+                        guard !s.stopped, let i = s.listeners.firstIndex(where: { $0.channel === listener.channel }) else { return false }
+                        s.listeners[i] = replacement
+                        return true
+                    }
+                    if kept { self.keepDatagramSocketOpen(replacement, shared: shared) } else { channel.close(promise: nil) }
+                case .failure(let error):
+                    self.logger.error("cannot bind UDP socket again", metadata: ["sip.listener": "\(listener)", "error": "\(error)"])
+                }
+            }
+        }
+    }
+
     private func udpSocket(for remote: SocketAddress) -> (any Channel)? {
         state.withLockedValue { s in
             s.listeners.first { $0.spec.transport == .udp && $0.localAddress.protocol == remote.protocol && $0.channel.isActive }?.channel
@@ -205,6 +248,9 @@ public final class SIPTransportLayer: Sendable {
     }
 
     private func writeDatagram(_ bytes: [UInt8], to address: SocketAddress, on channel: any Channel) -> EventLoopFuture<Void> {
+        guard address.isUsableUnicastDestination else {
+            return channel.eventLoop.makeFailedFuture(SIPTransportError(.invalidDestination, "\(address) is not a unicast destination"))
+        }
         guard bytes.count <= 65_507 else {
             return channel.eventLoop.makeFailedFuture(SIPTransportError(.messageTooLarge, "\(bytes.count) bytes do not fit a UDP datagram"))
         }

@@ -38,10 +38,13 @@ struct FlowTests {
     func totalCap() async throws {
         var config = SIPTransportConfiguration()
         config.maxConnections = 1
-        let (server, _) = try await startLayer(["tcp:127.0.0.1:0"], configuration: config)
+        let (server, inbox) = try await startLayer(["tcp:127.0.0.1:0"], configuration: config)
         defer { Task { await server.shutdown() } }
         let a = try await RawStreamClient.connect(to: server.endpoint(.tcp).address)
         defer { a.channel.close(promise: nil) }
+        // Accepted sockets are set up on different event loops: wait until `a` is in.
+        try await a.send(Sample.options(via: "TCP 127.0.0.1:1", callID: "a"))
+        _ = try #require(await inbox.next())
         let b = try await RawStreamClient.connect(to: server.endpoint(.tcp).address)
         #expect(await b.closedByPeer().closed)
         #expect(a.channel.isActive)

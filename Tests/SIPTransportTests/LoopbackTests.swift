@@ -56,6 +56,35 @@ struct LoopbackTests {
         #expect(await inbox.next(timeout: .milliseconds(300)) == nil)
     }
 
+    @Test("UDP: a Via naming port 0 (PROTOS) is answered at the packet source; broadcast is refused")
+    func udpBadViaDestination() async throws {
+        let (server, inbox) = try await startLayer(["udp:127.0.0.1:0"])
+        defer { Task { await server.shutdown() } }
+        let client = try await RawDatagramClient.bind()
+        defer { client.channel.close(promise: nil) }
+        try await client.send(Sample.options(via: "UDP 127.0.0.1:0"), to: server.endpoint(.udp).address)
+        let inbound = try #require(await inbox.next())
+        try await server.sendResponse(SIPResponse(responding: try #require(Sample.request(inbound.message)), statusCode: 200), to: inbound)
+        #expect(try #require(await client.next()).hasPrefix("SIP/2.0 200 "))
+        let broadcast = try SIPEndpoint(transport: .udp, ip: "255.255.255.255", port: 5060)
+        await #expect(throws: SIPTransportError.self) { try await server.send(try Sample.optionsMessage(via: "UDP 127.0.0.1:1"), to: broadcast) }
+        #expect(server.listeners[0].channel.isActive)
+    }
+
+    @Test("UDP: a socket that NIO closes is bound again at the same address")
+    func udpRebind() async throws {
+        let (server, inbox) = try await startLayer(["udp:127.0.0.1:0"])
+        defer { Task { await server.shutdown() } }
+        let address = server.endpoint(.udp).address
+        try await server.listeners[0].channel.close()
+        #expect(await eventually { server.listeners.first?.channel.isActive == true })
+        #expect(server.listeners[0].localAddress == address)
+        let client = try await RawDatagramClient.bind()
+        defer { client.channel.close(promise: nil) }
+        try await client.send(Sample.options(via: "UDP 127.0.0.1:\(client.port)"), to: address)
+        #expect(await inbox.next() != nil)
+    }
+
     @Test("UDP over IPv6 loopback")
     func udpIPv6() async throws {
         let (server, inbox) = try await startLayer(["udp:[::1]:0"])
@@ -109,6 +138,28 @@ struct LoopbackTests {
         let response = try #require(await clientInbox.next())
         #expect(Sample.response(response.message)?.statusCode == 200)
         #expect(response.remote.port != server.endpoint(.tcp).address.port, "came over a new connection from the server")
+    }
+
+    @Test("an endpoint's connection id (an RFC 5626 flow) wins over its address while open")
+    func flowPreferred() async throws {
+        let (server, inbox) = try await startLayer(["tcp:127.0.0.1:0"])
+        defer { Task { await server.shutdown() } }
+        let a = try await RawStreamClient.connect(to: server.endpoint(.tcp).address)
+        let b = try await RawStreamClient.connect(to: server.endpoint(.tcp).address)
+        defer { a.channel.close(promise: nil); b.channel.close(promise: nil) }
+        try await a.send(Sample.options(via: "TCP 127.0.0.1:1", callID: "a"))
+        let fromA = try #require(await inbox.next())
+        try await b.send(Sample.options(via: "TCP 127.0.0.1:1", callID: "b"))
+        let fromB = try #require(await inbox.next())
+        var destination = fromA.source
+        destination.connectionID = fromB.connectionID
+        try await server.send(try Sample.optionsMessage(via: "TCP 127.0.0.1:1", callID: "to-b"), to: destination)
+        #expect(await b.read(until: { $0.contains("to-b") }).contains("to-b"))
+        try await b.channel.close()
+        _ = await eventually { server.connectionCount == 1 }
+        // Flow gone: the address decides again.
+        try await server.send(try Sample.optionsMessage(via: "TCP 127.0.0.1:1", callID: "to-a"), to: destination)
+        #expect(await a.read(until: { $0.contains("to-a") }).contains("to-a"))
     }
 
     @Test("sending to a closed port fails with a transport error")

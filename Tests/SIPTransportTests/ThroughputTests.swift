@@ -9,7 +9,7 @@ import Testing
 final class Echo200: SIPInboundHandler {
     let layer = NIOLockedValueBox<SIPTransportLayer?>(nil)
     func transportDidReceive(_ inbound: InboundMessage) {
-        guard case .request(let request) = inbound.message, let layer = layer.withLockedValue({ $0 }) else { return }
+        guard case .request(let request) = inbound.message, request.method != .ack, let layer = layer.withLockedValue({ $0 }) else { return }
         layer.sendResponseFuture(SIPResponse(responding: request, statusCode: 200), to: inbound).whenFailure { _ in }
     }
 }
@@ -49,5 +49,29 @@ struct ThroughputTests {
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         print("transport TCP round trips: \(seen) in \(seconds) s = \(Int(Double(seen) / seconds)) msg/s")
         #expect(seen == total)
+    }
+}
+
+@Suite("PROTOS c07-sip replay against the bare transport (opt-in: SIP_PROTOS=udp|tcp)")
+struct ProtosReplayTests {
+    @Test("every case survived", .enabled(if: ProcessInfo.processInfo.environment["SIP_PROTOS"] != nil),
+          .timeLimit(.minutes(30)))
+    func replay() async throws {
+        let transport = ProcessInfo.processInfo.environment["SIP_PROTOS"] ?? "udp"
+        let kind = try #require(SIPTransportKind(rawValue: transport))
+        let echo = Echo200()
+        let layer = try SIPTransportLayer()
+        try await layer.start([ListenSpec(transport: kind, host: "127.0.0.1", port: 0)], handler: echo)
+        echo.layer.withLockedValue { $0 = layer }
+        defer { Task { await layer.shutdown() } }
+        let tool = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared/tools/protos-replay")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", tool.path, "--target", "127.0.0.1:\(layer.listeners[0].port)", "--transport", transport]
+            + (ProcessInfo.processInfo.environment["SIP_PROTOS_ARGS"]?.split(separator: " ").map(String.init) ?? [])
+        try process.run()
+        while process.isRunning { try await Task.sleep(for: .milliseconds(200)) }
+        #expect(process.terminationStatus == 0)
     }
 }
