@@ -213,8 +213,10 @@ public final class SQLiteStore: DirectoryStore, BindingStore {
 
     public func importUsers(_ users: [UserRecord]) async throws(StoreError) {
         for user in users { try Self.validate(user) }
+        // In key order, the B-tree is appended to rather than split all over.
+        let sorted = users.sorted { $0.aor.utf8.lexicographicallyPrecedes($1.aor.utf8) }
         try await write("import users") { db in
-            for user in users {
+            for user in sorted {
                 do { try Self.insert(user, db) } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
                     throw StoreError(.duplicateUser, "user \(user.aor) exists already")
                 }
