@@ -69,104 +69,213 @@ enum HeaderNames {
             default: return nil
             }
         case 2:
-            if equalsLowercased(b, r, "to") { return ("To", .to) }
+            switch ASCII.lower(b[r.lowerBound]) {
+            case UInt8(ascii: "t"):
+                if equalsLowercased(b, r, "to") { return ("To", .to) }
+            default: break
+            }
             return nil
         case 3:
-            if equalsLowercased(b, r, "via") { return ("Via", .via) }
+            switch ASCII.lower(b[r.lowerBound]) {
+            case UInt8(ascii: "v"):
+                if equalsLowercased(b, r, "via") { return ("Via", .via) }
+            default: break
+            }
             return nil
         case 4:
-            if equalsLowercased(b, r, "cseq") { return ("CSeq", .cseq) }
-            if equalsLowercased(b, r, "date") { return ("Date", .other) }
-            if equalsLowercased(b, r, "from") { return ("From", .from) }
-            if equalsLowercased(b, r, "path") { return ("Path", .path) }
-            if equalsLowercased(b, r, "rseq") { return ("RSeq", .other) }
-            if equalsLowercased(b, r, "rack") { return ("RAck", .other) }
+            switch ASCII.lower(b[r.lowerBound]) {
+            case UInt8(ascii: "c"):
+                if equalsLowercased(b, r, "cseq") { return ("CSeq", .cseq) }
+            case UInt8(ascii: "d"):
+                if equalsLowercased(b, r, "date") { return ("Date", .other) }
+            case UInt8(ascii: "f"):
+                if equalsLowercased(b, r, "from") { return ("From", .from) }
+            case UInt8(ascii: "p"):
+                if equalsLowercased(b, r, "path") { return ("Path", .path) }
+            case UInt8(ascii: "r"):
+                if equalsLowercased(b, r, "rseq") { return ("RSeq", .other) }
+                if equalsLowercased(b, r, "rack") { return ("RAck", .other) }
+            default: break
+            }
             return nil
         case 5:
-            if equalsLowercased(b, r, "allow") { return ("Allow", .other) }
-            if equalsLowercased(b, r, "event") { return ("Event", .other) }
-            if equalsLowercased(b, r, "route") { return ("Route", .route) }
+            switch ASCII.lower(b[r.lowerBound]) {
+            case UInt8(ascii: "a"):
+                if equalsLowercased(b, r, "allow") { return ("Allow", .other) }
+            case UInt8(ascii: "e"):
+                if equalsLowercased(b, r, "event") { return ("Event", .other) }
+            case UInt8(ascii: "r"):
+                if equalsLowercased(b, r, "route") { return ("Route", .route) }
+            default: break
+            }
             return nil
         case 6:
-            if equalsLowercased(b, r, "accept") { return ("Accept", .other) }
-            if equalsLowercased(b, r, "reason") { return ("Reason", .other) }
-            if equalsLowercased(b, r, "server") { return ("Server", .other) }
-            if equalsLowercased(b, r, "min-se") { return ("Min-SE", .other) }
+            switch ASCII.lower(b[r.lowerBound]) {
+            case UInt8(ascii: "a"):
+                if equalsLowercased(b, r, "accept") { return ("Accept", .other) }
+            case UInt8(ascii: "m"):
+                if equalsLowercased(b, r, "min-se") { return ("Min-SE", .other) }
+            case UInt8(ascii: "r"):
+                if equalsLowercased(b, r, "reason") { return ("Reason", .other) }
+            case UInt8(ascii: "s"):
+                if equalsLowercased(b, r, "server") { return ("Server", .other) }
+            default: break
+            }
             return nil
         case 7:
-            if equalsLowercased(b, r, "call-id") { return ("Call-ID", .callID) }
-            if equalsLowercased(b, r, "contact") { return ("Contact", .contact) }
-            if equalsLowercased(b, r, "expires") { return ("Expires", .other) }
-            if equalsLowercased(b, r, "require") { return ("Require", .other) }
-            if equalsLowercased(b, r, "subject") { return ("Subject", .other) }
-            if equalsLowercased(b, r, "warning") { return ("Warning", .other) }
-            if equalsLowercased(b, r, "privacy") { return ("Privacy", .other) }
+            switch ASCII.lower(b[r.lowerBound]) {
+            case UInt8(ascii: "c"):
+                if equalsLowercased(b, r, "call-id") { return ("Call-ID", .callID) }
+                if equalsLowercased(b, r, "contact") { return ("Contact", .contact) }
+            case UInt8(ascii: "e"):
+                if equalsLowercased(b, r, "expires") { return ("Expires", .other) }
+            case UInt8(ascii: "p"):
+                if equalsLowercased(b, r, "privacy") { return ("Privacy", .other) }
+            case UInt8(ascii: "r"):
+                if equalsLowercased(b, r, "require") { return ("Require", .other) }
+            case UInt8(ascii: "s"):
+                if equalsLowercased(b, r, "subject") { return ("Subject", .other) }
+            case UInt8(ascii: "w"):
+                if equalsLowercased(b, r, "warning") { return ("Warning", .other) }
+            default: break
+            }
             return nil
         case 8:
-            if equalsLowercased(b, r, "identity") { return ("Identity", .other) }
-            if equalsLowercased(b, r, "priority") { return ("Priority", .other) }
-            if equalsLowercased(b, r, "refer-to") { return ("Refer-To", .other) }
-            if equalsLowercased(b, r, "reply-to") { return ("Reply-To", .other) }
-            if equalsLowercased(b, r, "sip-etag") { return ("SIP-ETag", .other) }
+            switch ASCII.lower(b[r.lowerBound]) {
+            case UInt8(ascii: "i"):
+                if equalsLowercased(b, r, "identity") { return ("Identity", .other) }
+            case UInt8(ascii: "p"):
+                if equalsLowercased(b, r, "priority") { return ("Priority", .other) }
+            case UInt8(ascii: "r"):
+                if equalsLowercased(b, r, "refer-to") { return ("Refer-To", .other) }
+                if equalsLowercased(b, r, "reply-to") { return ("Reply-To", .other) }
+            case UInt8(ascii: "s"):
+                if equalsLowercased(b, r, "sip-etag") { return ("SIP-ETag", .other) }
+            default: break
+            }
             return nil
         case 9:
-            if equalsLowercased(b, r, "call-info") { return ("Call-Info", .other) }
-            if equalsLowercased(b, r, "supported") { return ("Supported", .other) }
-            if equalsLowercased(b, r, "timestamp") { return ("Timestamp", .other) }
+            switch ASCII.lower(b[r.lowerBound]) {
+            case UInt8(ascii: "c"):
+                if equalsLowercased(b, r, "call-info") { return ("Call-Info", .other) }
+            case UInt8(ascii: "s"):
+                if equalsLowercased(b, r, "supported") { return ("Supported", .other) }
+            case UInt8(ascii: "t"):
+                if equalsLowercased(b, r, "timestamp") { return ("Timestamp", .other) }
+            default: break
+            }
             return nil
         case 10:
-            if equalsLowercased(b, r, "alert-info") { return ("Alert-Info", .other) }
-            if equalsLowercased(b, r, "error-info") { return ("Error-Info", .other) }
-            if equalsLowercased(b, r, "user-agent") { return ("User-Agent", .other) }
-            if equalsLowercased(b, r, "flow-timer") { return ("Flow-Timer", .other) }
+            switch ASCII.lower(b[r.lowerBound]) {
+            case UInt8(ascii: "a"):
+                if equalsLowercased(b, r, "alert-info") { return ("Alert-Info", .other) }
+            case UInt8(ascii: "e"):
+                if equalsLowercased(b, r, "error-info") { return ("Error-Info", .other) }
+            case UInt8(ascii: "f"):
+                if equalsLowercased(b, r, "flow-timer") { return ("Flow-Timer", .other) }
+            case UInt8(ascii: "u"):
+                if equalsLowercased(b, r, "user-agent") { return ("User-Agent", .other) }
+            default: break
+            }
             return nil
         case 11:
-            if equalsLowercased(b, r, "in-reply-to") { return ("In-Reply-To", .other) }
-            if equalsLowercased(b, r, "min-expires") { return ("Min-Expires", .other) }
-            if equalsLowercased(b, r, "referred-by") { return ("Referred-By", .other) }
-            if equalsLowercased(b, r, "retry-after") { return ("Retry-After", .other) }
-            if equalsLowercased(b, r, "unsupported") { return ("Unsupported", .other) }
+            switch ASCII.lower(b[r.lowerBound]) {
+            case UInt8(ascii: "i"):
+                if equalsLowercased(b, r, "in-reply-to") { return ("In-Reply-To", .other) }
+            case UInt8(ascii: "m"):
+                if equalsLowercased(b, r, "min-expires") { return ("Min-Expires", .other) }
+            case UInt8(ascii: "r"):
+                if equalsLowercased(b, r, "referred-by") { return ("Referred-By", .other) }
+                if equalsLowercased(b, r, "retry-after") { return ("Retry-After", .other) }
+            case UInt8(ascii: "u"):
+                if equalsLowercased(b, r, "unsupported") { return ("Unsupported", .other) }
+            default: break
+            }
             return nil
         case 12:
-            if equalsLowercased(b, r, "allow-events") { return ("Allow-Events", .other) }
-            if equalsLowercased(b, r, "content-type") { return ("Content-Type", .other) }
-            if equalsLowercased(b, r, "max-forwards") { return ("Max-Forwards", .maxForwards) }
-            if equalsLowercased(b, r, "mime-version") { return ("MIME-Version", .other) }
-            if equalsLowercased(b, r, "organization") { return ("Organization", .other) }
-            if equalsLowercased(b, r, "record-route") { return ("Record-Route", .recordRoute) }
-            if equalsLowercased(b, r, "sip-if-match") { return ("SIP-If-Match", .other) }
+            switch ASCII.lower(b[r.lowerBound]) {
+            case UInt8(ascii: "a"):
+                if equalsLowercased(b, r, "allow-events") { return ("Allow-Events", .other) }
+            case UInt8(ascii: "c"):
+                if equalsLowercased(b, r, "content-type") { return ("Content-Type", .other) }
+            case UInt8(ascii: "m"):
+                if equalsLowercased(b, r, "max-forwards") { return ("Max-Forwards", .maxForwards) }
+                if equalsLowercased(b, r, "mime-version") { return ("MIME-Version", .other) }
+            case UInt8(ascii: "o"):
+                if equalsLowercased(b, r, "organization") { return ("Organization", .other) }
+            case UInt8(ascii: "r"):
+                if equalsLowercased(b, r, "record-route") { return ("Record-Route", .recordRoute) }
+            case UInt8(ascii: "s"):
+                if equalsLowercased(b, r, "sip-if-match") { return ("SIP-If-Match", .other) }
+            default: break
+            }
             return nil
         case 13:
-            if equalsLowercased(b, r, "authorization") { return ("Authorization", .other) }
-            if equalsLowercased(b, r, "identity-info") { return ("Identity-Info", .other) }
-            if equalsLowercased(b, r, "proxy-require") { return ("Proxy-Require", .other) }
-            if equalsLowercased(b, r, "service-route") { return ("Service-Route", .other) }
+            switch ASCII.lower(b[r.lowerBound]) {
+            case UInt8(ascii: "a"):
+                if equalsLowercased(b, r, "authorization") { return ("Authorization", .other) }
+            case UInt8(ascii: "i"):
+                if equalsLowercased(b, r, "identity-info") { return ("Identity-Info", .other) }
+            case UInt8(ascii: "p"):
+                if equalsLowercased(b, r, "proxy-require") { return ("Proxy-Require", .other) }
+            case UInt8(ascii: "s"):
+                if equalsLowercased(b, r, "service-route") { return ("Service-Route", .other) }
+            default: break
+            }
             return nil
         case 14:
-            if equalsLowercased(b, r, "accept-contact") { return ("Accept-Contact", .other) }
-            if equalsLowercased(b, r, "content-length") { return ("Content-Length", .contentLength) }
-            if equalsLowercased(b, r, "reject-contact") { return ("Reject-Contact", .other) }
+            switch ASCII.lower(b[r.lowerBound]) {
+            case UInt8(ascii: "a"):
+                if equalsLowercased(b, r, "accept-contact") { return ("Accept-Contact", .other) }
+            case UInt8(ascii: "c"):
+                if equalsLowercased(b, r, "content-length") { return ("Content-Length", .contentLength) }
+            case UInt8(ascii: "r"):
+                if equalsLowercased(b, r, "reject-contact") { return ("Reject-Contact", .other) }
+            default: break
+            }
             return nil
         case 15:
-            if equalsLowercased(b, r, "accept-encoding") { return ("Accept-Encoding", .other) }
-            if equalsLowercased(b, r, "accept-language") { return ("Accept-Language", .other) }
-            if equalsLowercased(b, r, "session-expires") { return ("Session-Expires", .other) }
+            switch ASCII.lower(b[r.lowerBound]) {
+            case UInt8(ascii: "a"):
+                if equalsLowercased(b, r, "accept-encoding") { return ("Accept-Encoding", .other) }
+                if equalsLowercased(b, r, "accept-language") { return ("Accept-Language", .other) }
+            case UInt8(ascii: "s"):
+                if equalsLowercased(b, r, "session-expires") { return ("Session-Expires", .other) }
+            default: break
+            }
             return nil
         case 16:
-            if equalsLowercased(b, r, "content-encoding") { return ("Content-Encoding", .other) }
-            if equalsLowercased(b, r, "content-language") { return ("Content-Language", .other) }
-            if equalsLowercased(b, r, "www-authenticate") { return ("WWW-Authenticate", .other) }
+            switch ASCII.lower(b[r.lowerBound]) {
+            case UInt8(ascii: "c"):
+                if equalsLowercased(b, r, "content-encoding") { return ("Content-Encoding", .other) }
+                if equalsLowercased(b, r, "content-language") { return ("Content-Language", .other) }
+            case UInt8(ascii: "w"):
+                if equalsLowercased(b, r, "www-authenticate") { return ("WWW-Authenticate", .other) }
+            default: break
+            }
             return nil
         case 18:
-            if equalsLowercased(b, r, "proxy-authenticate") { return ("Proxy-Authenticate", .other) }
-            if equalsLowercased(b, r, "subscription-state") { return ("Subscription-State", .other) }
+            switch ASCII.lower(b[r.lowerBound]) {
+            case UInt8(ascii: "p"):
+                if equalsLowercased(b, r, "proxy-authenticate") { return ("Proxy-Authenticate", .other) }
+            case UInt8(ascii: "s"):
+                if equalsLowercased(b, r, "subscription-state") { return ("Subscription-State", .other) }
+            default: break
+            }
             return nil
         case 19:
-            if equalsLowercased(b, r, "authentication-info") { return ("Authentication-Info", .other) }
-            if equalsLowercased(b, r, "content-disposition") { return ("Content-Disposition", .other) }
-            if equalsLowercased(b, r, "proxy-authorization") { return ("Proxy-Authorization", .other) }
-            if equalsLowercased(b, r, "request-disposition") { return ("Request-Disposition", .other) }
-            if equalsLowercased(b, r, "p-asserted-identity") { return ("P-Asserted-Identity", .other) }
+            switch ASCII.lower(b[r.lowerBound]) {
+            case UInt8(ascii: "a"):
+                if equalsLowercased(b, r, "authentication-info") { return ("Authentication-Info", .other) }
+            case UInt8(ascii: "c"):
+                if equalsLowercased(b, r, "content-disposition") { return ("Content-Disposition", .other) }
+            case UInt8(ascii: "p"):
+                if equalsLowercased(b, r, "proxy-authorization") { return ("Proxy-Authorization", .other) }
+                if equalsLowercased(b, r, "p-asserted-identity") { return ("P-Asserted-Identity", .other) }
+            case UInt8(ascii: "r"):
+                if equalsLowercased(b, r, "request-disposition") { return ("Request-Disposition", .other) }
+            default: break
+            }
             return nil
         default: return nil
         }

@@ -50,7 +50,12 @@ public struct NameAddr: Hashable, Sendable, CustomStringConvertible {
         self = v
     }
 
-    static func parse(_ b: Bytes, _ range: Range<Int>, build: Bool = true) throws(SIPParseError) -> NameAddr {
+    static func parse(_ b: Bytes, _ range: Range<Int>) throws(SIPParseError) -> NameAddr { try scan(b, range, build: true)! }
+    /// Checks the grammar only, building nothing.
+    static func validate(_ b: Bytes, _ range: Range<Int>) throws(SIPParseError) { _ = try scan(b, range, build: false) }
+
+    /// The grammar; builds the value only when `build` (else returns nil after checking).
+    static func scan(_ b: Bytes, _ range: Range<Int>, build: Bool) throws(SIPParseError) -> NameAddr? {
         var c = Cursor(b, range)
         c.skipWS()
         var displayName: String?
@@ -93,8 +98,9 @@ public struct NameAddr: Hashable, Sendable, CustomStringConvertible {
             uriRange = s..<c.pos
         }
         guard !uriRange.isEmpty else { throw .badRequest("Empty URI") }
-        let uri = try URI.parse(b, uriRange, build: build)
+        let uri = try URI.scan(b, uriRange, build: build)
         let parameters = try parseHeaderParameters(&c, build: build)
+        guard build, let uri else { return nil }
         return NameAddr(displayName: displayName, uri: uri, parameters: parameters)
     }
 }
@@ -172,8 +178,7 @@ public struct ContactValue: Hashable, Sendable, CustomStringConvertible {
             if r.count == 1, b[r.lowerBound] == ASCII.star {
                 if build { out.append(.wildcard) }
             } else {
-                let na = try NameAddr.parse(b, r, build: build)
-                if build { out.append(ContactValue(nameAddr: na)) }
+                if let na = try NameAddr.scan(b, r, build: build) { out.append(ContactValue(nameAddr: na)) }
             }
         }
         return out

@@ -207,7 +207,7 @@ extension SIPParser {
             viaCount += try Via.validateList(b, r)
             if viaCount > limits.maxViaCount { throw .badRequest("More than \(limits.maxViaCount) Via values") }
         case .from, .to:
-            _ = try NameAddr.parse(b, r, build: false)
+            try NameAddr.validate(b, r)
         case .cseq:
             let cseq = try CSeq.parse(b, r)
             if let method, cseq.method != method {
@@ -216,7 +216,7 @@ extension SIPParser {
         case .contact:
             _ = try ContactValue.parseList(b, r, build: false)
         case .route, .recordRoute, .path:
-            try forEachListElement(b, r) { (e) throws(SIPParseError) in _ = try NameAddr.parse(b, e, build: false) }
+            try forEachListElement(b, r) { (e) throws(SIPParseError) in try NameAddr.validate(b, e) }
         case .callID:
             guard !r.isEmpty else { throw .badRequest("Empty Call-ID") }
             for i in r where b[i] <= 0x20 { throw .badRequest("Malformed Call-ID") }

@@ -133,7 +133,12 @@ public struct SIPURI: Hashable, Sendable, CustomStringConvertible {
 
     // MARK: parsing (RFC 3261 §25.1 SIP-URI)
 
-    static func parse(_ b: Bytes, _ range: Range<Int>, build: Bool = true) throws(SIPParseError) -> SIPURI {
+    static func parse(_ b: Bytes, _ range: Range<Int>) throws(SIPParseError) -> SIPURI { try scan(b, range, build: true)! }
+    /// Checks the grammar only, building nothing.
+    static func validate(_ b: Bytes, _ range: Range<Int>) throws(SIPParseError) { _ = try scan(b, range, build: false) }
+
+    /// The grammar; builds the value only when `build` (else returns nil after checking).
+    static func scan(_ b: Bytes, _ range: Range<Int>, build: Bool) throws(SIPParseError) -> SIPURI? {
         var i = range.lowerBound
         let end = range.upperBound
         func fail(_ why: String) -> SIPParseError { .badRequest("Malformed SIP URI: \(why)") }
@@ -179,7 +184,7 @@ public struct SIPURI: Hashable, Sendable, CustomStringConvertible {
             guard i < end, i > hostStart + 1 else { throw fail("IPv6 reference") }
             i += 1
         } else {
-            while i < end, ASCII.isHostChar(b[i]) || b[i] == UInt8(ascii: "_") { i += 1 }
+            while i < end, ASCII.isHostChar(b[i]) { i += 1 }
             guard i > hostStart else { throw fail("empty host") }
         }
         let host = build ? makeString(b, hostStart..<i) : ""
@@ -222,6 +227,7 @@ public struct SIPURI: Hashable, Sendable, CustomStringConvertible {
             } while i < end && b[i] == ASCII.ampersand
         }
         guard i == end else { throw fail("unexpected character") }
+        guard build else { return nil }
         return SIPURI(secure: secure, user: user, password: password, host: host, port: port,
                       parameters: parameters, headers: headers)
     }

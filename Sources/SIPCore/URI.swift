@@ -22,7 +22,12 @@ public struct TelURI: Hashable, Sendable, CustomStringConvertible {
         return s
     }
 
-    static func parse(_ b: Bytes, _ range: Range<Int>, build: Bool = true) throws(SIPParseError) -> TelURI {
+    static func parse(_ b: Bytes, _ range: Range<Int>) throws(SIPParseError) -> TelURI { try scan(b, range, build: true)! }
+    /// Checks the grammar only, building nothing.
+    static func validate(_ b: Bytes, _ range: Range<Int>) throws(SIPParseError) { _ = try scan(b, range, build: false) }
+
+    /// The grammar; builds the value only when `build` (else returns nil after checking).
+    static func scan(_ b: Bytes, _ range: Range<Int>, build: Bool) throws(SIPParseError) -> TelURI? {
         var i = range.lowerBound + 4
         let end = range.upperBound
         let ns = i
@@ -46,6 +51,7 @@ public struct TelURI: Hashable, Sendable, CustomStringConvertible {
             if build { parameters.append(SIPParameter(name: makeString(b, nr), value: vr.map { makeString(b, $0) })) }
         }
         guard i == end else { throw .badRequest("Malformed tel URI") }
+        guard build else { return nil }
         return TelURI(number: number, parameters: parameters)
     }
 
@@ -99,7 +105,12 @@ public enum URI: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
-    static func parse(_ b: Bytes, _ range: Range<Int>, build: Bool = true) throws(SIPParseError) -> URI {
+    static func parse(_ b: Bytes, _ range: Range<Int>) throws(SIPParseError) -> URI { try scan(b, range, build: true)! }
+    /// Checks the grammar only, building nothing.
+    static func validate(_ b: Bytes, _ range: Range<Int>) throws(SIPParseError) { _ = try scan(b, range, build: false) }
+
+    /// The grammar; builds the value only when `build` (else returns nil after checking).
+    static func scan(_ b: Bytes, _ range: Range<Int>, build: Bool) throws(SIPParseError) -> URI? {
         var i = range.lowerBound
         let end = range.upperBound
         // scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." )
@@ -108,9 +119,9 @@ public enum URI: Hashable, Sendable, CustomStringConvertible {
         guard i < end, b[i] == ASCII.colon else { throw .badRequest("Malformed URI: scheme") }
         let schemeRange = range.lowerBound..<i
         if equalsLowercased(b, schemeRange, "sip") || equalsLowercased(b, schemeRange, "sips") {
-            return .sip(try SIPURI.parse(b, range, build: build))
+            return try SIPURI.scan(b, range, build: build).map { .sip($0) }
         }
-        if equalsLowercased(b, schemeRange, "tel") { return .tel(try TelURI.parse(b, range, build: build)) }
+        if equalsLowercased(b, schemeRange, "tel") { return try TelURI.scan(b, range, build: build).map { .tel($0) } }
         // absoluteURI: no whitespace, controls, or the delimiters of name-addr.
         i += 1
         guard i < end else { throw .badRequest("Malformed URI: empty") }
@@ -119,7 +130,7 @@ public enum URI: Hashable, Sendable, CustomStringConvertible {
             guard c > 0x20, c < 0x7F, c != ASCII.lt, c != ASCII.gt, c != ASCII.quote else { throw .badRequest("Malformed URI") }
             i += 1
         }
-        guard build else { return .other(scheme: "", text: "") }
+        guard build else { return nil }
         return .other(scheme: makeString(b, schemeRange).lowercased(), text: makeString(b, range))
     }
 }

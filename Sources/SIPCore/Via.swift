@@ -78,13 +78,15 @@ public struct Via: Hashable, Sendable, CustomStringConvertible {
     static func validateList(_ b: Bytes, _ range: Range<Int>) throws(SIPParseError) -> Int {
         var n = 0
         try forEachListElement(b, range) { (r) throws(SIPParseError) in
-            _ = try parse(b, r, build: false)
+            _ = try scan(b, r, build: false)
             n += 1
         }
         return n
     }
 
-    static func parse(_ b: Bytes, _ range: Range<Int>, build: Bool = true) throws(SIPParseError) -> Via {
+    static func parse(_ b: Bytes, _ range: Range<Int>) throws(SIPParseError) -> Via { try scan(b, range, build: true)! }
+
+    static func scan(_ b: Bytes, _ range: Range<Int>, build: Bool) throws(SIPParseError) -> Via? {
         var c = Cursor(b, range)
         c.skipWS()
         guard let name = c.token(), c.eatSeparator(ASCII.slash), let version = c.token(), c.eatSeparator(ASCII.slash),
@@ -98,7 +100,7 @@ public struct Via: Hashable, Sendable, CustomStringConvertible {
             while c.pos < c.end, ASCII.isHex(b[c.pos]) || b[c.pos] == ASCII.colon || b[c.pos] == ASCII.dot { c.pos += 1 }
             guard c.eat(ASCII.rbracket), c.pos - hs > 2 else { throw .badRequest("Malformed Via IPv6 reference") }
         } else {
-            while c.pos < c.end, ASCII.isHostChar(b[c.pos]) || b[c.pos] == UInt8(ascii: "_") { c.pos += 1 }
+            while c.pos < c.end, ASCII.isHostChar(b[c.pos]) { c.pos += 1 }
             guard c.pos > hs else { throw .badRequest("Malformed Via: empty host") }
         }
         let host = build ? c.string(hs..<c.pos) : ""
@@ -116,7 +118,7 @@ public struct Via: Hashable, Sendable, CustomStringConvertible {
                 guard parseDecimal(b, v, limit: 65535) != nil else { throw .badRequest("Malformed Via rport") }
             }
         }
-        guard build else { return Via(transport: "", host: "") }
+        guard build else { return nil }
         return Via(protocolName: c.string(name), protocolVersion: c.string(version), transport: c.string(transport),
                    host: host, port: port, parameters: parameters)
     }
