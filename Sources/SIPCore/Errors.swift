@@ -15,6 +15,36 @@ public struct SIPParseError: Error, Hashable, Sendable, CustomStringConvertible 
     /// A malformed response: discard it.
     public var isDrop: Bool { status == nil }
 
+    /// What kind of fault, for metrics and logs (derived from the status).
+    public struct Code: Hashable, Sendable, CustomStringConvertible {
+        public let rawValue: String
+        public init(_ rawValue: String) { self.rawValue = rawValue }
+        public var description: String { rawValue }
+        /// 400: the message does not follow the grammar.
+        public static let malformed = Code("malformed")
+        /// 413: larger than `SIPParseLimits.maxMessageSize`.
+        public static let messageTooLarge = Code("message-too-large")
+        /// 414: Request-URI longer than `SIPParseLimits.maxURILength`.
+        public static let uriTooLong = Code("uri-too-long")
+        /// 505: a SIP version other than 2.0.
+        public static let versionNotSupported = Code("version-not-supported")
+        /// 501: an unknown method whose CSeq names another (RFC 4475 §3.1.2.18).
+        public static let notImplemented = Code("not-implemented")
+        /// No status: a malformed response, dropped (RFC 3261 §18.1.2).
+        public static let malformedResponse = Code("malformed-response")
+    }
+
+    public var code: Code {
+        switch status {
+        case nil: .malformedResponse
+        case 413: .messageTooLarge
+        case 414: .uriTooLong
+        case 505: .versionNotSupported
+        case 501: .notImplemented
+        default: .malformed
+        }
+    }
+
     /// `400 Bad Request` with `reason`.
     public static func badRequest(_ reason: String) -> SIPParseError { SIPParseError(status: 400, reason: reason) }
 

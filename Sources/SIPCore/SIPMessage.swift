@@ -38,9 +38,9 @@ public struct SIPResponse: Hashable, Sendable {
         for f in request.headers.fields where f.name == "Via" { h.append("Via", f.value) }
         if let from = request.headers.first("From") { h.append("From", from) }
         if var to = request.headers.first("To") {
-            if let toTag, var na = try? NameAddr.parse(to), na.tag == nil {
-                na.tag = toTag
-                to = na.description
+            // The request's To as received, with the tag appended (§8.2.6.2, §19.3).
+            if let toTag, let na = try? NameAddr.parse(to), na.tag == nil {
+                to += ";tag=" + toTag
             }
             h.append("To", to)
         }

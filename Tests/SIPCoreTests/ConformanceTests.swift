@@ -31,9 +31,11 @@ struct ConformanceTests {
         guard let error else { return }
         if row.response == "drop" {
             #expect(error.isDrop, "\(error.reason)")
+            #expect(error.code == .malformedResponse)
         } else {
             let preferred = Int(row.response.split(separator: "|").first!)!
             #expect(error.status == preferred, "\(error.reason)")
+            if preferred == 505 { #expect(error.code == .versionNotSupported) }
         }
         #expect(!error.reason.isEmpty)
     }

@@ -58,6 +58,7 @@ struct BasicParsingTests {
         let resp = SIPResponse(responding: r, statusCode: 200, toTag: "xyz")
         #expect(resp.reasonPhrase == "OK")
         #expect(resp.to?.tag == "xyz")
+        #expect(resp.headers.first("To") == "Alice <sip:alice@example.com>;tag=xyz")
         #expect(resp.headers["Via"] == r.headers["Via"])
         #expect(resp.callID == r.callID)
         let text = String(decoding: resp.serialized(), as: UTF8.self)
