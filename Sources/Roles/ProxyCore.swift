@@ -1,6 +1,7 @@
 import Logging
 import SIPCore
 import SIPTransaction
+import SIPTransport
 import Synchronization
 
 /// The stateful proxy engine (RFC 3261 §16): a `SIPRequestHandler` the server assembly hands

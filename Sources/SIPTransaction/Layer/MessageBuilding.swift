@@ -1,4 +1,5 @@
 import SIPCore
+import SIPTransport
 
 /// Messages the transaction layer builds itself.
 enum MessageBuilding {

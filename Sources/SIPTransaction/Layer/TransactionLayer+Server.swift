@@ -1,5 +1,6 @@
 import Logging
 import SIPCore
+import SIPTransport
 
 /// One server transaction held by the layer.
 struct ServerEntry {

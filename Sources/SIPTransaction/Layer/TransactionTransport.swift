@@ -1,4 +1,5 @@
 import SIPCore
+import SIPTransport
 
 /// Transport as seen by the transaction layer (RFC 3261 §18): three operations, no NIO.
 /// SIPTransport's listeners satisfy it through `SIPTransportAdapter`; tests use a fake.
@@ -70,11 +71,15 @@ public struct SIPDestination: Hashable, Sendable, CustomStringConvertible {
     public var address: SIPHostPort
     /// Reuse this flow (connection) if it is still open.
     public var flowID: UInt64?
+    /// TLS: the name the peer's certificate must carry (RFC 5922 §7.2; also SNI); nil =
+    /// chain check only.
+    public var tlsServerName: String?
 
-    public init(transport: SIPTransportKind, address: SIPHostPort, flowID: UInt64? = nil) {
+    public init(transport: SIPTransportKind, address: SIPHostPort, flowID: UInt64? = nil, tlsServerName: String? = nil) {
         self.transport = transport
         self.address = address
         self.flowID = flowID
+        self.tlsServerName = tlsServerName
     }
 
     /// Back to the peer a message came from (same transport and flow).
