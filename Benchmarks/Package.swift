@@ -29,5 +29,6 @@ let package = Package(
     ],
     targets: [
         suite("SIPCoreBenchmarks", products: ["SIPCore"]),
+        suite("TransactionBenchmarks", products: ["SIPTransaction", "SIPTransport", "SIPCore"]),
     ]
 )
