@@ -37,243 +37,242 @@ enum HeaderNames {
         (UInt8(ascii: "d"), "Request-Disposition"), (UInt8(ascii: "n"), "Identity-Info"),
     ]
 
-    static let listNames: Set<String> = Set(known.filter { $0.1 }.map { $0.0 })
 
     /// The canonical name and kind of a known header written in any case or compact form.
     /// Generated from `known` and `compact` (a switch on length, then a case-insensitive compare).
     @inline(__always)
-    static func lookup(_ b: Bytes, _ r: Range<Int>) -> (String, HeaderKind)? {
+    static func lookup(_ b: Bytes, _ r: Range<Int>) -> (String, HeaderKind, Bool)? {
         switch r.count {
         case 1:
             switch ASCII.lower(b[r.lowerBound]) {
-            case UInt8(ascii: "i"): return ("Call-ID", .callID)
-            case UInt8(ascii: "m"): return ("Contact", .contact)
-            case UInt8(ascii: "e"): return ("Content-Encoding", .other)
-            case UInt8(ascii: "l"): return ("Content-Length", .contentLength)
-            case UInt8(ascii: "c"): return ("Content-Type", .other)
-            case UInt8(ascii: "f"): return ("From", .from)
-            case UInt8(ascii: "s"): return ("Subject", .other)
-            case UInt8(ascii: "k"): return ("Supported", .other)
-            case UInt8(ascii: "t"): return ("To", .to)
-            case UInt8(ascii: "v"): return ("Via", .via)
-            case UInt8(ascii: "o"): return ("Event", .other)
-            case UInt8(ascii: "u"): return ("Allow-Events", .other)
-            case UInt8(ascii: "r"): return ("Refer-To", .other)
-            case UInt8(ascii: "b"): return ("Referred-By", .other)
-            case UInt8(ascii: "x"): return ("Session-Expires", .other)
-            case UInt8(ascii: "y"): return ("Identity", .other)
-            case UInt8(ascii: "a"): return ("Accept-Contact", .other)
-            case UInt8(ascii: "j"): return ("Reject-Contact", .other)
-            case UInt8(ascii: "d"): return ("Request-Disposition", .other)
-            case UInt8(ascii: "n"): return ("Identity-Info", .other)
+            case UInt8(ascii: "i"): return ("Call-ID", .callID, false)
+            case UInt8(ascii: "m"): return ("Contact", .contact, true)
+            case UInt8(ascii: "e"): return ("Content-Encoding", .other, true)
+            case UInt8(ascii: "l"): return ("Content-Length", .contentLength, false)
+            case UInt8(ascii: "c"): return ("Content-Type", .other, false)
+            case UInt8(ascii: "f"): return ("From", .from, false)
+            case UInt8(ascii: "s"): return ("Subject", .other, false)
+            case UInt8(ascii: "k"): return ("Supported", .other, true)
+            case UInt8(ascii: "t"): return ("To", .to, false)
+            case UInt8(ascii: "v"): return ("Via", .via, true)
+            case UInt8(ascii: "o"): return ("Event", .other, false)
+            case UInt8(ascii: "u"): return ("Allow-Events", .other, true)
+            case UInt8(ascii: "r"): return ("Refer-To", .other, false)
+            case UInt8(ascii: "b"): return ("Referred-By", .other, false)
+            case UInt8(ascii: "x"): return ("Session-Expires", .other, false)
+            case UInt8(ascii: "y"): return ("Identity", .other, false)
+            case UInt8(ascii: "a"): return ("Accept-Contact", .other, true)
+            case UInt8(ascii: "j"): return ("Reject-Contact", .other, true)
+            case UInt8(ascii: "d"): return ("Request-Disposition", .other, true)
+            case UInt8(ascii: "n"): return ("Identity-Info", .other, false)
             default: return nil
             }
         case 2:
             switch ASCII.lower(b[r.lowerBound]) {
             case UInt8(ascii: "t"):
-                if equalsLowercased(b, r, "to") { return ("To", .to) }
+                if equalsLowercased(b, r, "to") { return ("To", .to, false) }
             default: break
             }
             return nil
         case 3:
             switch ASCII.lower(b[r.lowerBound]) {
             case UInt8(ascii: "v"):
-                if equalsLowercased(b, r, "via") { return ("Via", .via) }
+                if equalsLowercased(b, r, "via") { return ("Via", .via, true) }
             default: break
             }
             return nil
         case 4:
             switch ASCII.lower(b[r.lowerBound]) {
             case UInt8(ascii: "c"):
-                if equalsLowercased(b, r, "cseq") { return ("CSeq", .cseq) }
+                if equalsLowercased(b, r, "cseq") { return ("CSeq", .cseq, false) }
             case UInt8(ascii: "d"):
-                if equalsLowercased(b, r, "date") { return ("Date", .other) }
+                if equalsLowercased(b, r, "date") { return ("Date", .other, false) }
             case UInt8(ascii: "f"):
-                if equalsLowercased(b, r, "from") { return ("From", .from) }
+                if equalsLowercased(b, r, "from") { return ("From", .from, false) }
             case UInt8(ascii: "p"):
-                if equalsLowercased(b, r, "path") { return ("Path", .path) }
+                if equalsLowercased(b, r, "path") { return ("Path", .path, true) }
             case UInt8(ascii: "r"):
-                if equalsLowercased(b, r, "rseq") { return ("RSeq", .other) }
-                if equalsLowercased(b, r, "rack") { return ("RAck", .other) }
+                if equalsLowercased(b, r, "rseq") { return ("RSeq", .other, false) }
+                if equalsLowercased(b, r, "rack") { return ("RAck", .other, false) }
             default: break
             }
             return nil
         case 5:
             switch ASCII.lower(b[r.lowerBound]) {
             case UInt8(ascii: "a"):
-                if equalsLowercased(b, r, "allow") { return ("Allow", .other) }
+                if equalsLowercased(b, r, "allow") { return ("Allow", .other, true) }
             case UInt8(ascii: "e"):
-                if equalsLowercased(b, r, "event") { return ("Event", .other) }
+                if equalsLowercased(b, r, "event") { return ("Event", .other, false) }
             case UInt8(ascii: "r"):
-                if equalsLowercased(b, r, "route") { return ("Route", .route) }
+                if equalsLowercased(b, r, "route") { return ("Route", .route, true) }
             default: break
             }
             return nil
         case 6:
             switch ASCII.lower(b[r.lowerBound]) {
             case UInt8(ascii: "a"):
-                if equalsLowercased(b, r, "accept") { return ("Accept", .other) }
+                if equalsLowercased(b, r, "accept") { return ("Accept", .other, true) }
             case UInt8(ascii: "m"):
-                if equalsLowercased(b, r, "min-se") { return ("Min-SE", .other) }
+                if equalsLowercased(b, r, "min-se") { return ("Min-SE", .other, false) }
             case UInt8(ascii: "r"):
-                if equalsLowercased(b, r, "reason") { return ("Reason", .other) }
+                if equalsLowercased(b, r, "reason") { return ("Reason", .other, true) }
             case UInt8(ascii: "s"):
-                if equalsLowercased(b, r, "server") { return ("Server", .other) }
+                if equalsLowercased(b, r, "server") { return ("Server", .other, false) }
             default: break
             }
             return nil
         case 7:
             switch ASCII.lower(b[r.lowerBound]) {
             case UInt8(ascii: "c"):
-                if equalsLowercased(b, r, "call-id") { return ("Call-ID", .callID) }
-                if equalsLowercased(b, r, "contact") { return ("Contact", .contact) }
+                if equalsLowercased(b, r, "call-id") { return ("Call-ID", .callID, false) }
+                if equalsLowercased(b, r, "contact") { return ("Contact", .contact, true) }
             case UInt8(ascii: "e"):
-                if equalsLowercased(b, r, "expires") { return ("Expires", .other) }
+                if equalsLowercased(b, r, "expires") { return ("Expires", .other, false) }
             case UInt8(ascii: "p"):
-                if equalsLowercased(b, r, "privacy") { return ("Privacy", .other) }
+                if equalsLowercased(b, r, "privacy") { return ("Privacy", .other, true) }
             case UInt8(ascii: "r"):
-                if equalsLowercased(b, r, "require") { return ("Require", .other) }
+                if equalsLowercased(b, r, "require") { return ("Require", .other, true) }
             case UInt8(ascii: "s"):
-                if equalsLowercased(b, r, "subject") { return ("Subject", .other) }
+                if equalsLowercased(b, r, "subject") { return ("Subject", .other, false) }
             case UInt8(ascii: "w"):
-                if equalsLowercased(b, r, "warning") { return ("Warning", .other) }
+                if equalsLowercased(b, r, "warning") { return ("Warning", .other, true) }
             default: break
             }
             return nil
         case 8:
             switch ASCII.lower(b[r.lowerBound]) {
             case UInt8(ascii: "i"):
-                if equalsLowercased(b, r, "identity") { return ("Identity", .other) }
+                if equalsLowercased(b, r, "identity") { return ("Identity", .other, false) }
             case UInt8(ascii: "p"):
-                if equalsLowercased(b, r, "priority") { return ("Priority", .other) }
+                if equalsLowercased(b, r, "priority") { return ("Priority", .other, false) }
             case UInt8(ascii: "r"):
-                if equalsLowercased(b, r, "refer-to") { return ("Refer-To", .other) }
-                if equalsLowercased(b, r, "reply-to") { return ("Reply-To", .other) }
+                if equalsLowercased(b, r, "refer-to") { return ("Refer-To", .other, false) }
+                if equalsLowercased(b, r, "reply-to") { return ("Reply-To", .other, false) }
             case UInt8(ascii: "s"):
-                if equalsLowercased(b, r, "sip-etag") { return ("SIP-ETag", .other) }
+                if equalsLowercased(b, r, "sip-etag") { return ("SIP-ETag", .other, false) }
             default: break
             }
             return nil
         case 9:
             switch ASCII.lower(b[r.lowerBound]) {
             case UInt8(ascii: "c"):
-                if equalsLowercased(b, r, "call-info") { return ("Call-Info", .other) }
+                if equalsLowercased(b, r, "call-info") { return ("Call-Info", .other, true) }
             case UInt8(ascii: "s"):
-                if equalsLowercased(b, r, "supported") { return ("Supported", .other) }
+                if equalsLowercased(b, r, "supported") { return ("Supported", .other, true) }
             case UInt8(ascii: "t"):
-                if equalsLowercased(b, r, "timestamp") { return ("Timestamp", .other) }
+                if equalsLowercased(b, r, "timestamp") { return ("Timestamp", .other, false) }
             default: break
             }
             return nil
         case 10:
             switch ASCII.lower(b[r.lowerBound]) {
             case UInt8(ascii: "a"):
-                if equalsLowercased(b, r, "alert-info") { return ("Alert-Info", .other) }
+                if equalsLowercased(b, r, "alert-info") { return ("Alert-Info", .other, true) }
             case UInt8(ascii: "e"):
-                if equalsLowercased(b, r, "error-info") { return ("Error-Info", .other) }
+                if equalsLowercased(b, r, "error-info") { return ("Error-Info", .other, true) }
             case UInt8(ascii: "f"):
-                if equalsLowercased(b, r, "flow-timer") { return ("Flow-Timer", .other) }
+                if equalsLowercased(b, r, "flow-timer") { return ("Flow-Timer", .other, false) }
             case UInt8(ascii: "u"):
-                if equalsLowercased(b, r, "user-agent") { return ("User-Agent", .other) }
+                if equalsLowercased(b, r, "user-agent") { return ("User-Agent", .other, false) }
             default: break
             }
             return nil
         case 11:
             switch ASCII.lower(b[r.lowerBound]) {
             case UInt8(ascii: "i"):
-                if equalsLowercased(b, r, "in-reply-to") { return ("In-Reply-To", .other) }
+                if equalsLowercased(b, r, "in-reply-to") { return ("In-Reply-To", .other, true) }
             case UInt8(ascii: "m"):
-                if equalsLowercased(b, r, "min-expires") { return ("Min-Expires", .other) }
+                if equalsLowercased(b, r, "min-expires") { return ("Min-Expires", .other, false) }
             case UInt8(ascii: "r"):
-                if equalsLowercased(b, r, "referred-by") { return ("Referred-By", .other) }
-                if equalsLowercased(b, r, "retry-after") { return ("Retry-After", .other) }
+                if equalsLowercased(b, r, "referred-by") { return ("Referred-By", .other, false) }
+                if equalsLowercased(b, r, "retry-after") { return ("Retry-After", .other, false) }
             case UInt8(ascii: "u"):
-                if equalsLowercased(b, r, "unsupported") { return ("Unsupported", .other) }
+                if equalsLowercased(b, r, "unsupported") { return ("Unsupported", .other, true) }
             default: break
             }
             return nil
         case 12:
             switch ASCII.lower(b[r.lowerBound]) {
             case UInt8(ascii: "a"):
-                if equalsLowercased(b, r, "allow-events") { return ("Allow-Events", .other) }
+                if equalsLowercased(b, r, "allow-events") { return ("Allow-Events", .other, true) }
             case UInt8(ascii: "c"):
-                if equalsLowercased(b, r, "content-type") { return ("Content-Type", .other) }
+                if equalsLowercased(b, r, "content-type") { return ("Content-Type", .other, false) }
             case UInt8(ascii: "m"):
-                if equalsLowercased(b, r, "max-forwards") { return ("Max-Forwards", .maxForwards) }
-                if equalsLowercased(b, r, "mime-version") { return ("MIME-Version", .other) }
+                if equalsLowercased(b, r, "max-forwards") { return ("Max-Forwards", .maxForwards, false) }
+                if equalsLowercased(b, r, "mime-version") { return ("MIME-Version", .other, false) }
             case UInt8(ascii: "o"):
-                if equalsLowercased(b, r, "organization") { return ("Organization", .other) }
+                if equalsLowercased(b, r, "organization") { return ("Organization", .other, false) }
             case UInt8(ascii: "r"):
-                if equalsLowercased(b, r, "record-route") { return ("Record-Route", .recordRoute) }
+                if equalsLowercased(b, r, "record-route") { return ("Record-Route", .recordRoute, true) }
             case UInt8(ascii: "s"):
-                if equalsLowercased(b, r, "sip-if-match") { return ("SIP-If-Match", .other) }
+                if equalsLowercased(b, r, "sip-if-match") { return ("SIP-If-Match", .other, false) }
             default: break
             }
             return nil
         case 13:
             switch ASCII.lower(b[r.lowerBound]) {
             case UInt8(ascii: "a"):
-                if equalsLowercased(b, r, "authorization") { return ("Authorization", .other) }
+                if equalsLowercased(b, r, "authorization") { return ("Authorization", .other, false) }
             case UInt8(ascii: "i"):
-                if equalsLowercased(b, r, "identity-info") { return ("Identity-Info", .other) }
+                if equalsLowercased(b, r, "identity-info") { return ("Identity-Info", .other, false) }
             case UInt8(ascii: "p"):
-                if equalsLowercased(b, r, "proxy-require") { return ("Proxy-Require", .other) }
+                if equalsLowercased(b, r, "proxy-require") { return ("Proxy-Require", .other, true) }
             case UInt8(ascii: "s"):
-                if equalsLowercased(b, r, "service-route") { return ("Service-Route", .other) }
+                if equalsLowercased(b, r, "service-route") { return ("Service-Route", .other, true) }
             default: break
             }
             return nil
         case 14:
             switch ASCII.lower(b[r.lowerBound]) {
             case UInt8(ascii: "a"):
-                if equalsLowercased(b, r, "accept-contact") { return ("Accept-Contact", .other) }
+                if equalsLowercased(b, r, "accept-contact") { return ("Accept-Contact", .other, true) }
             case UInt8(ascii: "c"):
-                if equalsLowercased(b, r, "content-length") { return ("Content-Length", .contentLength) }
+                if equalsLowercased(b, r, "content-length") { return ("Content-Length", .contentLength, false) }
             case UInt8(ascii: "r"):
-                if equalsLowercased(b, r, "reject-contact") { return ("Reject-Contact", .other) }
+                if equalsLowercased(b, r, "reject-contact") { return ("Reject-Contact", .other, true) }
             default: break
             }
             return nil
         case 15:
             switch ASCII.lower(b[r.lowerBound]) {
             case UInt8(ascii: "a"):
-                if equalsLowercased(b, r, "accept-encoding") { return ("Accept-Encoding", .other) }
-                if equalsLowercased(b, r, "accept-language") { return ("Accept-Language", .other) }
+                if equalsLowercased(b, r, "accept-encoding") { return ("Accept-Encoding", .other, true) }
+                if equalsLowercased(b, r, "accept-language") { return ("Accept-Language", .other, true) }
             case UInt8(ascii: "s"):
-                if equalsLowercased(b, r, "session-expires") { return ("Session-Expires", .other) }
+                if equalsLowercased(b, r, "session-expires") { return ("Session-Expires", .other, false) }
             default: break
             }
             return nil
         case 16:
             switch ASCII.lower(b[r.lowerBound]) {
             case UInt8(ascii: "c"):
-                if equalsLowercased(b, r, "content-encoding") { return ("Content-Encoding", .other) }
-                if equalsLowercased(b, r, "content-language") { return ("Content-Language", .other) }
+                if equalsLowercased(b, r, "content-encoding") { return ("Content-Encoding", .other, true) }
+                if equalsLowercased(b, r, "content-language") { return ("Content-Language", .other, true) }
             case UInt8(ascii: "w"):
-                if equalsLowercased(b, r, "www-authenticate") { return ("WWW-Authenticate", .other) }
+                if equalsLowercased(b, r, "www-authenticate") { return ("WWW-Authenticate", .other, false) }
             default: break
             }
             return nil
         case 18:
             switch ASCII.lower(b[r.lowerBound]) {
             case UInt8(ascii: "p"):
-                if equalsLowercased(b, r, "proxy-authenticate") { return ("Proxy-Authenticate", .other) }
+                if equalsLowercased(b, r, "proxy-authenticate") { return ("Proxy-Authenticate", .other, false) }
             case UInt8(ascii: "s"):
-                if equalsLowercased(b, r, "subscription-state") { return ("Subscription-State", .other) }
+                if equalsLowercased(b, r, "subscription-state") { return ("Subscription-State", .other, false) }
             default: break
             }
             return nil
         case 19:
             switch ASCII.lower(b[r.lowerBound]) {
             case UInt8(ascii: "a"):
-                if equalsLowercased(b, r, "authentication-info") { return ("Authentication-Info", .other) }
+                if equalsLowercased(b, r, "authentication-info") { return ("Authentication-Info", .other, false) }
             case UInt8(ascii: "c"):
-                if equalsLowercased(b, r, "content-disposition") { return ("Content-Disposition", .other) }
+                if equalsLowercased(b, r, "content-disposition") { return ("Content-Disposition", .other, false) }
             case UInt8(ascii: "p"):
-                if equalsLowercased(b, r, "proxy-authorization") { return ("Proxy-Authorization", .other) }
-                if equalsLowercased(b, r, "p-asserted-identity") { return ("P-Asserted-Identity", .other) }
+                if equalsLowercased(b, r, "proxy-authorization") { return ("Proxy-Authorization", .other, false) }
+                if equalsLowercased(b, r, "p-asserted-identity") { return ("P-Asserted-Identity", .other, true) }
             case UInt8(ascii: "r"):
-                if equalsLowercased(b, r, "request-disposition") { return ("Request-Disposition", .other) }
+                if equalsLowercased(b, r, "request-disposition") { return ("Request-Disposition", .other, true) }
             default: break
             }
             return nil
@@ -285,10 +284,12 @@ enum HeaderNames {
     static func canonical(_ b: Bytes, _ r: Range<Int>) -> String? { lookup(b, r)?.0 }
 
     /// Canonical name for a String name; unknown names are returned unchanged.
-    static func canonical(_ name: String) -> String {
-        var name = name
-        return name.withUTF8 { b in canonical(b, 0..<b.count) } ?? name
-    }
+    static func canonical(_ name: String) -> String { resolve(name).0 }
 
-    static func isList(_ canonicalName: String) -> Bool { listNames.contains(canonicalName) }
+    /// Canonical name and whether the header is a comma-separated list (unknown: not split).
+    static func resolve(_ name: String) -> (String, Bool) {
+        var name = name
+        guard let (c, _, isList) = name.withUTF8({ b in lookup(b, 0..<b.count) }) else { return (name, false) }
+        return (c, isList)
+    }
 }

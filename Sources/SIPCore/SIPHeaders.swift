@@ -38,8 +38,7 @@ public struct SIPHeaders: Hashable, Sendable, RandomAccessCollection, Expressibl
     /// (Via, Contact, Route, Allow, Supported, ...) are split at commas outside quotes and
     /// angle brackets (§7.3.1); other headers give one value per field.
     public subscript(_ name: String) -> [String] {
-        let c = HeaderNames.canonical(name)
-        let split = HeaderNames.isList(c)
+        let (c, split) = HeaderNames.resolve(name)
         var out: [String] = []
         for f in fields where SIPHeaders.matches(f, c) {
             if split { out += splitHeaderList(f.value).filter { !$0.isEmpty } } else { out.append(f.value) }
@@ -49,10 +48,12 @@ public struct SIPHeaders: Hashable, Sendable, RandomAccessCollection, Expressibl
 
     /// The first value of `name` (the first list element for list headers).
     public func first(_ name: String) -> String? {
-        let c = HeaderNames.canonical(name)
-        guard let f = fields.first(where: { SIPHeaders.matches($0, c) }) else { return nil }
-        if HeaderNames.isList(c) { return splitHeaderList(f.value).first { !$0.isEmpty } }
-        return f.value
+        let (c, isList) = HeaderNames.resolve(name)
+        for f in fields where SIPHeaders.matches(f, c) {
+            if !isList { return f.value }
+            if let v = firstListElement(f.value) { return v }
+        }
+        return nil
     }
 
     /// The raw field values of `name`, one per header line, unsplit.
@@ -86,9 +87,9 @@ public struct SIPHeaders: Hashable, Sendable, RandomAccessCollection, Expressibl
     /// Removes the first value of `name`: the first list element when a field holds several
     /// (`Via: a, b` becomes `Via: b`), else the whole field. Pops the top Via or Route.
     public mutating func removeFirstValue(_ name: String) {
-        let c = HeaderNames.canonical(name)
+        let (c, isList) = HeaderNames.resolve(name)
         guard let i = fields.firstIndex(where: { SIPHeaders.matches($0, c) }) else { return }
-        if HeaderNames.isList(c) {
+        if isList {
             let parts = splitHeaderList(fields[i].value).filter { !$0.isEmpty }
             if parts.count > 1 {
                 fields[i].value = parts.dropFirst().joined(separator: ", ")
@@ -126,6 +127,16 @@ func splitHeaderList(_ value: String) -> [String] {
     var value = value
     return value.withUTF8 { b in
         splitRanges(b, 0..<b.count).map { makeString(b, $0) }
+    }
+}
+
+/// The first non-empty element of a comma-separated list, without splitting the rest.
+func firstListElement(_ value: String) -> String? {
+    var value = value
+    return value.withUTF8 { b -> String? in
+        var found: Range<Int>?
+        forEachListElement(b, 0..<b.count) { r in if found == nil, !r.isEmpty { found = r } }
+        return found.map { makeString(b, $0) }
     }
 }
 
