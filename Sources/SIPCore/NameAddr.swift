@@ -157,8 +157,8 @@ public struct ContactValue: Hashable, Sendable, CustomStringConvertible {
 
     /// `q` (0 to 1).
     public var q: Double? { (nameAddr?.parameter("q") ?? nil).flatMap(Double.init) }
-    /// `expires` in seconds.
-    public var expires: Int? { (nameAddr?.parameter("expires") ?? nil).flatMap { parseDecimal($0, limit: 4294967295) }.map { Int($0) } }
+    /// `expires` in seconds (§20.10); values past 2³²−1 are clamped to it, non-numbers are nil.
+    public var expires: Int? { (nameAddr?.parameter("expires") ?? nil).flatMap(deltaSeconds) }
     /// `+sip.instance` without quotes and angle brackets' quotes (RFC 5626 §4.1), e.g. `<urn:uuid:...>`.
     public var instance: String? { (nameAddr?.parameter("+sip.instance") ?? nil).map(unquote) }
     /// `reg-id` (RFC 5626 §4.2).

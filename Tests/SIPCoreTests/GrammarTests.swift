@@ -25,6 +25,8 @@ struct GrammarTests {
         #expect(contacts[0].nameAddr?.displayName == "Bell, Alexander \"A\"")
         #expect(contacts[0].q == 0.5)
         #expect(contacts[1].nameAddr?.uri.sipURI?.user == "b")
+        let big = try parse(minimal + "Contact: <sip:c@example.com>;expires=99999999999, <sip:d@example.com>;expires=soon\r\n\r\n")
+        #expect(big.contacts.map(\.expires) == [4294967295, nil])
     }
 
     @Test func compactFormsAndCaseInsensitiveNames() throws {
