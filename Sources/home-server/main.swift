@@ -1,1 +1,0 @@
-print("home-server: not built yet")
