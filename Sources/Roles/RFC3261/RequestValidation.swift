@@ -27,46 +27,60 @@ public struct StatusAnswer: Hashable, Sendable {
 public enum RequestValidation {
     /// What validation concluded.
     public enum Outcome: Hashable, Sendable {
-        /// Go on processing; `loopHash` is the request's §16.6 step 8 loop hash.
-        case valid(loopHash: String)
+        /// Go on processing; `loopHash` is the request's §16.6 step 8 loop hash when
+        /// validation needed it (nil: computed later if the request is forwarded).
+        case valid(loopHash: String?)
         /// OPTIONS with Max-Forwards 0: the proxy answers it as its final recipient (§11).
         case answerOptionsLocally
         /// Refuse the request with this status.
         case reject(StatusAnswer)
     }
 
-    /// Header fields that must appear exactly once (RFC 3261 §8.1.1, §16.3 step 1). Via
-    /// must appear at least once; Max-Forwards at most once.
-    static let singletons = ["To", "From", "Call-ID", "CSeq"]
-
     /// URI schemes this proxy can route (§16.3 step 2; others get 416).
     public static let understoodSchemes: Set<String> = ["sip", "sips"]
 
     /// Validates `request` (§16.3 steps 1-5). Step 6 (Proxy-Authorization) belongs to the
-    /// policy's authentication step.
+    /// policy's authentication step. One pass over the header fields (their names are
+    /// canonical in `SIPHeaders`); the loop hash is computed only when a second Via could be
+    /// one of ours.
     public static func validate(_ request: SIPRequest, identity: ProxyIdentity) -> Outcome {
         // Step 1: reasonable syntax — mandatory header fields present and not duplicated.
-        let h = request.headers
-        for name in singletons {
-            let count = fieldCount(h, name)
-            if count == 0 { return .reject(StatusAnswer(400, "Missing \(name)")) }
-            if count > 1 { return .reject(StatusAnswer(400, "Duplicate \(name)")) }
+        var to = 0, from = 0, callID = 0, cseqCount = 0, viaFields = 0, maxForwardsCount = 0
+        var cseqValue: String?, maxForwardsValue: String?, viaMayBeMultiple = false
+        var proxyRequire: [String] = []
+        for field in request.headers.fields {
+            switch field.name {
+            case "Via":
+                viaFields += 1
+                if viaFields > 1 || field.value.utf8.contains(UInt8(ascii: ",")) { viaMayBeMultiple = true }
+            case "To": to += 1
+            case "From": from += 1
+            case "Call-ID": callID += 1
+            case "CSeq":
+                cseqCount += 1
+                cseqValue = field.value
+            case "Max-Forwards":
+                maxForwardsCount += 1
+                maxForwardsValue = field.value
+            case "Proxy-Require": proxyRequire.append(field.value)
+            default: break
+            }
         }
-        if fieldCount(h, "Via") == 0 { return .reject(StatusAnswer(400, "Missing Via")) }
-        let maxForwardsFields = h["Max-Forwards"]
-        if maxForwardsFields.count > 1 { return .reject(StatusAnswer(400, "Duplicate Max-Forwards")) }
+        for (name, count) in [("To", to), ("From", from), ("Call-ID", callID), ("CSeq", cseqCount)] where count != 1 {
+            return .reject(StatusAnswer(400, count == 0 ? "Missing \(name)" : "Duplicate \(name)"))
+        }
+        if viaFields == 0 { return .reject(StatusAnswer(400, "Missing Via")) }
+        if maxForwardsCount > 1 { return .reject(StatusAnswer(400, "Duplicate Max-Forwards")) }
         var maxForwards: Int?
-        if let raw = maxForwardsFields.first {
+        if let raw = maxForwardsValue {
             guard let value = Int(raw.trimmingWhitespace), value >= 0, value <= 255 else {
                 return .reject(StatusAnswer(400, "Bad Max-Forwards"))
             }
             maxForwards = value
         }
-        guard let cseqValue = h.first("CSeq"), let cseq = parseCSeq(cseqValue),
-              cseq.method == request.method.rawValue else {
+        guard let cseqValue, cseqMethodMatches(cseqValue, request.method.rawValue) else {
             return .reject(StatusAnswer(400, "Bad CSeq"))
         }
-        _ = cseq
 
         // Step 2: URI scheme.
         guard understoodSchemes.contains(request.uri.scheme.lowercased()) else {
@@ -79,46 +93,52 @@ public enum RequestValidation {
             return .reject(StatusAnswer(483))
         }
 
-        // Step 4: loop detection.
-        let hash = BranchParameter.loopHash(of: request)
-        for via in viaValues(h) where identity.isOwnAddress(host: via.host, port: via.port) {
-            if let branch = via.branch, let seen = BranchParameter.loopHash(inBranch: branch), seen == hash {
-                return .reject(StatusAnswer(482))
+        // Step 4: loop detection. A request straight from a UA has one Via: nothing of ours.
+        var hash: String?
+        if viaMayBeMultiple {
+            let current = BranchParameter.loopHash(of: request)
+            hash = current
+            for via in viaValues(request.headers) where identity.isOwnAddress(host: via.host, port: via.port) {
+                if let branch = via.branch, let seen = BranchParameter.loopHash(inBranch: branch), seen == current {
+                    return .reject(StatusAnswer(482))
+                }
             }
         }
 
         // Step 5: Proxy-Require.
-        let required = h["Proxy-Require"].map { $0.trimmingWhitespace }.filter { !$0.isEmpty }
-        let unsupported = required.filter { !identity.supportedProxyRequire.contains($0.lowercased()) }
-        if !unsupported.isEmpty {
-            return .reject(StatusAnswer(420, headers: [SIPHeaderField(name: "Unsupported", value: unsupported.joined(separator: ", "))]))
+        if !proxyRequire.isEmpty {
+            let required = proxyRequire.flatMap { $0.split(separator: ",") }.map { $0.trimmingWhitespace }.filter { !$0.isEmpty }
+            let unsupported = required.filter { !identity.supportedProxyRequire.contains($0.lowercased()) }
+            if !unsupported.isEmpty {
+                return .reject(StatusAnswer(420, headers: [SIPHeaderField(name: "Unsupported", value: unsupported.joined(separator: ", "))]))
+            }
         }
         return .valid(loopHash: hash)
     }
 
-    /// The number of header *fields* named `name` (compact forms included), not of values:
-    /// a To display name may hold a comma.
-    static func fieldCount(_ headers: SIPHeaders, _ name: String) -> Int {
-        let compact = compactForm[name]
-        var n = 0
-        for field in headers where field.name.equalsIgnoringCase(name) || (compact.map { field.name.equalsIgnoringCase($0) } ?? false) {
-            n += 1
+    /// `CSeq: 1 INVITE`: a decimal sequence number (at most 2**31-1, §8.1.1.5) and the
+    /// request's method.
+    static func cseqMethodMatches(_ value: String, _ method: String) -> Bool {
+        var utf8 = Substring(value).utf8[...]
+        var digits = 0
+        var number: UInt64 = 0
+        while let c = utf8.first, c >= 0x30, c <= 0x39 {
+            number = number &* 10 &+ UInt64(c - 0x30)
+            digits += 1
+            utf8 = utf8.dropFirst()
         }
-        return n
+        guard digits > 0, digits <= 10, number <= 0x7FFF_FFFF else { return false }
+        guard let space = utf8.first, space == 0x20 || space == 0x09 else { return false }
+        while let c = utf8.first, c == 0x20 || c == 0x09 { utf8 = utf8.dropFirst() }
+        while let c = utf8.last, c == 0x20 || c == 0x09 { utf8 = utf8.dropLast() }
+        return utf8.elementsEqual(method.utf8)
     }
-
-    static let compactForm: [String: String] = ["To": "t", "From": "f", "Call-ID": "i", "Via": "v", "Contact": "m"]
 
     /// Vias of `headers`, skipping values that do not parse.
     static func viaValues(_ headers: SIPHeaders) -> [Via] {
         headers["Via"].compactMap { Via($0) }
     }
 
-    static func parseCSeq(_ value: String) -> (number: UInt32, method: String)? {
-        let parts = value.split(whereSeparator: { $0 == " " || $0 == "\t" })
-        guard parts.count == 2, let n = UInt32(parts[0]) else { return nil }
-        return (n, String(parts[1]))
-    }
 }
 
 extension StringProtocol {

@@ -10,7 +10,7 @@ public struct ValidateStep: RoutingStep {
     public func process(_ context: inout RoutingContext) async -> RoutingDecision? {
         switch RequestValidation.validate(context.request, identity: identity) {
         case .valid(let hash):
-            context.loopHash = hash
+            if let hash { context.loopHash = hash }
             return nil
         case .answerOptionsLocally:
             return .answerLocally(OptionsResponder.response(to: context.request))
