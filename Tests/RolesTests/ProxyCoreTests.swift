@@ -66,11 +66,11 @@ let bob2Peer = SIPMessageSource(transport: .udp, remote: SIPHostPort(host: "10.0
         let server: SIPServer
         let task: Task<Void, any Error>
 
-        init(bindings: [ForwardTarget]) {
+        init(bindings: [ForwardTarget], timerC: Duration = .seconds(181)) {
             let policy = HomeServerPolicy(identity: identity, registrar: FakeRegistrar(),
                                           location: FakeLocation(table: ["bob@example.com": .targets(bindings)]),
                                           authenticator: nil)
-            let proxy = ProxyCore(policy: policy, identity: identity)
+            let proxy = ProxyCore(policy: policy, identity: identity, configuration: .init(timerC: timerC))
             server = SIPServer(transport: transport, configuration: .init(drainTimeout: .milliseconds(200)), catchAll: proxy)
             proxy.attach(server.layer)
             let server = self.server
@@ -152,6 +152,21 @@ let bob2Peer = SIPMessageSource(transport: .udp, remote: SIPHostPort(host: "10.0
         h.transport.inject(.response(response(503, to: to2)), from: bob2Peer)
         #expect(await h.upstream(486) != nil)
         #expect(h.transport.responses(500).isEmpty && h.transport.responses(503).isEmpty)
+        await h.stop()
+    }
+
+    /// Timer C (§16.8) fires on a branch that rang but never answered: the proxy cancels it,
+    /// and the branch's 487 goes upstream.
+    @Test func timerCCancelsARingingBranch() async throws {
+        let h = Harness(bindings: [Self.twoContacts[0]], timerC: .milliseconds(300))
+        h.transport.inject(.request(try invite()), from: alicePeer)
+        let fwd = try #require(await h.forwarded(.invite, to: "10.0.0.2"))
+        h.transport.inject(.response(response(180, to: fwd)), from: bob1Peer)
+        #expect(await h.upstream(180) != nil)
+        let cancel = try #require(await h.forwarded(.cancel, to: "10.0.0.2"))
+        #expect(try cancel.topVia?.branch == fwd.topVia?.branch)
+        h.transport.inject(.response(response(487, to: fwd)), from: bob1Peer)
+        #expect(await h.upstream(487) != nil)
         await h.stop()
     }
 }
