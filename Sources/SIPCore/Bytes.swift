@@ -1,3 +1,11 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Byte classes of the RFC 3261 §25.1 grammar, and a cursor over contiguous bytes.
 /// Everything in SIPCore parses bytes, never Strings.
 
@@ -34,6 +42,8 @@ enum ASCII {
 
     /// `token` (§25.1): alphanum / `-.!%*_+\`'~`.
     @inline(__always) static func isToken(_ b: UInt8) -> Bool { inMask(b, 0x03FF_6CA2_0000_0000, 0x47FF_FFFF_87FF_FFFE) }
+    /// `gen-value` characters outside quoted strings: token / host (`:` `[` `]` for IPv6).
+    @inline(__always) static func isGenValueChar(_ b: UInt8) -> Bool { inMask(b, 0x07FF_6CA2_0000_0000, 0x47FF_FFFF_AFFF_FFFE) }
     @inline(__always) static func isAlphanum(_ b: UInt8) -> Bool { inMask(b, 0x03FF_0000_0000_0000, 0x07FF_FFFE_07FF_FFFE) }
     @inline(__always) static func isDigit(_ b: UInt8) -> Bool { b &- 0x30 < 10 }
     @inline(__always) static func isHex(_ b: UInt8) -> Bool { inMask(b, 0x03FF_0000_0000_0000, 0x0000_007E_0000_007E) }
@@ -58,6 +68,13 @@ enum ASCII {
 }
 
 typealias Bytes = UnsafeBufferPointer<UInt8>
+
+/// The index of the first `byte` in `b[r]` (memchr), nil when absent.
+@inline(__always)
+func firstIndex(of byte: UInt8, _ b: Bytes, _ r: Range<Int>) -> Int? {
+    guard !r.isEmpty, let base = b.baseAddress, let p = memchr(base + r.lowerBound, Int32(byte), r.count) else { return nil }
+    return UnsafeRawPointer(base).distance(to: UnsafeRawPointer(p))
+}
 
 @inline(__always)
 func makeString(_ bytes: Bytes, _ range: Range<Int>) -> String {

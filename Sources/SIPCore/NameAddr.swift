@@ -82,7 +82,7 @@ public struct NameAddr: Hashable, Sendable, CustomStringConvertible {
         if angle {
             c.pos += 1
             let s = c.pos
-            while c.pos < c.end, b[c.pos] != ASCII.gt { c.pos += 1 }
+            c.pos = firstIndex(of: ASCII.gt, b, c.pos..<c.end) ?? c.end
             guard c.pos < c.end else { throw .badRequest("Missing '>'") }
             uriRange = s..<c.pos
             c.pos += 1
@@ -128,8 +128,7 @@ func parseHeaderParameters(_ c: inout Cursor, build: Bool,
                 vr = q
             } else {
                 let s = c.pos
-                while c.pos < c.end, ASCII.isToken(c.bytes[c.pos]) || c.bytes[c.pos] == ASCII.colon
-                    || c.bytes[c.pos] == ASCII.lbracket || c.bytes[c.pos] == ASCII.rbracket { c.pos += 1 }
+                while c.pos < c.end, ASCII.isGenValueChar(c.bytes[c.pos]) { c.pos += 1 }
                 guard c.pos > s else { throw .badRequest("Empty parameter value") }
                 vr = s..<c.pos
             }

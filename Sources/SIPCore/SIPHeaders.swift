@@ -1,11 +1,3 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Musl)
-import Musl
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// One header field as received (RFC 3261 §7.3): known names in their canonical full
 /// spelling (`v` and `VIA` become `Via`), unknown names exactly as received; the value with
 /// leading and trailing whitespace removed and line folding replaced by one space.
@@ -168,8 +160,7 @@ func forEachListElement<E: Error>(_ b: Bytes, _ range: Range<Int>, _ body: (Rang
         return s..<e
     }
     // Most list headers hold one element: with no comma at all there is nothing to split.
-    if let base = b.baseAddress, !range.isEmpty,
-       memchr(base + range.lowerBound, Int32(ASCII.comma), range.count) == nil {
+    if !range.isEmpty, firstIndex(of: ASCII.comma, b, range) == nil {
         try body(trimmed(start, range.upperBound))
         return
     }

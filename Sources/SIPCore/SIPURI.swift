@@ -150,9 +150,7 @@ public struct SIPURI: Hashable, Sendable, CustomStringConvertible {
         } else { throw fail("scheme") }
         // userinfo: up to '@' (no '@' may appear elsewhere)
         var user: String?, password: String?
-        var at = -1
-        var j = i
-        while j < end { if b[j] == ASCII.at { at = j; break }; j += 1 }
+        let at = firstIndex(of: ASCII.at, b, i..<end) ?? -1
         if at >= 0 {
             var colon = -1
             for k in i..<at {
