@@ -69,10 +69,10 @@ public final class HomeServer: Service, Sendable {
         let domains = Set(settings.domains)
         let registrar = Registrar(location: table, directory: directory,
                                   configuration: Registrar.Configuration(domains: domains), logger: logger)
-        // MD5 is offered first, SHA-256 second: RFC 8760 clients pick SHA-256 from either
-        // order, while sipp and sipsak answer only the first challenge and know only MD5.
+        // Offered in the configured order (ServerSettings.digestAlgorithms: MD5 first by
+        // default, since sipp and sipsak answer only the first challenge and know only MD5).
         var digest = DigestAuthenticator.Configuration(domains: domains)
-        digest.algorithms = [.md5, .sha256]
+        digest.algorithms = settings.digestAlgorithms.compactMap { DigestAlgorithm(token: $0) }
         let authenticator = settings.authentication
             ? DigestAuthenticator(directory: directory, configuration: digest, logger: logger)
             : nil

@@ -14,6 +14,11 @@ public struct ServerSettings: Hashable, Sendable {
     public var tlsKey: String?
     public var tlsCA: String?
     public var authentication = true
+    /// Digest challenges in the order offered (RFC 8760 §2.4: most preferred first; a UAC
+    /// uses the topmost it supports). MD5 first by default because deployed clients (sipp,
+    /// sipsak, older softphones) answer only the first challenge and know only MD5;
+    /// `digest-algorithms = SHA-256,MD5` makes RFC 8760 clients use SHA-256.
+    public var digestAlgorithms: [String] = ["MD5", "SHA-256"]
     public var logLevel = LogLevel.info
 
     public init(serverName: String) { self.serverName = serverName }
@@ -30,7 +35,7 @@ public struct ServerSettings: Hashable, Sendable {
 
     /// The keys a config file may use: the long option names.
     public static let keys: Set<String> = ["data", "domain", "listen", "server-name", "tls-cert", "tls-key",
-                                           "tls-ca", "auth", "log-level"]
+                                           "tls-ca", "auth", "digest-algorithms", "log-level"]
     static let repeatable: Set<String> = ["domain", "listen"]
 
     /// Applies `key = value` settings in order; a repeatable key's values accumulate, and
@@ -62,6 +67,13 @@ public struct ServerSettings: Hashable, Sendable {
                 case "off": authentication = false
                 default: throw bad("bad --auth '\(value)' (expected on or off)")
                 }
+            case "digest-algorithms":
+                let names = value.split(separator: ",").map { $0.filter { $0 != " " }.uppercased() }
+                guard !names.isEmpty, Set(names).count == names.count,
+                      names.allSatisfy({ $0 == "MD5" || $0 == "SHA-256" }) else {
+                    throw bad("bad --digest-algorithms '\(value)' (expected MD5 and/or SHA-256, comma-separated, most preferred first)")
+                }
+                digestAlgorithms = names
             case "log-level":
                 guard let level = LogLevel(rawValue: value.lowercased()) else {
                     throw bad("bad --log-level '\(value)' (expected \(LogLevel.allCases.map(\.rawValue).joined(separator: ", ")))")

@@ -64,6 +64,10 @@ struct HomeServerCommand: AsyncParsableCommand {
                                valueName: "on|off"))
     var auth: String?
 
+    @Option(help: ArgumentHelp("Digest algorithms offered in challenges, most preferred first (RFC 8760): MD5,SHA-256 or SHA-256,MD5 (default: MD5,SHA-256, because sipp and sipsak answer only the first challenge and know only MD5).",
+                               valueName: "LIST"))
+    var digestAlgorithms: String?
+
     @Option(help: ArgumentHelp("trace, debug, info, notice, warning, error (default: info).", valueName: "LEVEL"))
     var logLevel: String?
 
@@ -81,6 +85,7 @@ struct HomeServerCommand: AsyncParsableCommand {
         if let tlsKey { entries.append(("tls-key", tlsKey)) }
         if let tlsCa { entries.append(("tls-ca", tlsCa)) }
         if let auth { entries.append(("auth", auth)) }
+        if let digestAlgorithms { entries.append(("digest-algorithms", digestAlgorithms)) }
         if let logLevel { entries.append(("log-level", logLevel)) }
         return entries
     }

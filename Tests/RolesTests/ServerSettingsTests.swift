@@ -34,7 +34,17 @@ import Testing
         #expect(s.dataDirectory == "/var/sip")
     }
 
-    @Test(arguments: ["listen = sctp:1.2.3.4:5", "auth = maybe", "colour = blue", "no equals sign", "log-level = loud"])
+    @Test func digestAlgorithmOrderIsConfigurable() throws {
+        var s = ServerSettings(serverName: "h")
+        #expect(s.digestAlgorithms == ["MD5", "SHA-256"])
+        try s.apply([("digest-algorithms", "sha-256, md5")])
+        #expect(s.digestAlgorithms == ["SHA-256", "MD5"])
+        try s.apply([("digest-algorithms", "SHA-256")])
+        #expect(s.digestAlgorithms == ["SHA-256"])
+    }
+
+    @Test(arguments: ["listen = sctp:1.2.3.4:5", "auth = maybe", "digest-algorithms = SHA-1",
+                      "digest-algorithms = MD5,MD5", "colour = blue", "no equals sign", "log-level = loud"])
     func badSettingsAreRefused(line: String) {
         #expect(throws: RolesError.self) {
             var s = ServerSettings(serverName: "h")
