@@ -201,6 +201,8 @@ struct Cursor {
         pos += 1
         while pos < end {
             let b = bytes[pos]
+            // Neither `\`, `"`, CR nor LF: an ordinary character.
+            if !ASCII.inMask(b, 0x0000_0004_0000_2400, 0x0000_0000_1000_0000) { pos += 1; continue }
             if b == ASCII.backslash {
                 guard pos + 1 < end, bytes[pos + 1] != ASCII.cr, bytes[pos + 1] != ASCII.lf else { return nil }
                 pos += 2
@@ -222,6 +224,16 @@ struct Cursor {
 /// Parses decimal digits into a UInt64, nil on overflow past `limit`.
 func parseDecimal(_ bytes: Bytes, _ r: Range<Int>, limit: UInt64) -> UInt64? {
     var v: UInt64 = 0
+    if r.count <= 18 {
+        // Up to 18 digits cannot overflow; the prefixes only grow, so checking the limit once
+        // at the end rejects exactly what checking every prefix would.
+        for i in r {
+            let d = bytes[i] &- 0x30
+            guard d < 10 else { return nil }
+            v = v &* 10 &+ UInt64(d)
+        }
+        return r.isEmpty || v > limit ? nil : v
+    }
     for i in r {
         let d = bytes[i] &- 0x30
         guard d < 10 else { return nil }

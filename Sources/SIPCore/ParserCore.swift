@@ -152,7 +152,9 @@ extension SIPParser {
         var c = Cursor(b, r)
         guard let m = c.token(), c.eat(ASCII.sp) else { throw .badRequest("Malformed Request-Line") }
         let us = c.pos
-        while c.pos < c.end, b[c.pos] != ASCII.sp, b[c.pos] != ASCII.htab { c.pos += 1 }
+        // The URI ends at the first SP or HTAB.
+        let sp = firstIndex(of: ASCII.sp, b, us..<c.end) ?? c.end
+        c.pos = firstIndex(of: ASCII.htab, b, us..<sp) ?? sp
         let uriRange = us..<c.pos
         guard c.eat(ASCII.sp) else { throw .badRequest("Request-Line without SIP-Version") }
         let version = c.pos..<c.end
