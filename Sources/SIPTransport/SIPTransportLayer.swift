@@ -17,6 +17,7 @@ public final class SIPTransportLayer: Sendable {
     let table: SIPConnectionTable
     let serverTLS: NIOSSLContext?
     let clientTLS: NIOSSLContext?
+    let coalescer = SIPWriteCoalescer()
 
     private struct State {
         var shared: SIPTransportShared?
@@ -143,6 +144,25 @@ public final class SIPTransportLayer: Sendable {
         }
     }
 
+    /// As ``sendFuture(_:to:)``, reporting only a failure, to `onFailure`. Over an open
+    /// connection the write joins its pending burst (no future, no extra hop onto the loop).
+    public func send(_ message: SIPMessage, to destination: SIPEndpoint,
+                     onFailure: @escaping @Sendable (SIPTransportError) -> Void) {
+        if destination.transport.isReliable, let channel = openChannel(to: destination) {
+            coalescer.write(message.serialized(), on: channel, .onFailure { onFailure(Self.transportError($0)) })
+            return
+        }
+        sendFuture(message, to: destination).whenFailure { onFailure(Self.transportError($0)) }
+    }
+
+    /// The open connection a stream message to `destination` would go on, if there is one.
+    private func openChannel(to destination: SIPEndpoint) -> (any Channel)? {
+        guard state.withLockedValue({ !$0.stopped && $0.shared != nil }) else { return nil }
+        if destination.transport == .tls, clientTLS == nil { return nil }
+        guard let id = destination.connectionID, let channel = table.channel(for: id), channel.isActive else { return nil }
+        return channel
+    }
+
     /// `sendFuture` for async callers.
     public func send(_ message: SIPMessage, to destination: SIPEndpoint) async throws(SIPTransportError) {
         do {
@@ -174,6 +194,18 @@ public final class SIPTransportLayer: Sendable {
         // The socket it came on, or its replacement if that one was reopened.
         let socket = request.channel.isActive ? request.channel : (udpSocket(for: address) ?? request.channel)
         return writeDatagram(response.serialized(), to: address, on: socket)
+    }
+
+    /// As ``sendResponseFuture(_:to:)``, reporting only a failure, to `onFailure` (on an event
+    /// loop). Cheaper from off the loop: the write joins the connection's pending burst and the
+    /// failure callback is attached on the loop.
+    public func sendResponse(_ response: SIPResponse, to request: InboundMessage,
+                             onFailure: @escaping @Sendable (SIPTransportError) -> Void) {
+        if request.transport.isReliable, request.channel.isActive {
+            coalescer.write(response.serialized(), on: request.channel, .onFailure { onFailure(Self.transportError($0)) })
+            return
+        }
+        sendResponseFuture(response, to: request).whenFailure { onFailure(Self.transportError($0)) }
     }
 
     /// `sendResponseFuture` for async callers.
@@ -259,7 +291,7 @@ public final class SIPTransportLayer: Sendable {
     }
 
     private func writeStream(_ bytes: [UInt8], on channel: any Channel) -> EventLoopFuture<Void> {
-        channel.writeAndFlush(channel.allocator.buffer(bytes: bytes))
+        coalescer.write(bytes, on: channel)
     }
 
     static func transportError(_ error: any Error) -> SIPTransportError {

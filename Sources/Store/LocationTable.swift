@@ -1,4 +1,5 @@
 import Logging
+import Synchronization
 
 /// The location service's table (RFC 3261 §10.3, §16.5 "location service"): every current
 /// binding, held in memory and served from memory on the hot path, written through to a
@@ -18,8 +19,9 @@ public actor LocationTable {
     let clock: StoreClock
     let logger: Logger
 
-    /// AOR -> its bindings (possibly including expired ones not purged yet).
-    private var table: [String: [Binding]] = [:]
+    /// AOR -> its bindings (possibly including expired ones not purged yet). Changed only by
+    /// the actor; read under the lock by ``lookup(_:)`` without a hop onto the actor.
+    private let table = Mutex<[String: [Binding]]>([:])
     /// AORs with an update in progress -> updates waiting their turn.
     private var locks: [String: [CheckedContinuation<Void, Never>]] = [:]
     private var pending: [BindingChange] = []
@@ -54,26 +56,27 @@ public actor LocationTable {
                 table[binding.aor] = [binding]
             }
         }
-        self.table = table
+        self.table.withLock { $0 = table }
     }
 
     // MARK: - Lookups (memory only)
 
     /// The current (unexpired) bindings of `aor`, highest q first (RFC 3261 §16.6 target order).
-    public func lookup(_ aor: String) -> [Binding] {
-        guard let bindings = table[aor] else { return [] }
+    /// A read under the table's lock: no hop onto the actor, never suspends.
+    public nonisolated func lookup(_ aor: String) async -> [Binding] {
+        guard let bindings = table.withLock({ $0[aor] }) else { return [] }
         let now = clock.now()
         return bindings.filter { $0.expiresAt > now }.sorted { $0.q > $1.q }
     }
 
     /// How many AORs have at least one binding in memory (expired ones not yet purged count).
-    public var aorCount: Int { table.count }
+    public var aorCount: Int { table.withLock { $0.count } }
     /// Changes queued behind the commit in flight (for metrics and tests).
     public var queuedChanges: Int { pending.count }
     /// Batches committed since start.
     public private(set) var committedBatches = 0
     /// How many bindings are held in memory.
-    public var bindingCount: Int { table.values.reduce(0) { $0 + $1.count } }
+    public var bindingCount: Int { table.withLock { $0.values.reduce(0) { $0 + $1.count } } }
 
     // MARK: - Updates
 
@@ -88,14 +91,14 @@ public actor LocationTable {
         await acquire(aor)
         defer { release(aor) }
         let now = clock.now()
-        let stored = table[aor] ?? []
+        let stored = table.withLock { $0[aor] } ?? []
         var bindings = stored.filter { $0.expiresAt > now }
         let result = transform(&bindings, now)
         let changes = Self.diff(aor: aor, from: stored, to: bindings)
         if !changes.isEmpty {
             try await commit(changes)
         }
-        table[aor] = bindings.isEmpty ? nil : bindings
+        table.withLock { $0[aor] = bindings.isEmpty ? nil : bindings }
         return result
     }
 
@@ -182,12 +185,15 @@ public actor LocationTable {
     @discardableResult
     public func purgeExpired() async throws(StoreError) -> Int {
         let now = clock.now()
-        let touched = table.compactMap { aor, bindings in
-            locks[aor] == nil && bindings.contains { $0.expiresAt <= now } ? aor : nil
-        }
-        for aor in touched {
-            let live = table[aor, default: []].filter { $0.expiresAt > now }
-            table[aor] = live.isEmpty ? nil : live
+        let locks = self.locks
+        table.withLock { table in
+            let touched = table.compactMap { aor, bindings in
+                locks[aor] == nil && bindings.contains { $0.expiresAt <= now } ? aor : nil
+            }
+            for aor in touched {
+                let live = table[aor, default: []].filter { $0.expiresAt > now }
+                table[aor] = live.isEmpty ? nil : live
+            }
         }
         return try await store.purgeExpired(now: now)
     }

@@ -1,14 +1,21 @@
 import Logging
+import Synchronization
 
 /// The directory of users held in memory (ARCHITECTURE.md "Directory"), so that the registrar
 /// (unknown user 404, disabled 403) and digest authentication (HA1s) never read SQLite per
 /// request. Loaded whole at start; reloaded when the directory's generation changes (another
 /// process, such as `sipctl user disable`, changed it), checked by ``refreshIfChanged()``.
-public actor UserDirectory {
+///
+/// Reads are synchronous under a lock (no actor hop on the REGISTER / digest hot path); only
+/// a miss or a reload touches the store.
+public final class UserDirectory: Sendable {
     let store: any DirectoryStore
     let logger: Logger
-    private var users: [String: UserRecord] = [:]
-    private var generation: Int64 = -1
+    private struct State {
+        var users: [String: UserRecord] = [:]
+        var generation: Int64 = -1
+    }
+    private let state = Mutex(State())
 
     private init(store: any DirectoryStore, logger: Logger) {
         self.store = store
@@ -36,23 +43,25 @@ public actor UserDirectory {
     /// As ``user(_:)``, but a failed store read throws (`.unavailable`, status 500) instead of
     /// looking like an unknown user.
     public func find(_ aor: String) async throws(StoreError) -> UserRecord? {
-        if let user = users[aor] { return user }
+        if let user = memoryUser(aor) { return user }
         guard let user = try await store.user(aor) else { return nil }
-        users[aor] = user
+        state.withLock { $0.users[aor] = user }
         return user
     }
 
     /// The user from memory only (never touches the store).
-    public func cachedUser(_ aor: String) -> UserRecord? { users[aor] }
+    public func cachedUser(_ aor: String) async -> UserRecord? { memoryUser(aor) }
 
-    public var count: Int { users.count }
+    public var count: Int { get async { state.withLock { $0.users.count } } }
+
+    private func memoryUser(_ aor: String) -> UserRecord? { state.withLock { $0.users[aor] } }
 
     /// Reloads every user when the store's directory generation moved since the last load.
     /// Returns whether it reloaded.
     @discardableResult
     public func refreshIfChanged() async throws(StoreError) -> Bool {
         let current = try await store.directoryGeneration()
-        guard current != generation else { return false }
+        guard current != state.withLock({ $0.generation }) else { return false }
         try await reload()
         return true
     }
@@ -63,9 +72,9 @@ public actor UserDirectory {
         var users: [String: UserRecord] = [:]
         users.reserveCapacity(all.count)
         for user in all { users[user.aor] = user }
-        self.users = users
-        generation = current
-        logger.info("directory loaded", metadata: ["store.users": "\(users.count)"])
+        let loaded = users.count
+        state.withLock { $0 = State(users: users, generation: current) }
+        logger.info("directory loaded", metadata: ["store.users": "\(loaded)"])
     }
 
     /// Checks for changes every `interval` until the task is cancelled.

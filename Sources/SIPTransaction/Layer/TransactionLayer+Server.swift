@@ -29,6 +29,11 @@ extension TransactionLayer {
         }
     }
 
+    /// Inbound messages in arrival order, handled in one turn of the layer.
+    public func receive(_ batch: [(SIPMessage, SIPMessageSource)]) {
+        for (message, source) in batch { receive(message, from: source) }
+    }
+
     /// §17.2.3 matching; a new request creates a transaction and goes to the TU once.
     func receiveRequest(_ request: SIPRequest, from source: SIPMessageSource) {
         guard let key = ServerTransactionKey(request: request), request.callID != nil,

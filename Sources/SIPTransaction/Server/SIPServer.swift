@@ -81,7 +81,7 @@ public final class SIPServer: Service, Sendable {
                 }
             }
             group.addTask {
-                try await transport.run { message, source in await layer.receive(message, from: source) }
+                try await transport.runBatches { batch in await layer.receive(batch) }
             }
             await self.waitForStop()
             // Graceful stop: listeners first, then in-flight transactions, then the rest.

@@ -14,4 +14,14 @@ public protocol SIPServerTransport: TransactionTransport {
     func shutdown() async
     /// Host names and addresses that are "us" (for OPTIONS addressed to the server).
     var localHosts: Set<String> { get }
+    /// As ``run(deliver:)``, but hands over, in arrival order, every message that arrived while
+    /// the previous batch was being delivered (one hop into the transaction layer per burst
+    /// instead of one per message). By default: ``run(deliver:)``, one message per batch.
+    func runBatches(deliver: @escaping @Sendable ([(SIPMessage, SIPMessageSource)]) async -> Void) async throws
+}
+
+extension SIPServerTransport {
+    public func runBatches(deliver: @escaping @Sendable ([(SIPMessage, SIPMessageSource)]) async -> Void) async throws {
+        try await run { message, source in await deliver([(message, source)]) }
+    }
 }

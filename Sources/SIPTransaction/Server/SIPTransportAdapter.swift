@@ -13,7 +13,7 @@ public final class SIPTransportAdapter: SIPServerTransport {
     /// The host put in our Via sent-by and recognised as "us"; the listener's address if nil.
     let advertisedHost: String?
     private let bound = Mutex<[SIPListener]?>(nil)
-    private let inbound = AsyncStream<InboundMessage>.makeStream(bufferingPolicy: .unbounded)
+    private let inbound = InboundMailbox()
 
     public init(transportLayer: SIPTransportLayer, listen specs: [ListenSpec], advertisedHost: String? = nil) {
         self.transportLayer = transportLayer
@@ -25,8 +25,8 @@ public final class SIPTransportAdapter: SIPServerTransport {
     @discardableResult
     public func start() async throws(SIPTransportError) -> [SIPListener] {
         if let listeners = bound.withLock({ $0 }) { return listeners }
-        let sink = inbound.continuation
-        let listeners = try await transportLayer.start(specs, handler: SIPInboundClosure { sink.yield($0) })
+        let mailbox = inbound
+        let listeners = try await transportLayer.start(specs, handler: SIPInboundClosure { mailbox.post($0) })
         bound.withLock { $0 = listeners }
         return listeners
     }
@@ -35,8 +35,19 @@ public final class SIPTransportAdapter: SIPServerTransport {
 
     public func run(deliver: @escaping @Sendable (SIPMessage, SIPMessageSource) async -> Void) async throws {
         try await start()
-        for await message in inbound.stream {
-            await deliver(message.message, Self.source(of: message))
+        while true {
+            let batch = await inbound.next()
+            if batch.isEmpty { return }
+            for message in batch { await deliver(message.message, Self.source(of: message)) }
+        }
+    }
+
+    public func runBatches(deliver: @escaping @Sendable ([(SIPMessage, SIPMessageSource)]) async -> Void) async throws {
+        try await start()
+        while true {
+            let batch = await inbound.next()
+            if batch.isEmpty { return }
+            await deliver(batch.map { ($0.message, Self.source(of: $0)) })
         }
     }
 
@@ -46,7 +57,7 @@ public final class SIPTransportAdapter: SIPServerTransport {
 
     public func shutdown() async {
         await transportLayer.shutdown()
-        inbound.continuation.finish()
+        inbound.finish()
     }
 
     public var localHosts: Set<String> {
@@ -79,7 +90,7 @@ public final class SIPTransportAdapter: SIPServerTransport {
             onFailure(SIPTransactionError(.transportError, "\(error)", status: 503))
             return
         }
-        transportLayer.sendFuture(.request(request), to: endpoint).whenFailure { error in
+        transportLayer.send(.request(request), to: endpoint) { error in
             onFailure(SIPTransactionError(.transportError, "\(error)", status: 503))
         }
     }
@@ -88,7 +99,10 @@ public final class SIPTransportAdapter: SIPServerTransport {
                      onFailure: @escaping @Sendable (SIPTransactionError) -> Void) {
         let future: EventLoopFuture<Void>
         if let request = source.transportContext as? InboundMessage {
-            future = transportLayer.sendResponseFuture(response, to: request)
+            transportLayer.sendResponse(response, to: request) { error in
+                onFailure(SIPTransactionError(.transportError, "\(error)"))
+            }
+            return
         } else {
             do {
                 let endpoint = try SIPEndpoint(transport: source.transport, ip: source.remote.host, port: source.remote.port,

@@ -1,0 +1,77 @@
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// Coalesces writes to stream connections (TCP/TLS) made off the connection's event loop:
+/// the first write of a burst schedules one task on the loop, which writes everything queued
+/// meanwhile and flushes once. A burst of responses the transaction users produce on other
+/// threads thus costs one loop task and one `writev` instead of one of each per message.
+/// Writes made on the loop itself go straight to the channel when nothing is queued for it
+/// (the stream handler already flushes those once per read burst), behind the queue otherwise,
+/// so the order of writes to a connection is the order of the calls.
+final class SIPWriteCoalescer: Sendable {
+    /// How the sender hears of the outcome: a promise, or a callback run on failure only
+    /// (attached on the loop, so it costs no extra hop onto the loop).
+    enum Completion: Sendable {
+        case promise(EventLoopPromise<Void>)
+        case onFailure(@Sendable (any Error) -> Void)
+    }
+    private struct Queued: Sendable {
+        var buffer: ByteBuffer
+        var completion: Completion
+    }
+    private struct Pending: Sendable {
+        let channel: any Channel
+        var writes: [Queued]
+    }
+    private let pending = NIOLockedValueBox<[ObjectIdentifier: Pending]>([:])
+
+    /// Queues `bytes` for `channel`; the future completes when they are handed to the socket.
+    func write(_ bytes: [UInt8], on channel: any Channel) -> EventLoopFuture<Void> {
+        let promise = channel.eventLoop.makePromise(of: Void.self)
+        write(bytes, on: channel, .promise(promise))
+        return promise.futureResult
+    }
+
+    /// Queues `bytes` for `channel`; `completion` hears how the write went.
+    func write(_ bytes: [UInt8], on channel: any Channel, _ completion: Completion) {
+        let loop = channel.eventLoop
+        let buffer = channel.allocator.buffer(bytes: bytes)
+        let key = ObjectIdentifier(channel)
+        let onLoop = loop.inEventLoop
+        let queued = pending.withLockedValue { pending -> Bool? in
+            if pending[key] != nil {
+                pending[key]!.writes.append(Queued(buffer: buffer, completion: completion))
+                return false  // a drain is already scheduled
+            }
+            if onLoop { return nil }  // nothing queued: write at once
+            pending[key] = Pending(channel: channel, writes: [Queued(buffer: buffer, completion: completion)])
+            return true
+        }
+        switch queued {
+        case nil: channel.writeAndFlush(buffer, promise: Self.promise(for: completion, on: loop))
+        case true?: loop.execute { self.drain(key) }
+        case false?: break
+        }
+    }
+
+    /// On the loop: writes what is queued for one channel, then flushes once.
+    private func drain(_ key: ObjectIdentifier) {
+        guard let batch = pending.withLockedValue({ $0.removeValue(forKey: key) }) else { return }
+        for queued in batch.writes {
+            batch.channel.write(queued.buffer, promise: Self.promise(for: queued.completion, on: batch.channel.eventLoop))
+        }
+        batch.channel.flush()
+    }
+
+    /// On the loop: the promise for a write.
+    private static func promise(for completion: Completion, on loop: any EventLoop) -> EventLoopPromise<Void> {
+        switch completion {
+        case .promise(let promise):
+            return promise
+        case .onFailure(let onFailure):
+            let promise = loop.makePromise(of: Void.self)
+            promise.futureResult.whenFailure(onFailure)
+            return promise
+        }
+    }
+}
