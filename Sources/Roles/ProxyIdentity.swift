@@ -40,7 +40,7 @@ public struct ListenAddress: Hashable, Sendable, CustomStringConvertible {
 
     /// `udp 127.0.0.1:5060`, the form the server prints once listening.
     public var description: String {
-        let h = host.contains(":") ? "[\(host)]" : host
+        let h = host.utf8.contains(UInt8(ascii: ":")) ? "[\(host)]" : host
         return "\(transport.rawValue) \(h):\(port)"
     }
 }
@@ -122,7 +122,7 @@ public struct ProxyIdentity: Hashable, Sendable {
     /// The Record-Route URI for requests arriving over `transport` (§16.6 step 4), with `lr`.
     public func recordRouteURI(for transport: ListenTransport) -> String {
         let host = advertisedHost(for: transport)
-        let h = host.contains(":") ? "[\(host)]" : host
+        let h = host.utf8.contains(UInt8(ascii: ":")) ? "[\(host)]" : host
         let port = advertisedPort(for: transport)
         switch transport {
         case .udp: return "<sip:\(h):\(port);lr>"

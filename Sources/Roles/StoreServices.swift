@@ -47,7 +47,7 @@ public struct RegistrarAdapter: RegistrarService {
     }
 
     public func register(_ request: SIPRequest, source: RequestSource) async -> SIPResponse {
-        let host = source.host.contains(":") ? "[\(source.host)]" : source.host
+        let host = source.host.utf8.contains(UInt8(ascii: ":")) ? "[\(source.host)]" : source.host
         let context = RegistrationContext(transport: source.transport.viaToken, source: "\(host):\(source.port)",
                                           flow: source.flowID.map { String($0) })
         return await registrar.handle(request, context: context, authenticator: authenticator)

@@ -118,7 +118,7 @@ public enum RequestForwarding {
         // Step 8: our Via, with a loop-detecting branch.
         let branch = BranchParameter.make(loopHash: loopHash, seed: seed, fork: fork)
         let host = identity.advertisedHost(for: nextHop.transport)
-        let sentBy = (host.contains(":") ? "[\(host)]" : host) + ":\(identity.advertisedPort(for: nextHop.transport))"
+        let sentBy = (host.utf8.contains(UInt8(ascii: ":")) ? "[\(host)]" : host) + ":\(identity.advertisedPort(for: nextHop.transport))"
         request.headers.insertFirst("Via", "SIP/2.0/\(nextHop.transport.viaToken) \(sentBy);branch=\(branch)")
         return ForwardedRequest(request: request, nextHop: nextHop, branch: branch)
     }

@@ -28,7 +28,7 @@ public struct SIPHostPort: Hashable, Sendable, CustomStringConvertible {
         self.port = port
     }
     public var description: String {
-        host.contains(":") && !host.hasPrefix("[") ? "[\(host)]:\(port)" : "\(host):\(port)"
+        host.utf8.contains(UInt8(ascii: ":")) && !host.hasPrefix("[") ? "[\(host)]:\(port)" : "\(host):\(port)"
     }
 }
 
