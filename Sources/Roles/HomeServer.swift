@@ -52,7 +52,7 @@ public final class HomeServer: Service, Sendable {
         let tls = try settings.tlsSettings()
         let transportLayer = try SIPTransportLayer(configuration: SIPTransportConfiguration(tls: tls))
         let specs = settings.effectiveListen.map {
-            ListenSpec(transport: SIPTransportKind($0.transport), host: $0.host, port: $0.port)
+            ListenSpec(transport: $0.transport, host: $0.host, port: $0.port)
         }
         let adapter = SIPTransportAdapter(transportLayer: transportLayer, listen: specs)
         let bound: [SIPListener]
@@ -63,7 +63,7 @@ public final class HomeServer: Service, Sendable {
             throw RolesError(.startupFailed, "cannot listen: \(error)")
         }
         let listeners = bound.map {
-            ListenAddress(transport: ListenTransport($0.spec.transport), host: $0.spec.host, port: $0.port)
+            ListenAddress(transport: $0.spec.transport, host: $0.spec.host, port: $0.port)
         }
         let identity = ProxyIdentity(serverName: settings.serverName, domains: settings.domains, listeners: listeners)
         let domains = Set(settings.domains)
@@ -111,26 +111,6 @@ public final class HomeServer: Service, Sendable {
     /// Stops the server as a graceful shutdown would.
     public func stop() {
         server.stop()
-    }
-}
-
-extension SIPTransportKind {
-    init(_ transport: ListenTransport) {
-        switch transport {
-        case .udp: self = .udp
-        case .tcp: self = .tcp
-        case .tls: self = .tls
-        }
-    }
-}
-
-extension ListenTransport {
-    init(_ kind: SIPTransportKind) {
-        switch kind {
-        case .udp: self = .udp
-        case .tcp: self = .tcp
-        case .tls: self = .tls
-        }
     }
 }
 

@@ -120,7 +120,7 @@ public final class ProxyCore: SIPRequestHandler {
 
 extension RequestSource {
     init(_ source: SIPMessageSource) {
-        self.init(transport: ListenTransport(rawValue: source.transport.rawValue) ?? .udp,
+        self.init(transport: source.transport,
                   host: source.remote.host, port: source.remote.port, flowID: source.flowID)
     }
 }

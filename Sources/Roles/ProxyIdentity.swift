@@ -1,14 +1,9 @@
 import SIPCore
+import SIPTransport
 
 /// A transport a listener serves (RFC 3261 §18): the Via transport token is its uppercase name.
-public enum ListenTransport: String, Hashable, Sendable, CaseIterable {
-    case udp, tcp, tls
-
-    /// The Via transport token (RFC 3261 §20.42).
-    public var viaToken: String { rawValue.uppercased() }
-    /// The port a URI without one means (RFC 3261 §19.1.2).
-    public var defaultPort: Int { self == .tls ? 5061 : 5060 }
-}
+/// The transports a listener speaks: SIPTransport's kind (udp, tcp, tls).
+public typealias ListenTransport = SIPTransportKind
 
 /// One listening address: `udp:HOST:PORT` on the command line (CONTRACT.md).
 public struct ListenAddress: Hashable, Sendable, CustomStringConvertible {
@@ -22,17 +17,10 @@ public struct ListenAddress: Hashable, Sendable, CustomStringConvertible {
         self.port = port
     }
 
-    /// Parses `udp:HOST:PORT`, `tcp:[::1]:5060`; nil when malformed.
+    /// Parses `udp:HOST:PORT`, `tcp:[::1]:5060` with SIPTransport's `ListenSpec`; nil when malformed.
     public init?(spec: String) {
-        guard let colon = spec.firstIndex(of: ":"),
-              let transport = ListenTransport(rawValue: spec[..<colon].lowercased()) else { return nil }
-        let rest = spec[spec.index(after: colon)...]
-        guard let portColon = rest.lastIndex(of: ":"), let port = Int(rest[rest.index(after: portColon)...]),
-              (0...65535).contains(port) else { return nil }
-        var host = String(rest[..<portColon])
-        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
-        guard !host.isEmpty, !host.contains("["), !host.contains("]") else { return nil }
-        self.init(transport: transport, host: host, port: port)
+        guard let parsed = try? ListenSpec(parsing: spec) else { return nil }
+        self.init(transport: parsed.transport, host: parsed.host, port: parsed.port)
     }
 
     /// True for 0.0.0.0 and :: (every local address).
