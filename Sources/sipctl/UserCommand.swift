@@ -35,6 +35,14 @@ extension UserSubcommand {
     func perform(_ body: () async throws(StoreError) -> Void) async throws {
         do { try await body() } catch { throw fail(error.reason) }
     }
+
+    /// `user enable` / `user disable`: sets the flag and says what it did.
+    func setEnabled(_ text: String, _ enabled: Bool) async throws {
+        let aor = try parseAOR(text)
+        let store = try openStore()
+        try await perform { () async throws(StoreError) in try await store.setEnabled(aor, enabled) }
+        print("\(enabled ? "enabled" : "disabled") \(aor)")
+    }
 }
 
 /// Parses `user@domain`, or fails as bad usage (exit 2).
@@ -162,12 +170,7 @@ struct UserDisable: UserSubcommand {
     @ParentCommand var root: SipCtl
     @Argument(help: "user@domain") var aor: String
 
-    func run() async throws {
-        let aor = try parseAOR(aor)
-        let store = try openStore()
-        try await perform { () async throws(StoreError) in try await store.setEnabled(aor, false) }
-        print("disabled \(aor)")
-    }
+    func run() async throws { try await setEnabled(aor, false) }
 }
 
 struct UserEnable: UserSubcommand {
@@ -175,12 +178,7 @@ struct UserEnable: UserSubcommand {
     @ParentCommand var root: SipCtl
     @Argument(help: "user@domain") var aor: String
 
-    func run() async throws {
-        let aor = try parseAOR(aor)
-        let store = try openStore()
-        try await perform { () async throws(StoreError) in try await store.setEnabled(aor, true) }
-        print("enabled \(aor)")
-    }
+    func run() async throws { try await setEnabled(aor, true) }
 }
 
 struct UserSetPassword: UserSubcommand {
