@@ -61,7 +61,8 @@ public final class DigestAuthenticator: Sendable {
 
     /// Authenticates `request` (RFC 3261 §22.2/§22.3): the From address-of-record must be one
     /// of our domains' users and the credentials must prove its password.
-    public func authenticate(_ request: SIPRequest) async -> Outcome {
+    /// Synchronous: the directory is read from memory (run to completion on the event loop).
+    public func authenticate(_ request: SIPRequest) -> Outcome {
         let isRegister = request.method == .register
         guard let from = request.from, let fromURI = from.uri.sipURI, let fromUser = fromURI.user,
               let aor = AOR.normalize("\(fromUser)@\(fromURI.host)")
@@ -85,7 +86,7 @@ public final class DigestAuthenticator: Sendable {
 
         let username = credentials.username
         let userAOR = username.utf8.contains(UInt8(ascii: "@")) ? AOR.normalize(username) : AOR.normalize("\(username)@\(realm)")
-        guard let userAOR, let user = await directory.user(userAOR), user.domain == realm else {
+        guard let userAOR, let user = directory.cachedUser(userAOR), user.domain == realm else {
             return .respond(challenge(request, realm: realm, stale: false))
         }
         if configuration.checkDigestURI, credentials.uri != request.uri.description {

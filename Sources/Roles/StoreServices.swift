@@ -1,5 +1,6 @@
-import SIPCore
 import Registrar
+import SIPCore
+import SIPTransaction
 import Store
 
 /// The location service over the store's in-memory tables (RFC 3261 §10, §16.5): bindings
@@ -13,10 +14,10 @@ public struct StoreLocationService: LocationService {
         self.table = table
     }
 
-    public func lookup(user: String, domain: String) async -> LocationResult {
+    public func lookup(user: String, domain: String) -> LocationResult {
         guard let aor = AOR.normalize("\(user)@\(domain)") else { return .unknownUser }
-        let bindings = await table.lookup(aor)
-        guard let record = await directory.user(aor), record.enabled else { return .unknownUser }
+        let bindings = table.lookup(aor)
+        guard let record = directory.cachedUser(aor), record.enabled else { return .unknownUser }
         if bindings.isEmpty { return .noBindings }
         let targets = bindings.compactMap { binding -> ForwardTarget? in
             guard let uri = URI(binding.contact) else { return nil }
@@ -35,9 +36,12 @@ public struct StoreLocationService: LocationService {
     }
 }
 
-/// The registrar behind the policy's `local-server` step (RFC 3261 §10.3): it authenticates
-/// REGISTER itself (401) when authentication is on.
+/// The registrar behind the policy's `local-server` step (RFC 3261 §10.3), as a local
+/// service: it authenticates REGISTER itself (401) on the event loop, and only a request
+/// that changes bindings leaves the loop, to wait for its group commit; the 200 is sent
+/// once the bindings are durable.
 public struct RegistrarAdapter: RegistrarService {
+    public let name = "registrar"
     public let registrar: Registrar
     public let authenticator: DigestAuthenticator?
 
@@ -46,11 +50,36 @@ public struct RegistrarAdapter: RegistrarService {
         self.authenticator = authenticator
     }
 
+    public func serve(_ transaction: ServerTransaction, context: RoutingContext) {
+        let request = transaction.request
+        var aor: String?
+        if let authenticator {
+            switch authenticator.authenticate(request) {
+            case .respond(let response):
+                try? transaction.respond(response)
+                return
+            case .authenticated(let user):
+                aor = user.aor
+            }
+        }
+        let registrar = self.registrar
+        let registration = Self.registrationContext(context.source)
+        let authenticated = aor
+        Task {
+            let response = await registrar.register(request, context: registration, authenticatedAOR: authenticated)
+            try? transaction.respond(response)
+        }
+    }
+
+    /// The whole answer to a REGISTER from `source` (tests, tools).
     public func register(_ request: SIPRequest, source: RequestSource) async -> SIPResponse {
+        await registrar.handle(request, context: Self.registrationContext(source), authenticator: authenticator)
+    }
+
+    static func registrationContext(_ source: RequestSource) -> RegistrationContext {
         let host = source.host.utf8.contains(UInt8(ascii: ":")) ? "[\(source.host)]" : source.host
-        let context = RegistrationContext(transport: source.transport.viaToken, source: "\(host):\(source.port)",
-                                          flow: source.flowID.map { String($0) })
-        return await registrar.handle(request, context: context, authenticator: authenticator)
+        return RegistrationContext(transport: source.transport.viaToken, source: "\(host):\(source.port)",
+                                   flow: source.flowID.map { String($0) })
     }
 }
 
@@ -61,8 +90,8 @@ public struct DigestRequestAuthenticator: RequestAuthenticator {
 
     public init(_ authenticator: DigestAuthenticator) { self.authenticator = authenticator }
 
-    public func authenticate(_ request: SIPRequest) async -> AuthenticationOutcome {
-        switch await authenticator.authenticate(request) {
+    public func authenticate(_ request: SIPRequest, source: RequestSource) -> AuthenticationOutcome {
+        switch authenticator.authenticate(request) {
         case .authenticated(let user): return .authenticated(aor: user.aor)
         case .respond(let response): return .answer(response)
         }

@@ -12,7 +12,7 @@ import SIPCore
 /// Send methods may be called from anywhere.
 public final class SIPTransportLayer: Sendable {
     public let configuration: SIPTransportConfiguration
-    let group: any EventLoopGroup
+    public let group: any EventLoopGroup
     let logger: Logger
     let table: SIPConnectionTable
     let serverTLS: NIOSSLContext?

@@ -63,7 +63,7 @@ public actor LocationTable {
 
     /// The current (unexpired) bindings of `aor`, highest q first (RFC 3261 §16.6 target order).
     /// A read under the table's lock: no hop onto the actor, never suspends.
-    public nonisolated func lookup(_ aor: String) async -> [Binding] {
+    public nonisolated func lookup(_ aor: String) -> [Binding] {
         guard let bindings = table.withLock({ $0[aor] }) else { return [] }
         let now = clock.now()
         return bindings.filter { $0.expiresAt > now }.sorted { $0.q > $1.q }
