@@ -120,6 +120,9 @@ public final class Registrar: Sendable {
             return try await location.update(aor: plan.aor) { bindings, now in
                 (plan.apply(to: &bindings, now: now), now)
             }
+        } catch where error.code == .overloaded {
+            throw RegistrarError(.storeUnavailable, status: 503, "Service Unavailable (registrations backlogged)",
+                                 headers: [("Retry-After", "\(configuration.retryAfter)")])
         } catch {
             throw RegistrarError(.storeUnavailable, status: 500, "Server Internal Error (store unavailable)",
                                  headers: [("Retry-After", "\(configuration.retryAfter)")])

@@ -29,6 +29,14 @@ public actor LocationTable {
     private var flushing = false
     /// Failed batches since the last success (logged once per burst).
     private var failedBatches = 0
+    /// Updates admitted and not yet finished (waiting for their AOR, or for their commit).
+    private var inFlight = 0
+    /// The cap on ``inFlight``: past it an update is refused at once with `.overloaded`
+    /// (ARCHITECTURE.md: every queue has a cap, and what is over it gets an answer).
+    public private(set) var maxInFlight = 20_000
+
+    /// Changes the cap on updates waiting for their commit (tests, tuning).
+    public func setMaxInFlight(_ value: Int) { maxInFlight = max(1, value) }
 
     private init(store: any BindingStore, clock: StoreClock, logger: Logger) {
         self.store = store
@@ -88,6 +96,11 @@ public actor LocationTable {
         aor: String,
         _ transform: @Sendable (_ bindings: inout [Binding], _ now: Int64) -> R
     ) async throws(StoreError) -> R {
+        guard inFlight < maxInFlight else {
+            throw StoreError(.overloaded, "\(inFlight) binding updates are waiting for their commit", status: 503)
+        }
+        inFlight += 1
+        defer { inFlight -= 1 }
         await acquire(aor)
         defer { release(aor) }
         let now = clock.now()

@@ -36,9 +36,13 @@ extension TransactionLayer {
     public func start(_ request: SIPRequest, to destination: SIPDestination, pushVia: Bool = true,
                       report: @escaping @Sendable (ClientTransactionReport) -> Void) throws(SIPTransactionError) -> ClientTransactionHandle {
         var request = request
+        var destination = destination
         if pushVia {
             MessageBuilding.pushVia(on: &request, transport: destination.transport,
                                     sentBy: transport.sentBy(for: destination), branch: MessageBuilding.newBranch())
+        }
+        if let larger = MessageBuilding.congestionControlledTransport(for: &request, destination: destination) {
+            destination.transport = larger
         }
         guard let via = (try? request.topVia), let branch = via.branch, request.method != .ack else {
             throw SIPTransactionError(.malformedRequest, "a client transaction needs a top Via with a branch, and not ACK")
