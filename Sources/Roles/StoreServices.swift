@@ -37,9 +37,9 @@ public struct StoreLocationService: LocationService {
 }
 
 /// The registrar behind the policy's `local-server` step (RFC 3261 §10.3), as a local
-/// service: it authenticates REGISTER itself (401) on the event loop, and only a request
-/// that changes bindings leaves the loop, to wait for its group commit; the 200 is sent
-/// once the bindings are durable.
+/// service: it authenticates REGISTER itself (401) and plans the change on the event loop;
+/// a request that changes bindings waits for its group commit (one task per batch, not per
+/// request), and the 200 is sent once the bindings are durable.
 public struct RegistrarAdapter: RegistrarService {
     public let name = "registrar"
     public let registrar: Registrar
@@ -62,11 +62,7 @@ public struct RegistrarAdapter: RegistrarService {
                 aor = user.aor
             }
         }
-        let registrar = self.registrar
-        let registration = Self.registrationContext(context.source)
-        let authenticated = aor
-        Task {
-            let response = await registrar.register(request, context: registration, authenticatedAOR: authenticated)
+        registrar.register(request, context: Self.registrationContext(context.source), authenticatedAOR: aor) { response in
             try? transaction.respond(response)
         }
     }
