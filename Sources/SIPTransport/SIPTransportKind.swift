@@ -86,8 +86,10 @@ public struct SIPEndpoint: Hashable, Sendable, CustomStringConvertible {
     public var address: SocketAddress
     /// The expected peer name for an outbound TLS connection; nil = chain only, no name check.
     public var tlsServerName: String?
-    /// A TCP/TLS connection to prefer while it is open (an RFC 5626 flow, e.g. the one a
-    /// contact registered over); otherwise the connection table decides by transport+address.
+    /// A TCP/TLS connection to prefer while it is open and its remote address is `address`
+    /// (an RFC 5626 flow, e.g. the one a contact registered over: name the address the
+    /// REGISTER came from, not the Contact's); otherwise the connection table decides by
+    /// transport and address (RFC 5626 §5.3: the flow is gone).
     public var connectionID: SIPConnectionID?
 
     public init(transport: SIPTransportKind, address: SocketAddress, tlsServerName: String? = nil,
