@@ -66,6 +66,28 @@ struct FlowIdentityTests {
         #expect(server.connectionCount == 2, "no new connection was needed")
     }
 
+    @Test("a flow token keeps the flow's address with its id; sending to it uses the flow")
+    func flowToken() async throws {
+        let v6 = SIPEndpoint(transport: .tls, address: try SocketAddress(ipAddress: "2001:db8::1", port: 40000),
+                             connectionID: SIPConnectionID(rawValue: 0xABCD_0000_0001))
+        #expect(v6.flowToken == "tls:[2001:db8::1]:40000#188896956645377")
+        #expect(try SIPEndpoint(flowToken: try #require(v6.flowToken)) == v6)
+        #expect(SIPEndpoint(transport: .tcp, address: v6.address).flowToken == nil)
+        for bad in ["tcp:192.0.2.1:5060", "tcp:192.0.2.1:5060#0", "tcp:host.example:5060#7", "sctp:192.0.2.1:5060#7", "#7"] {
+            #expect(throws: SIPTransportError.self) { try SIPEndpoint(flowToken: bad) }
+        }
+        let (server, inbox) = try await startLayer(["tcp:127.0.0.1:0"])
+        defer { Task { await server.shutdown() } }
+        let client = try await RawStreamClient.connect(to: server.endpoint(.tcp).address)
+        defer { client.channel.close(promise: nil) }
+        try await client.send(Sample.options(via: "TCP 127.0.0.1:1", callID: "register"))
+        let inbound = try #require(await inbox.next())
+        let token = try #require(inbound.source.flowToken)
+        try await server.send(try Sample.optionsMessage(via: "TCP 127.0.0.1:1", callID: "over-flow"), to: try SIPEndpoint(flowToken: token))
+        #expect(await client.read(until: { $0.contains("over-flow") }).contains("over-flow"))
+        #expect(server.connectionCount == 1)
+    }
+
     @Test("closing an inbound connection is reported with its id, and isConnectionOpen turns false")
     func inboundCloseReported() async throws {
         let (server, inbox) = try await startLayer(["tcp:127.0.0.1:0"])
