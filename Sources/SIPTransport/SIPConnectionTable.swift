@@ -35,6 +35,9 @@ final class SIPConnectionTable: Sendable {
         var total = 0
         /// The alias keys (RFC 5923) that lead to each connection, to forget them with it.
         var aliases: [SIPConnectionID: [Key]] = [:]
+        /// Connections to a key another connection holds (both ends opened one), in order:
+        /// the next takes the key over when the holder closes.
+        var standby: [Key: [SIPConnectionID]] = [:]
     }
 
     let maxConnections: Int
@@ -94,7 +97,11 @@ final class SIPConnectionTable: Sendable {
     func register(_ entry: Entry) {
         state.withLockedValue { s in
             s.byID[entry.id] = entry
-            if s.byKey[entry.key] == nil { s.byKey[entry.key] = entry }
+            if s.byKey[entry.key] == nil {
+                s.byKey[entry.key] = entry
+            } else {
+                s.standby[entry.key, default: []].append(entry.id)
+            }
         }
     }
 
@@ -105,12 +112,17 @@ final class SIPConnectionTable: Sendable {
             for alias in s.aliases.removeValue(forKey: id) ?? [] where s.byKey[alias]?.id == id {
                 s.byKey[alias] = nil
             }
-            guard s.byKey[entry.key]?.id == id else { return }
-            s.byKey[entry.key] = nil
-            // Another connection to the same remote may take over its key.
-            if let other = s.byID.values.first(where: { $0.key == entry.key }) {
-                s.byKey[entry.key] = other
+            var standby = s.standby.removeValue(forKey: entry.key) ?? []
+            if s.byKey[entry.key]?.id == id {
+                // Another connection to the same remote takes over its key.
+                s.byKey[entry.key] = nil
+                while !standby.isEmpty, s.byKey[entry.key] == nil {
+                    s.byKey[entry.key] = s.byID[standby.removeFirst()]
+                }
+            } else {
+                standby.removeAll { $0 == id }
             }
+            if !standby.isEmpty { s.standby[entry.key] = standby }
         }
     }
 

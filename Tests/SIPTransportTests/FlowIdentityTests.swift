@@ -1,4 +1,5 @@
 import NIOCore
+import NIOEmbedded
 import SIPCore
 import Testing
 @testable import SIPTransport
@@ -159,6 +160,39 @@ struct FlowIdentityTests {
         }
         #expect(client.table.pendingCount == 0)
         #expect(client.connectionCount == 1)
+    }
+
+    @Test("a second connection to the same remote takes over its key when the first closes")
+    func standbyTakesOver() throws {
+        let table = SIPConnectionTable(maxConnections: 10, maxConnectionsPerIP: 10)
+        let remote = try SocketAddress(ipAddress: "192.0.2.9", port: 5060)
+        let key = SIPConnectionTable.Key(transport: .tcp, remote: remote)
+        let loop = EmbeddedEventLoop()
+        let channels = try (0..<3).map { _ in
+            let channel = EmbeddedChannel(loop: loop)
+            try channel.connect(to: remote).wait()
+            return channel
+        }
+        let ids = channels.map { _ in table.makeID() }
+        for (id, channel) in zip(ids, channels) { table.register(.init(id: id, key: key, channel: channel)) }
+        func holder() -> ObjectIdentifier? {
+            switch table.lookup(key, eventLoop: loop) {
+            case .open(let channel): return ObjectIdentifier(channel)
+            case .opening: return nil
+            case .mustOpen(let promise):
+                promise.fail(SIPTransportError(.connectFailed, "test"))
+                table.finishPending(key)
+                return nil
+            }
+        }
+        #expect(holder() == ObjectIdentifier(channels[0]))
+        table.remove(ids[1])  // a standby one leaves: nothing changes
+        #expect(holder() == ObjectIdentifier(channels[0]))
+        table.remove(ids[0])
+        #expect(holder() == ObjectIdentifier(channels[2]))
+        table.remove(ids[2])
+        #expect(holder() == nil)
+        #expect(table.count == 0 && table.pendingCount == 0)
     }
 
     @Test("RFC 3261 §18.1.1: over 1300 bytes a request should use a congestion-controlled transport")
