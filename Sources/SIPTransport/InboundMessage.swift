@@ -2,7 +2,7 @@ import NIOCore
 import SIPCore
 
 /// Identifies one connection (TCP/TLS) or one UDP socket. Never 0; unique within a transport
-/// layer and, by a random per-layer epoch in the high 32 bits, across processes, so an id
+/// layer and, by a random per-layer epoch in bits 32–62, across processes, so an id
 /// saved with a binding before a restart names no connection after it. With the remote
 /// address it names an RFC 5626 flow; a send checks both (see `SIPEndpoint.connectionID`).
 public struct SIPConnectionID: Hashable, Sendable, Comparable, CustomStringConvertible {

@@ -21,8 +21,9 @@ final class SIPConnectionTable: Sendable {
     }
 
     private struct State {
-        /// High 32 bits of every id: random per table, so ids of another process (a flow
-        /// saved with a registration before a restart) do not name connections of this one.
+        /// Bits 32–62 of every id: random per table, so ids of another process (a flow saved
+        /// with a registration before a restart) do not name connections of this one. Bit 63
+        /// stays clear, so an id also fits an `Int64` (SQLite INTEGER).
         var epoch: UInt64
         /// Low 32 bits: a counter; on wrap a fresh epoch is drawn.
         var counter: UInt64 = 0
@@ -52,13 +53,13 @@ final class SIPConnectionTable: Sendable {
 
     private static func randomEpoch(excluding old: UInt64? = nil) -> UInt64 {
         while true {
-            let epoch = UInt64(UInt32.random(in: 1...UInt32.max)) << 32
+            let epoch = UInt64(UInt32.random(in: 1...UInt32(Int32.max))) << 32
             if epoch != old { return epoch }
         }
     }
 
-    /// A fresh id for a connection or UDP socket: a random per-table epoch in the high 32 bits
-    /// and a counter in the low 32 bits, so never 0, unique in this process, and (with
+    /// A fresh id for a connection or UDP socket: a random 31-bit per-table epoch above a
+    /// 32-bit counter, so never 0, below 2^63, unique in this process, and (with
     /// overwhelming probability) not one a previous process handed out (RFC 5626 §5.2 flows
     /// are stored with bindings and outlive a restart).
     func makeID() -> SIPConnectionID {

@@ -39,6 +39,7 @@ struct FlowIdentityTests {
         let many1 = Set((0..<1000).map { _ in t1.makeID().rawValue })
         let many2 = Set((0..<1000).map { _ in t2.makeID().rawValue })
         #expect(many1.count == 1000 && many1.isDisjoint(with: many2) && !many1.contains(0))
+        #expect((a.union(b).union(many1).union(many2)).allSatisfy { $0 <= UInt64(Int64.max) }, "ids fit an Int64")
     }
 
     @Test("a send naming a live connection id with another address does not go on that connection")
