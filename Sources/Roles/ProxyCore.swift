@@ -149,7 +149,8 @@ extension RequestSource {
 extension SIPDestination {
     init(_ hop: NextHop) {
         self.init(transport: SIPTransportKind(rawValue: hop.transport.rawValue) ?? .udp,
-                  address: SIPHostPort(host: hop.host, port: hop.port), flowID: hop.flowID)
+                  address: SIPHostPort(host: hop.host, port: hop.port), flowID: hop.flowID,
+                  flowAddress: hop.flowAddress)
     }
 }
 

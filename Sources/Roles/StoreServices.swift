@@ -22,7 +22,7 @@ public struct StoreLocationService: LocationService {
         let targets = bindings.compactMap { binding -> ForwardTarget? in
             guard let uri = URI(binding.contact) else { return nil }
             return ForwardTarget(uri: uri, path: binding.path, flowID: binding.flow.flatMap(Self.flowID),
-                                 q: binding.q)
+                                 flowAddress: binding.flow.flatMap(Self.flowAddress), q: binding.q)
         }
         return targets.isEmpty ? .noBindings : .targets(targets)
     }
@@ -33,6 +33,13 @@ public struct StoreLocationService: LocationService {
         if let id = UInt64(text) { return id }
         guard let hash = text.lastIndex(of: "#") else { return nil }
         return UInt64(text[text.index(after: hash)...])
+    }
+
+    /// The flow's remote address from a `tcp:HOST:PORT#id` token; nil for a bare id (a
+    /// binding stored before tokens, whose flow must then lead to the contact itself).
+    static func flowAddress(_ text: String) -> SIPHostPort? {
+        guard let hash = text.lastIndex(of: "#"), let spec = ListenAddress(spec: String(text[..<hash])) else { return nil }
+        return SIPHostPort(host: spec.host, port: spec.port)
     }
 }
 
@@ -74,8 +81,10 @@ public struct RegistrarAdapter: RegistrarService {
 
     static func registrationContext(_ source: RequestSource) -> RegistrationContext {
         let host = source.host.utf8.contains(UInt8(ascii: ":")) ? "[\(source.host)]" : source.host
+        // The flow as `tcp:HOST:PORT#id` (SIPEndpoint.flowToken's form): its id with the
+        // address it comes from, so a stale id can never reach another peer.
         return RegistrationContext(transport: source.transport.viaToken, source: "\(host):\(source.port)",
-                                   flow: source.flowID.map { String($0) })
+                                   flow: source.flowID.map { "\(source.transport.rawValue):\(host):\(source.port)#\($0)" })
     }
 }
 

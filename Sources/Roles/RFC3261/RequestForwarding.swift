@@ -1,4 +1,5 @@
 import SIPCore
+import SIPTransaction
 
 /// One target of a forwarded request (RFC 3261 §16.5): the URI that becomes the
 /// Request-URI, plus what a registration said about reaching it.
@@ -9,10 +10,14 @@ public struct ForwardTarget: Hashable, Sendable {
     public var path: [String]
     /// The flow (connection) the binding was registered over (RFC 5626), opaque here.
     public var flowID: UInt64?
+    /// The remote address of that flow (where the REGISTER came from): the transport uses
+    /// the flow only while it still leads there (a stale id never reaches someone else).
+    public var flowAddress: SIPHostPort?
     /// The contact's q-value, for ordering (RFC 3261 §16.6).
     public var q: Double?
 
-    public init(uri: URI, path: [String] = [], flowID: UInt64? = nil, q: Double? = nil) {
+    public init(uri: URI, path: [String] = [], flowID: UInt64? = nil, flowAddress: SIPHostPort? = nil, q: Double? = nil) {
+        self.flowAddress = flowAddress
         self.uri = uri
         self.path = path
         self.flowID = flowID
@@ -27,8 +32,12 @@ public struct NextHop: Hashable, Sendable, CustomStringConvertible {
     public var host: String
     public var port: Int
     public var flowID: UInt64?
+    /// The flow's remote address (see ``ForwardTarget/flowAddress``).
+    public var flowAddress: SIPHostPort?
 
-    public init(transport: ListenTransport, host: String, port: Int, flowID: UInt64? = nil) {
+    public init(transport: ListenTransport, host: String, port: Int, flowID: UInt64? = nil,
+                flowAddress: SIPHostPort? = nil) {
+        self.flowAddress = flowAddress
         self.transport = transport
         self.host = host
         self.port = port
@@ -107,7 +116,8 @@ public enum RequestForwarding {
         // Request-URI.
         var hopURI = request.uri
         if !strictNextHop, let top = request.headers["Route"].first, let addr = NameAddr(top) { hopURI = addr.uri }
-        guard let nextHop = NextHop(uri: hopURI, flowID: target.flowID) else { return nil }
+        guard var nextHop = NextHop(uri: hopURI, flowID: target.flowID) else { return nil }
+        nextHop.flowAddress = target.flowID == nil ? nil : target.flowAddress
         // Step 4: Record-Route, doubled when the transport changes (RFC 5658).
         if recordRoute {
             let token = DialogRouteToken.make(for: original)

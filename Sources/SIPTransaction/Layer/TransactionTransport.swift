@@ -71,11 +71,17 @@ public struct SIPDestination: Hashable, Sendable, CustomStringConvertible {
     public var address: SIPHostPort
     /// Reuse this flow (connection) if it is still open.
     public var flowID: UInt64?
+    /// The flow's remote address (RFC 5626 §5.2: where the registration came from). When
+    /// set, the flow is used only while it is open and leads there; otherwise the request goes
+    /// to `address`. When nil, the flow must lead to `address` itself.
+    public var flowAddress: SIPHostPort?
     /// TLS: the name the peer's certificate must carry (RFC 5922 §7.2; also SNI); nil =
     /// chain check only.
     public var tlsServerName: String?
 
-    public init(transport: SIPTransportKind, address: SIPHostPort, flowID: UInt64? = nil, tlsServerName: String? = nil) {
+    public init(transport: SIPTransportKind, address: SIPHostPort, flowID: UInt64? = nil, tlsServerName: String? = nil,
+                flowAddress: SIPHostPort? = nil) {
+        self.flowAddress = flowAddress
         self.transport = transport
         self.address = address
         self.flowID = flowID

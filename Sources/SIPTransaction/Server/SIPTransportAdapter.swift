@@ -93,9 +93,17 @@ public final class SIPTransportAdapter: SIPServerTransport {
                      onFailure: @escaping @Sendable (SIPTransactionError) -> Void) {
         let endpoint: SIPEndpoint
         do {
-            endpoint = try SIPEndpoint(transport: destination.transport, ip: destination.address.host,
-                                       port: destination.address.port, tlsServerName: destination.tlsServerName,
-                                       connectionID: destination.flowID.map(SIPConnectionID.init(rawValue:)))
+            let flow = destination.flowID.map(SIPConnectionID.init(rawValue:))
+            if let flow, let flowAddress = destination.flowAddress, transportLayer.isConnectionOpen(flow) {
+                // RFC 5626 §5.3: over the flow, which the transport uses only if it still
+                // leads to the address the registration came from.
+                endpoint = try SIPEndpoint(transport: destination.transport, ip: flowAddress.host, port: flowAddress.port,
+                                           tlsServerName: destination.tlsServerName, connectionID: flow)
+            } else {
+                endpoint = try SIPEndpoint(transport: destination.transport, ip: destination.address.host,
+                                           port: destination.address.port, tlsServerName: destination.tlsServerName,
+                                           connectionID: destination.flowAddress == nil ? flow : nil)
+            }
         } catch {
             onFailure(SIPTransactionError(.transportError, "\(error)", status: 503))
             return
@@ -171,7 +179,7 @@ final class InboundSink: SIPInboundHandler {
         deliver?(inbound)
     }
 
-    func transportDidCloseConnection(_ id: SIPConnectionID, endpoint: SIPEndpoint) {
+    func transportConnectionDidClose(_ id: SIPConnectionID) {
         closeHandler.withLock { $0 }?(id.rawValue)
     }
 
