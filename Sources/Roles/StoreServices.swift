@@ -50,7 +50,7 @@ public struct RegistrarAdapter: RegistrarService {
         let host = source.host.utf8.contains(UInt8(ascii: ":")) ? "[\(source.host)]" : source.host
         let context = RegistrationContext(transport: source.transport.viaToken, source: "\(host):\(source.port)",
                                           flow: source.flowID.map { String($0) })
-        return await registrar.handle(request, context: context, authenticator: authenticator)
+        return await registrar.handle(request, context: context, authenticator: authenticator, source: source.host)
     }
 }
 
@@ -62,7 +62,13 @@ public struct DigestRequestAuthenticator: RequestAuthenticator {
     public init(_ authenticator: DigestAuthenticator) { self.authenticator = authenticator }
 
     public func authenticate(_ request: SIPRequest) async -> AuthenticationOutcome {
-        switch await authenticator.authenticate(request) {
+        await authenticate(request, source: nil)
+    }
+
+    /// As ``authenticate(_:)``, with the request's source IP address for the authenticator's
+    /// failed-attempt throttling.
+    public func authenticate(_ request: SIPRequest, source: String?) async -> AuthenticationOutcome {
+        switch await authenticator.authenticate(request, source: source) {
         case .authenticated(let user): return .authenticated(aor: user.aor)
         case .respond(let response): return .answer(response)
         }

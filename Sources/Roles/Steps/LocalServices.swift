@@ -2,7 +2,7 @@ import SIPCore
 
 /// What a location lookup found for an AOR (RFC 3261 §10, §16.5).
 public enum LocationResult: Hashable, Sendable {
-    /// No such user in the directory (404), or the user is disabled.
+    /// No such user in the directory, or the user is disabled (answered as `noBindings` is).
     case unknownUser
     /// A known user with no current binding (480).
     case noBindings
@@ -36,6 +36,15 @@ public enum AuthenticationOutcome: Hashable, Sendable {
 /// Digest authentication of requests other than REGISTER (RFC 3261 §22.3: 407).
 public protocol RequestAuthenticator: Sendable {
     func authenticate(_ request: SIPRequest) async -> AuthenticationOutcome
+    /// As ``authenticate(_:)``, knowing the source IP address (for throttling failed
+    /// attempts); by default the source is ignored.
+    func authenticate(_ request: SIPRequest, source: String?) async -> AuthenticationOutcome
+}
+
+extension RequestAuthenticator {
+    public func authenticate(_ request: SIPRequest, source: String?) async -> AuthenticationOutcome {
+        await authenticate(request)
+    }
 }
 
 /// Fresh tags for responses this server makes itself (RFC 3261 §19.3: at least 32 bits).

@@ -93,7 +93,7 @@ public struct AuthenticateStep: RoutingStep {
         guard let from = request.from, let fromURI = from.uri.sipURI,
               identity.domains.contains(fromURI.host.lowercased()) else { return nil }
         if (request.to?.tag ?? nil) != nil { return nil }
-        switch await authenticator.authenticate(request) {
+        switch await authenticator.authenticate(request, source: context.source.host) {
         case .authenticated(let aor):
             guard let user = fromURI.user, AOR.normalize("\(user)@\(fromURI.host)") == aor else {
                 return .respond(StatusAnswer(403, "Identity Mismatch"))
@@ -138,8 +138,9 @@ public struct ResponsibilityStep: RoutingStep {
     }
 }
 
-/// §16.5 target determination from the location service: 404 for an unknown user, 480 for
-/// a known user with no binding, else every binding in parallel (highest q first).
+/// §16.5 target determination from the location service: 480 for an unknown user as for a
+/// known user with no binding (the same answer, so that nobody learns which users exist),
+/// else every binding in parallel (highest q first).
 public struct LocationStep: RoutingStep {
     public let name = "location"
     public let location: any LocationService
@@ -150,9 +151,7 @@ public struct LocationStep: RoutingStep {
         let request = context.request
         guard let sip = request.uri.sipURI, let user = sip.user else { return .respond(StatusAnswer(404)) }
         switch await location.lookup(user: user, domain: sip.host.lowercased()) {
-        case .unknownUser:
-            return .respond(StatusAnswer(404))
-        case .noBindings:
+        case .unknownUser, .noBindings:
             return .respond(StatusAnswer(480))
         case .targets(let targets):
             guard !targets.isEmpty else { return .respond(StatusAnswer(480)) }
