@@ -123,11 +123,11 @@ final class BaresipProcess {
         return done(output)
     }
 
+    /// Kills it (SIGKILL: on SIGTERM baresip waits for its un-REGISTER, which may never come).
     func stop() {
-        if process.isRunning {
-            process.terminate()
-            process.waitUntilExit()
-        }
+        guard process.isRunning else { return }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
     }
 
     deinit {
