@@ -78,9 +78,10 @@ public final class DigestAuthenticator: Sendable {
 
     /// Authenticates `request` (RFC 3261 §22.2/§22.3): the From address-of-record must be one
     /// of our domains' users and the credentials must prove its password.
+    /// Synchronous: the directory is read from memory (run to completion on the event loop).
     /// - Parameter source: the IP address the request came from; failures are throttled per
     ///   source and per (user, source) when it is given.
-    public func authenticate(_ request: SIPRequest, source: String? = nil) async -> Outcome {
+    public func authenticate(_ request: SIPRequest, source: String? = nil) -> Outcome {
         let isRegister = request.method == .register
         guard let from = request.from, let fromURI = from.uri.sipURI, let fromUser = fromURI.user,
               let aor = AOR.normalize("\(fromUser)@\(fromURI.host)")
@@ -111,7 +112,7 @@ public final class DigestAuthenticator: Sendable {
             return .respond(SIPResponse(responding: request, statusCode: 400, reasonPhrase: "Bad Request (digest uri mismatch)"))
         }
 
-        let found: UserRecord? = if let userKey { await directory.user(userKey) } else { nil }
+        let found: UserRecord? = if let userKey { directory.cachedUser(userKey) } else { nil }
         // An unknown user is answered as a wrong password is (same work, same challenge).
         let user = found.flatMap { $0.domain == realm ? $0 : nil }
         let ha1 = user.map { algorithm.usesSHA256 ? $0.ha1SHA256 : $0.ha1MD5 } ?? Self.unknownUserHA1(algorithm)

@@ -86,12 +86,63 @@ public final class Registrar: Sendable {
         }
         var authenticated: String?
         if let authenticator {
-            switch await authenticator.authenticate(request, source: source) {
+            switch authenticator.authenticate(request, source: source) {
             case .respond(let response): return response
             case .authenticated(let user): authenticated = user.aor
             }
         }
         return await register(request, context: context, authenticatedAOR: authenticated)
+    }
+
+    /// RFC 3261 §10.3 steps 2 and 5-8, run to completion on the caller's thread up to the
+    /// group commit; `completion` gets the answer once the bindings are durable (at once for
+    /// a refusal, or when nothing changed). A user not yet in the directory's memory is looked
+    /// up in the store first.
+    public func register(_ request: SIPRequest, context: RegistrationContext, authenticatedAOR: String?,
+                         completion: @escaping @Sendable (SIPResponse) -> Void) {
+        let plan: RegistrationPlan
+        do throws(RegistrarError) {
+            plan = try makePlan(for: request, context: context, authenticatedAOR: authenticatedAOR)
+        } catch {
+            completion(errorResponse(error, to: request))
+            return
+        }
+        guard let user = directory.cachedUser(plan.aor) else {
+            Task { completion(await self.register(request, context: context, authenticatedAOR: authenticatedAOR)) }
+            return
+        }
+        guard user.enabled else {
+            completion(errorResponse(RegistrarError(.forbidden, status: 403, "Forbidden (user disabled)"), to: request))
+            return
+        }
+        location.update(aor: plan.aor, { bindings, now in (plan.apply(to: &bindings, now: now), now) }) { [self] outcome in
+            switch outcome {
+            case .success(let (result, now)):
+                switch result {
+                case .success(let bindings): completion(ok(request, bindings: bindings, now: now, plan: plan))
+                case .failure(let error): completion(errorResponse(error, to: request))
+                }
+            case .failure(let error):
+                completion(errorResponse(storeError(error), to: request))
+            }
+        }
+    }
+
+    func errorResponse(_ error: RegistrarError, to request: SIPRequest) -> SIPResponse {
+        var response = SIPResponse(responding: request, statusCode: error.status, reasonPhrase: error.reason,
+                                   toTag: Self.localTag(for: request))
+        for (name, value) in error.headers { response.headers.append(name, value) }
+        return response
+    }
+
+    /// A failed or refused commit: 503 when updates are backlogged, else 500; both with Retry-After.
+    func storeError(_ error: StoreError) -> RegistrarError {
+        if error.code == .overloaded {
+            return RegistrarError(.storeUnavailable, status: 503, "Service Unavailable (registrations backlogged)",
+                                  headers: [("Retry-After", "\(configuration.retryAfter)")])
+        }
+        return RegistrarError(.storeUnavailable, status: 500, "Server Internal Error (store unavailable)",
+                              headers: [("Retry-After", "\(configuration.retryAfter)")])
     }
 
     /// RFC 3261 §10.3 steps 2 and 5-8 for a request already authenticated as `authenticatedAOR`
@@ -124,8 +175,7 @@ public final class Registrar: Sendable {
                 (plan.apply(to: &bindings, now: now), now)
             }
         } catch {
-            throw RegistrarError(.storeUnavailable, status: 500, "Server Internal Error (store unavailable)",
-                                 headers: [("Retry-After", "\(configuration.retryAfter)")])
+            throw storeError(error)
         }
     }
 

@@ -34,7 +34,7 @@ public struct HomeServerPolicy: RoutingPolicy {
     /// The names of the steps, in order (for logs and tests).
     public var stepNames: [String] { chain.steps.map(\.name) }
 
-    public func decide(_ context: inout RoutingContext) async -> RoutingDecision {
-        await chain.decide(&context)
+    public func decide(_ context: inout RoutingContext) -> RoutingDecision {
+        chain.decide(&context)
     }
 }

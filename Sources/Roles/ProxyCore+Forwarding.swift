@@ -1,173 +1,168 @@
 import Logging
 import SIPCore
 import SIPTransaction
+import Synchronization
 
-/// What reaches a response context's loop: client transaction outcomes, CANCEL from
-/// upstream, timer C.
-enum ProxyEvent: Sendable {
-    case outcome(branch: Int, ClientTransactionOutcome)
-    case branchEnded(branch: Int)
-    case cancel
-    case timerC(branch: Int, generation: Int)
-}
+/// One request being proxied statefully (RFC 3261 §16.6-§16.10): its server transaction,
+/// the response context of its branches, their client transactions, timer C per branch
+/// and a CANCEL that may come before the branches exist. Reports from the transaction
+/// layer arrive on whatever event loop read the response; the state is under a short lock
+/// and the resulting actions are carried out after it is released.
+final class ProxyTransaction: Sendable {
+    struct State {
+        var context: ResponseContext
+        var clients: [Int: ClientTransactionHandle] = [:]
+        /// Branches whose CANCEL was decided before their client transaction was known.
+        var cancelWanted: Set<Int> = []
+        /// Branches still running (started, not yet terminated).
+        var running = 0
+        var forwarded = false
+        var cancelled = false
+        var timerC: [Int: Int] = [:]
+    }
 
-extension ProxyCore {
-    /// §16.6 forwarding to every target in parallel, then §16.7 response processing until
-    /// every branch has ended.
-    func forward(_ transaction: ServerTransaction, plan: ForwardPlan, inbound: ListenTransport) async {
-        guard let layer else {
-            await respond(transaction, transaction.makeResponse(500, reasonPhrase: "Proxy Not Ready"))
+    let transaction: ServerTransaction
+    let core: ProxyCore
+    let state: Mutex<State>
+
+    init(transaction: ServerTransaction, core: ProxyCore) {
+        self.transaction = transaction
+        self.core = core
+        state = Mutex(State(context: ResponseContext(request: transaction.request)))
+    }
+
+    var isInvite: Bool { transaction.request.method == .invite }
+
+    /// §16.6 forwarding to every target in parallel, then §16.7 response processing as the
+    /// branches report.
+    func forward(_ plan: ForwardPlan, inbound: ListenTransport) {
+        guard let layer = core.layer else {
+            core.forget(transaction.id)
+            core.respond(transaction, transaction.makeResponse(500, reasonPhrase: "Proxy Not Ready"))
             return
         }
-        let identity = self.identity
-        let seed = ((try? transaction.request.topVia?.branch) ?? nil) ?? transaction.request.headers.first("Call-ID") ?? ""
-        var context = ResponseContext(request: transaction.request)
-        var clients: [Int: ClientTransaction] = [:]
-        var pending: [ResponseContext.Action] = []
-        for target in plan.targets {
-            guard let index = context.addBranch() else { break }
-            guard let forwarded = RequestForwarding.forward(
-                plan.request, to: target, identity: identity, inbound: inbound, recordRoute: plan.recordRoute,
-                loopHash: plan.loopHash, seed: seed, fork: index) else {
-                pending += context.branchFailed(index, status: 503)
+        let identity = core.identity
+        let request = transaction.request
+        let seed = ((try? request.topVia?.branch) ?? nil) ?? request.headers.first("Call-ID") ?? ""
+        // Branches are numbered under the lock first, so reports of early branches never
+        // see a context that does not know the later ones.
+        var branches: [(Int, ForwardedRequest?)] = []
+        state.withLock { s in
+            s.forwarded = true
+            for target in plan.targets {
+                guard let index = s.context.addBranch() else { break }
+                let forwarded = RequestForwarding.forward(
+                    plan.request, to: target, identity: identity, inbound: inbound, recordRoute: plan.recordRoute,
+                    loopHash: plan.loopHash, seed: seed, fork: index)
+                if forwarded != nil { s.running += 1 }
+                branches.append((index, forwarded))
+            }
+        }
+        var actions: [ResponseContext.Action] = []
+        for (index, forwarded) in branches {
+            guard let forwarded else {
+                actions += state.withLock { $0.context.branchFailed(index, status: 503) }
                 continue
             }
             do {
-                clients[index] = try await layer.start(forwarded.request, to: SIPDestination(forwarded.nextHop),
-                                                       pushVia: false)
-                if logger.logLevel <= .debug {
-                    logger.debug("forwarded", metadata: ["sip.call_id": "\(transaction.request.callID ?? "")",
-                                                         "sip.target": "\(target.uri)", "sip.next_hop": "\(forwarded.nextHop)"])
+                let handle = try layer.start(forwarded.request, to: SIPDestination(forwarded.nextHop), pushVia: false) {
+                    [self] report in self.report(report, branch: index)
+                }
+                let cancelNow = state.withLock { s in
+                    s.clients[index] = handle
+                    return s.cancelWanted.remove(index) != nil
+                }
+                if cancelNow { handle.cancel() }
+                if isInvite { startTimerC(index) }
+                if core.logger.logLevel <= .debug {
+                    core.logger.debug("forwarded", metadata: ["sip.call_id": "\(request.callID ?? "")",
+                                                              "sip.next_hop": "\(forwarded.nextHop)"])
                 }
             } catch {
-                logger.debug("client transaction not started", metadata: ["sip.error": "\(error)"])
-                pending += context.branchFailed(index, status: 503)
-            }
-        }
-        // Targets that could not be tried count as failed branches; with none left, the
-        // best response already went into `pending`.
-        if clients.count == 1, transaction.request.method != .invite, let (index, client) = clients.first {
-            await runSingleBranch(transaction, context: &context, index: index, client: client, pending: pending)
-        } else {
-            await runBranches(transaction, context: &context, clients: clients, pending: pending)
-        }
-    }
-
-    /// The common case, a non-INVITE to one contact (MESSAGE relay): no CANCEL, no timer C,
-    /// so the outcomes are read directly.
-    func runSingleBranch(_ transaction: ServerTransaction, context: inout ResponseContext, index: Int,
-                         client: ClientTransaction, pending: [ResponseContext.Action]) async {
-        var timers = TimerCState()
-        await perform(pending, transaction, clients: [index: client], timers: &timers)
-        for await outcome in client.outcomes {
-            let actions = apply(outcome, branch: index, to: &context)
-            await perform(actions, transaction, clients: [index: client], timers: &timers)
-        }
-        let actions = context.branchFailed(index, status: 408)
-        await perform(actions, transaction, clients: [index: client], timers: &timers)
-    }
-
-    /// Forking and INVITE: branches, CANCEL and timer C merged into one event stream.
-    func runBranches(_ transaction: ServerTransaction, context: inout ResponseContext,
-                     clients: [Int: ClientTransaction], pending: [ResponseContext.Action]) async {
-        let (events, continuation) = AsyncStream.makeStream(of: ProxyEvent.self)
-        let isInvite = transaction.request.method == .invite
-        if isInvite { cancellable.withLock { $0[transaction.id] = continuation } }
-        defer {
-            if isInvite { _ = cancellable.withLock { $0.removeValue(forKey: transaction.id) } }
-            continuation.finish()
-        }
-        var timers = TimerCState()
-        let timerC = configuration.timerC
-        await withTaskGroup(of: Void.self) { group in
-            for (index, client) in clients {
-                group.addTask {
-                    for await outcome in client.outcomes { continuation.yield(.outcome(branch: index, outcome)) }
-                    continuation.yield(.branchEnded(branch: index))
-                }
-                if isInvite { timers.start(index, after: timerC, continuation: continuation, group: &group) }
-            }
-            for branch in await perform(pending, transaction, clients: clients, timers: &timers) {
-                timers.start(branch, after: timerC, continuation: nil, group: &group)
-            }
-            var remaining = clients.count
-            if remaining > 0 {
-                for await event in events {
-                    var actions: [ResponseContext.Action] = []
-                    switch event {
-                    case .outcome(let branch, let outcome):
-                        actions = apply(outcome, branch: branch, to: &context)
-                    case .branchEnded(let branch):
-                        remaining -= 1
-                        actions = context.branchFailed(branch, status: 408)
-                    case .cancel:
-                        actions = context.cancelReceived()
-                    case .timerC(let branch, let generation):
-                        if timers.isCurrent(branch, generation) { actions = context.timerCFired(on: branch) }
-                    }
-                    for branch in await perform(actions, transaction, clients: clients, timers: &timers) {
-                        timers.start(branch, after: timerC, continuation: nil, group: &group)
-                    }
-                    if remaining == 0 { break }
+                core.logger.debug("client transaction not started", metadata: ["sip.error": "\(error)"])
+                actions += state.withLock { s in
+                    s.running -= 1
+                    return s.context.branchFailed(index, status: error.status ?? 503)
                 }
             }
-            group.cancelAll()
         }
+        // A CANCEL that came while the request was being routed (§16.10).
+        actions += state.withLock { s in s.cancelled ? s.context.cancelReceived() : [] }
+        perform(actions)
+        finishIfDone()
     }
 
-    /// §16.7 steps 1-4: our Via comes off, the response goes into the context; a failed
-    /// transaction counts as 408 (timeout) or 503 (transport error, §16.9).
-    func apply(_ outcome: ClientTransactionOutcome, branch: Int, to context: inout ResponseContext) -> [ResponseContext.Action] {
-        switch outcome {
-        case .response(var response):
-            response.headers.removeFirstValue("Via")
-            return context.receive(response, on: branch)
-        case .failed(let error):
-            return context.branchFailed(branch, status: error.code == .timeout ? 408 : 503)
+    /// CANCEL from upstream (§16.10): cancels pending branches now, or once they exist.
+    func cancel() {
+        let actions: [ResponseContext.Action] = state.withLock { s in
+            guard !s.cancelled else { return [] }
+            s.cancelled = true
+            return s.forwarded ? s.context.cancelReceived() : []
         }
+        perform(actions)
     }
 
-    /// Carries out `actions`; returns the branches whose timer C must restart (the caller
-    /// owns the task group the timers run in).
-    @discardableResult
-    func perform(_ actions: [ResponseContext.Action], _ transaction: ServerTransaction, clients: [Int: ClientTransaction],
-                 timers: inout TimerCState) async -> [Int] {
-        var restarts: [Int] = []
+    /// A report of branch `index`'s client transaction (§16.7 steps 1-4): our Via comes off
+    /// and the response goes into the context; a failed or ended transaction counts as 408
+    /// (timeout) or 503 (transport error, §16.9).
+    func report(_ report: ClientTransactionReport, branch index: Int) {
+        let actions: [ResponseContext.Action] = state.withLock { s in
+            switch report {
+            case .outcome(.response(var response)):
+                response.headers.removeFirstValue("Via")
+                return s.context.receive(response, on: index)
+            case .outcome(.failed(let error)):
+                return s.context.branchFailed(index, status: error.code == .timeout ? 408 : 503)
+            case .terminated:
+                s.running -= 1
+                s.timerC[index] = nil
+                return s.context.branchFailed(index, status: 408)
+            }
+        }
+        perform(actions)
+        if case .terminated = report { finishIfDone() }
+    }
+
+    private func finishIfDone() {
+        guard isInvite, state.withLock({ $0.running <= 0 }) else { return }
+        core.forget(transaction.id)
+    }
+
+    private func perform(_ actions: [ResponseContext.Action]) {
         for action in actions {
             switch action {
             case .forward(let response):
-                await respond(transaction, response)
+                core.respond(transaction, response)
             case .cancel(let branch):
-                await clients[branch]?.cancel()
+                let handle: ClientTransactionHandle? = state.withLock { s in
+                    if let handle = s.clients[branch] { return handle }
+                    s.cancelWanted.insert(branch)
+                    return nil
+                }
+                handle?.cancel()
             case .restartTimerC(let branch):
-                restarts.append(branch)
+                startTimerC(branch)
             case .stopTimerC(let branch):
-                timers.stop(branch)
+                state.withLock { $0.timerC[branch, default: 0] += 1 }
             }
         }
-        return restarts
     }
-}
 
-/// Timer C per branch (§16.8): a generation number per branch; a sleeping task reports its
-/// generation, and a restart or stop makes older ones stale.
-struct TimerCState {
-    var generations: [Int: Int] = [:]
-    var continuation: AsyncStream<ProxyEvent>.Continuation?
-
-    mutating func start(_ branch: Int, after duration: Duration, continuation: AsyncStream<ProxyEvent>.Continuation?,
-                        group: inout TaskGroup<Void>) {
-        if let continuation { self.continuation = continuation }
-        guard let sink = self.continuation else { return }
-        let generation = (generations[branch] ?? 0) + 1
-        generations[branch] = generation
-        group.addTask {
-            do { try await Task.sleep(for: duration) } catch { return }
-            sink.yield(.timerC(branch: branch, generation: generation))
+    /// Timer C (§16.8) for `branch`: a generation number; a restart or stop makes older
+    /// firings stale.
+    private func startTimerC(_ branch: Int) {
+        guard let layer = core.layer else { return }
+        let generation = state.withLock { s in
+            let next = (s.timerC[branch] ?? 0) + 1
+            s.timerC[branch] = next
+            return next
+        }
+        layer.schedule(after: core.configuration.timerC) { [weak self] in
+            guard let self else { return }
+            let actions: [ResponseContext.Action] = self.state.withLock { s in
+                s.timerC[branch] == generation ? s.context.timerCFired(on: branch) : []
+            }
+            self.perform(actions)
         }
     }
-
-    mutating func stop(_ branch: Int) { generations[branch, default: 0] += 1 }
-
-    func isCurrent(_ branch: Int, _ generation: Int) -> Bool { generations[branch] == generation }
 }

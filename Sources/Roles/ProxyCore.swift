@@ -5,10 +5,11 @@ import SIPTransport
 import Synchronization
 
 /// The stateful proxy engine (RFC 3261 §16): a `SIPRequestHandler` the server assembly hands
-/// every request to. It asks the routing policy what to do, then answers, redirects, or
-/// forwards: one client transaction per target (parallel forking), responses through a
-/// `ResponseContext` (§16.7), timer C for INVITE (§16.8), CANCEL (§16.10), and stateless
-/// forwarding of ACK for 2xx and stray responses (§16.11).
+/// every request to. It asks the routing policy what to do, then answers, hands the request
+/// to a local service, redirects, or forwards: one client transaction per target (parallel
+/// forking), responses through a `ResponseContext` (§16.7), timer C for INVITE (§16.8),
+/// CANCEL (§16.10), and stateless forwarding of ACK for 2xx and stray responses (§16.11).
+/// All of it runs synchronously on the event loop that read the message.
 public final class ProxyCore: SIPRequestHandler {
     public struct Configuration: Sendable {
         /// Timer C (§16.6 step 11): more than 3 minutes.
@@ -20,8 +21,9 @@ public final class ProxyCore: SIPRequestHandler {
     public let configuration: Configuration
     let identityCell: Mutex<ProxyIdentity>
     let layerCell = Mutex<TransactionLayer?>(nil)
-    /// Response contexts of INVITEs, by server transaction id, for CANCEL (§16.10).
-    let cancellable = Mutex<[UInt64: AsyncStream<ProxyEvent>.Continuation]>([:])
+    /// INVITEs being routed or forwarded, by server transaction id, for CANCEL (§16.10).
+    /// Entered before the policy runs, so a CANCEL finds its INVITE whatever the timing.
+    let invites = Mutex<[UInt64: ProxyTransaction]>([:])
     let logger: Logger
 
     public init(policy: any RoutingPolicy, identity: ProxyIdentity, configuration: Configuration = .init(),
@@ -47,43 +49,62 @@ public final class ProxyCore: SIPRequestHandler {
 
     // MARK: SIPRequestHandler
 
-    public func handle(_ transaction: ServerTransaction) async {
+    public func handle(_ transaction: ServerTransaction) {
         let source = RequestSource(transaction.source)
+        var proxied: ProxyTransaction?
+        if transaction.request.method == .invite {
+            let entry = ProxyTransaction(transaction: transaction, core: self)
+            invites.withLock { $0[transaction.id] = entry }
+            proxied = entry
+        }
         var context = RoutingContext(request: transaction.request, source: source)
-        let decision = await policy.decide(&context)
+        let decision = policy.decide(&context)
+        if case .forward(let plan) = decision {
+            let entry = proxied ?? ProxyTransaction(transaction: transaction, core: self)
+            entry.forward(plan, inbound: source.transport)
+            return
+        }
+        if proxied != nil { forget(transaction.id) }
         switch decision {
         case .answerLocally(let response):
-            await respond(transaction, response)
+            respond(transaction, response)
+        case .localService(let service):
+            service.serve(transaction, context: context)
         case .respond(let answer):
-            await respond(transaction, answer.response(to: transaction.request, toTag: transaction.toTag))
+            respond(transaction, answer.response(to: transaction.request, toTag: transaction.toTag))
         case .redirect(let contacts):
             var response = transaction.makeResponse(302)
             for contact in contacts { response.headers.append("Contact", contact) }
-            await respond(transaction, response)
+            respond(transaction, response)
         case .drop(let why):
             logger.debug("nothing to answer", metadata: ["sip.reason": "\(why)"])
-            await respond(transaction, transaction.makeResponse(500))
-        case .forward(let plan):
-            await forward(transaction, plan: plan, inbound: source.transport)
+            respond(transaction, transaction.makeResponse(500))
+        case .forward:
+            break
         }
     }
 
-    public func handleCancel(_ cancel: SIPRequest, for invite: ServerTransaction) async {
-        let continuation = cancellable.withLock { $0[invite.id] }
-        if let continuation {
-            continuation.yield(.cancel)
+    /// §16.10: CANCEL the INVITE's branches. An INVITE still being routed remembers the
+    /// CANCEL and cancels its branches as soon as they exist.
+    public func handleCancel(_ cancel: SIPRequest, for invite: ServerTransaction) {
+        if let entry = invites.withLock({ $0[invite.id] }) {
+            entry.cancel()
         } else {
-            try? await invite.respond(487)
+            try? invite.respond(487)
         }
+    }
+
+    func forget(_ id: UInt64) {
+        _ = invites.withLock { $0.removeValue(forKey: id) }
     }
 
     /// §16.11: an ACK for a 2xx (or matching nothing) is routed like a request and sent on
     /// statelessly, with a branch derived from the upstream one (the same for every copy).
-    public func handleACK(_ ack: SIPRequest, source: SIPMessageSource, invite: ServerTransaction?) async {
+    public func handleACK(_ ack: SIPRequest, source: SIPMessageSource, invite: ServerTransaction?) {
         guard let layer else { return }
         let requestSource = RequestSource(source)
         var context = RoutingContext(request: ack, source: requestSource)
-        guard case .forward(let plan) = await policy.decide(&context), let target = plan.targets.first else { return }
+        guard case .forward(let plan) = policy.decide(&context), let target = plan.targets.first else { return }
         let seed = (try? ack.topVia?.branch) ?? nil
         guard let forwarded = RequestForwarding.forward(
             plan.request, to: target, identity: identity, inbound: requestSource.transport, recordRoute: false,
@@ -93,7 +114,7 @@ public final class ProxyCore: SIPRequestHandler {
 
     /// §16.7 step 3 / §18: a response matching no client transaction whose top Via is ours
     /// (a 2xx retransmission of a forked INVITE) goes on statelessly to the next Via.
-    public func handleStrayResponse(_ response: SIPResponse, source: SIPMessageSource) async {
+    public func handleStrayResponse(_ response: SIPResponse, source: SIPMessageSource) {
         guard let layer, let vias = try? response.vias, vias.count >= 2,
               identity.isOwnAddress(host: vias[0].host, port: vias[0].port),
               (200..<300).contains(response.statusCode) else { return }
@@ -104,9 +125,9 @@ public final class ProxyCore: SIPRequestHandler {
 
     // MARK: Forwarding
 
-    func respond(_ transaction: ServerTransaction, _ response: SIPResponse) async {
+    func respond(_ transaction: ServerTransaction, _ response: SIPResponse) {
         do {
-            try await transaction.respond(response)
+            try transaction.respond(response)
         } catch {
             // A second 2xx to INVITE after the server transaction ended goes statelessly.
             if (200..<300).contains(response.statusCode), transaction.request.method == .invite {

@@ -108,14 +108,15 @@ public struct ProxyIdentity: Hashable, Sendable {
     }
 
     /// The Record-Route URI for requests arriving over `transport` (§16.6 step 4), with `lr`.
-    public func recordRouteURI(for transport: ListenTransport) -> String {
+    public func recordRouteURI(for transport: ListenTransport, dialogToken: String? = nil) -> String {
         let host = advertisedHost(for: transport)
         let h = host.utf8.contains(UInt8(ascii: ":")) ? "[\(host)]" : host
         let port = advertisedPort(for: transport)
+        let token = dialogToken.map { ";\(DialogRouteToken.parameter)=\($0)" } ?? ""
         switch transport {
-        case .udp: return "<sip:\(h):\(port);lr>"
-        case .tcp: return "<sip:\(h):\(port);transport=tcp;lr>"
-        case .tls: return "<sips:\(h):\(port);lr>"
+        case .udp: return "<sip:\(h):\(port);lr\(token)>"
+        case .tcp: return "<sip:\(h):\(port);transport=tcp;lr\(token)>"
+        case .tls: return "<sips:\(h):\(port);lr\(token)>"
         }
     }
 

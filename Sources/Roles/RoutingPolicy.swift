@@ -1,4 +1,5 @@
 import SIPCore
+import SIPTransaction
 
 /// Who sent a request and over what (RFC 3261 §18.2.1): the policy's view of the transport.
 public struct RequestSource: Hashable, Sendable, CustomStringConvertible {
@@ -41,6 +42,11 @@ public struct RoutingContext: Sendable {
     var storedLoopHash: String?
     /// Set by steps that find the request addressed to a domain of ours.
     public var isForOurDomain = false
+    /// Set by route preprocessing when the request is inside a dialog this proxy
+    /// record-routed: it has a To tag and its top Route was ours, carrying a valid dialog
+    /// token (``DialogRouteToken``). Only such requests skip authentication and the relay
+    /// check (Kamailio's `has_totag() && loose_route()`, made unforgeable).
+    public var isInOwnDialog = false
 
     public init(request: SIPRequest, source: RequestSource, authenticatedUser: String? = nil) {
         self.received = request
@@ -68,10 +74,23 @@ public struct ForwardPlan: Hashable, Sendable {
     }
 }
 
+/// A service of the server itself (registrar, later the presence agent), keyed by method and
+/// Event package, to which a policy hands a request: it takes the server transaction over
+/// and answers it, at once or once its work completes (a store commit).
+public protocol LocalService: Sendable {
+    /// For logs and tests (`registrar`, `presence`).
+    var name: String { get }
+    /// Called on the event loop that read the request: answer now, or start the waiting
+    /// work and answer when it completes. Never block.
+    func serve(_ transaction: ServerTransaction, context: RoutingContext)
+}
+
 /// A routing policy's decision (ARCHITECTURE.md "The routing policy is one object").
 public enum RoutingDecision: Hashable, Sendable {
-    /// A local service answered it (registrar, OPTIONS to the server).
+    /// Answered at once by the server itself (OPTIONS to the server, a 401 challenge).
     case answerLocally(SIPResponse)
+    /// Handed to a local service, which answers the transaction itself.
+    case localService(any LocalService)
     /// Refuse or end it with a status (404, 480, 483, 407 challenge...).
     case respond(StatusAnswer)
     /// 302 to these contacts (RFC 3261 §8.3, §21.3): Contact values.
@@ -87,12 +106,14 @@ public enum RoutingDecision: Hashable, Sendable {
 public protocol RoutingStep: Sendable {
     /// A short name for logs (`validate`, `authenticate`, `location`).
     var name: String { get }
-    func process(_ context: inout RoutingContext) async -> RoutingDecision?
+    func process(_ context: inout RoutingContext) -> RoutingDecision?
 }
 
-/// Sees a request (and who sent it, over what, authenticated as whom) and decides.
+/// Sees a request (and who sent it, over what, authenticated as whom) and decides,
+/// synchronously, on the event loop that read it: steps read in-memory tables under short
+/// locks; what must wait is a ``LocalService``.
 public protocol RoutingPolicy: Sendable {
-    func decide(_ context: inout RoutingContext) async -> RoutingDecision
+    func decide(_ context: inout RoutingContext) -> RoutingDecision
 }
 
 /// A policy made of steps tried in order; the first decision wins. A chain whose steps all
@@ -102,10 +123,35 @@ public struct StepChain: RoutingPolicy {
 
     public init(_ steps: [any RoutingStep]) { self.steps = steps }
 
-    public func decide(_ context: inout RoutingContext) async -> RoutingDecision {
+    public func decide(_ context: inout RoutingContext) -> RoutingDecision {
         for step in steps {
-            if let decision = await step.process(&context) { return decision }
+            if let decision = step.process(&context) { return decision }
         }
         return .respond(StatusAnswer(404))
+    }
+}
+
+extension RoutingDecision {
+    public static func == (a: RoutingDecision, b: RoutingDecision) -> Bool {
+        switch (a, b) {
+        case (.answerLocally(let x), .answerLocally(let y)): x == y
+        case (.localService(let x), .localService(let y)): x.name == y.name
+        case (.respond(let x), .respond(let y)): x == y
+        case (.redirect(let x), .redirect(let y)): x == y
+        case (.forward(let x), .forward(let y)): x == y
+        case (.drop(let x), .drop(let y)): x == y
+        default: false
+        }
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        switch self {
+        case .answerLocally(let r): hasher.combine(0); hasher.combine(r)
+        case .localService(let s): hasher.combine(1); hasher.combine(s.name)
+        case .respond(let a): hasher.combine(2); hasher.combine(a)
+        case .redirect(let c): hasher.combine(3); hasher.combine(c)
+        case .forward(let p): hasher.combine(4); hasher.combine(p)
+        case .drop(let d): hasher.combine(5); hasher.combine(d)
+        }
     }
 }

@@ -1,5 +1,6 @@
-import SIPCore
 import Registrar
+import SIPCore
+import SIPTransaction
 import Store
 
 /// The location service over the store's in-memory tables (RFC 3261 §10, §16.5): bindings
@@ -13,10 +14,10 @@ public struct StoreLocationService: LocationService {
         self.table = table
     }
 
-    public func lookup(user: String, domain: String) async -> LocationResult {
+    public func lookup(user: String, domain: String) -> LocationResult {
         guard let aor = AOR.normalize("\(user)@\(domain)") else { return .unknownUser }
-        let bindings = await table.lookup(aor)
-        guard let record = await directory.user(aor), record.enabled else { return .unknownUser }
+        let bindings = table.lookup(aor)
+        guard let record = directory.cachedUser(aor), record.enabled else { return .unknownUser }
         if bindings.isEmpty { return .noBindings }
         let targets = bindings.compactMap { binding -> ForwardTarget? in
             guard let uri = URI(binding.contact) else { return nil }
@@ -35,9 +36,12 @@ public struct StoreLocationService: LocationService {
     }
 }
 
-/// The registrar behind the policy's `local-server` step (RFC 3261 §10.3): it authenticates
-/// REGISTER itself (401) when authentication is on.
+/// The registrar behind the policy's `local-server` step (RFC 3261 §10.3), as a local
+/// service: it authenticates REGISTER itself (401) and plans the change on the event loop;
+/// a request that changes bindings waits for its group commit (one task per batch, not per
+/// request), and the 200 is sent once the bindings are durable.
 public struct RegistrarAdapter: RegistrarService {
+    public let name = "registrar"
     public let registrar: Registrar
     public let authenticator: DigestAuthenticator?
 
@@ -46,11 +50,33 @@ public struct RegistrarAdapter: RegistrarService {
         self.authenticator = authenticator
     }
 
+    public func serve(_ transaction: ServerTransaction, context: RoutingContext) {
+        let request = transaction.request
+        var aor: String?
+        if let authenticator {
+            switch authenticator.authenticate(request, source: context.source.host) {
+            case .respond(let response):
+                try? transaction.respond(response)
+                return
+            case .authenticated(let user):
+                aor = user.aor
+            }
+        }
+        registrar.register(request, context: Self.registrationContext(context.source), authenticatedAOR: aor) { response in
+            try? transaction.respond(response)
+        }
+    }
+
+    /// The whole answer to a REGISTER from `source` (tests, tools).
     public func register(_ request: SIPRequest, source: RequestSource) async -> SIPResponse {
+        await registrar.handle(request, context: Self.registrationContext(source), authenticator: authenticator,
+                               source: source.host)
+    }
+
+    static func registrationContext(_ source: RequestSource) -> RegistrationContext {
         let host = source.host.utf8.contains(UInt8(ascii: ":")) ? "[\(source.host)]" : source.host
-        let context = RegistrationContext(transport: source.transport.viaToken, source: "\(host):\(source.port)",
-                                          flow: source.flowID.map { String($0) })
-        return await registrar.handle(request, context: context, authenticator: authenticator, source: source.host)
+        return RegistrationContext(transport: source.transport.viaToken, source: "\(host):\(source.port)",
+                                   flow: source.flowID.map { String($0) })
     }
 }
 
@@ -61,14 +87,8 @@ public struct DigestRequestAuthenticator: RequestAuthenticator {
 
     public init(_ authenticator: DigestAuthenticator) { self.authenticator = authenticator }
 
-    public func authenticate(_ request: SIPRequest) async -> AuthenticationOutcome {
-        await authenticate(request, source: nil)
-    }
-
-    /// As ``authenticate(_:)``, with the request's source IP address for the authenticator's
-    /// failed-attempt throttling.
-    public func authenticate(_ request: SIPRequest, source: String?) async -> AuthenticationOutcome {
-        switch await authenticator.authenticate(request, source: source) {
+    public func authenticate(_ request: SIPRequest, source: RequestSource) -> AuthenticationOutcome {
+        switch authenticator.authenticate(request, source: source.host) {
         case .authenticated(let user): return .authenticated(aor: user.aor)
         case .respond(let response): return .answer(response)
         }

@@ -15,6 +15,8 @@ public struct SIPTransactionError: Error, Hashable, Sendable, CustomStringConver
         public static let noSuchTransaction = Code("no-such-transaction")
         /// The state machine refused the response (e.g. a second final response).
         public static let responseNotAllowed = Code("response-not-allowed")
+        /// A table is full (ARCHITECTURE.md: every table has a cap); answer 503 with Retry-After.
+        public static let overloaded = Code("overloaded")
         /// The layer is shutting down.
         public static let shuttingDown = Code("shutting-down")
     }

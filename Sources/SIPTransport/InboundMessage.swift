@@ -1,8 +1,10 @@
 import NIOCore
 import SIPCore
 
-/// Identifies one connection (TCP/TLS) or one UDP socket for the lifetime of the process.
-/// With the remote address it names an RFC 5626 flow.
+/// Identifies one connection (TCP/TLS) or one UDP socket. Never 0; unique within a transport
+/// layer and, by a random per-layer epoch in bits 32–62, across processes, so an id
+/// saved with a binding before a restart names no connection after it. With the remote
+/// address it names an RFC 5626 flow; a send checks both (see `SIPEndpoint.connectionID`).
 public struct SIPConnectionID: Hashable, Sendable, Comparable, CustomStringConvertible {
     public let rawValue: UInt64
     public init(rawValue: UInt64) { self.rawValue = rawValue }
@@ -53,11 +55,17 @@ public protocol SIPInboundHandler: Sendable {
     /// A well-formed message arrived.
     func transportDidReceive(_ inbound: InboundMessage)
     /// A TCP/TLS connection closed (RFC 5626 §4.4: the flow failed). Default: nothing.
+    /// Called once the connection has left the flow table.
     func transportDidCloseConnection(_ id: SIPConnectionID, endpoint: SIPEndpoint)
+    /// A TCP/TLS connection, inbound or outbound, closed: called on its event loop as soon as
+    /// the channel goes inactive, so a transaction waiting on it fails at once with a
+    /// transport error (RFC 3261 §17.1.4) rather than at timer B/F. Default: nothing.
+    func transportConnectionDidClose(_ id: SIPConnectionID)
 }
 
 extension SIPInboundHandler {
     public func transportDidCloseConnection(_ id: SIPConnectionID, endpoint: SIPEndpoint) {}
+    public func transportConnectionDidClose(_ id: SIPConnectionID) {}
 }
 
 /// A handler from a closure (tests, small programs).

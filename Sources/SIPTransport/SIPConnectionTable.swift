@@ -4,6 +4,10 @@ import NIOCore
 /// The flow table (RFC 5626 §3, RFC 5923): open TCP/TLS connections keyed by transport and
 /// remote address, with the caps on total connections and connections per remote IP.
 /// Shared by all event loops, so guarded by a lock; every operation is short.
+///
+/// Bounded: `byID` holds only admitted connections (at most `maxConnections`); `pending`
+/// holds one entry per connection being opened, each admitted or removed at once; `aliases`
+/// holds at most one alias per connection (RFC 5923 §5, the first request's Via).
 final class SIPConnectionTable: Sendable {
     struct Key: Hashable {
         var transport: SIPTransportKind
@@ -17,7 +21,12 @@ final class SIPConnectionTable: Sendable {
     }
 
     private struct State {
-        var nextID: UInt64 = 1
+        /// Bits 32–62 of every id: random per table, so ids of another process (a flow saved
+        /// with a registration before a restart) do not name connections of this one. Bit 63
+        /// stays clear, so an id also fits an `Int64` (SQLite INTEGER).
+        var epoch: UInt64
+        /// Low 32 bits: a counter; on wrap a fresh epoch is drawn.
+        var counter: UInt64 = 0
         var byKey: [Key: Entry] = [:]
         var byID: [SIPConnectionID: Entry] = [:]
         /// Connections being opened, shared by concurrent sends to the same destination.
@@ -25,22 +34,42 @@ final class SIPConnectionTable: Sendable {
         /// Admitted connections per remote IP (inbound and outbound, open or opening).
         var perIP: [String: Int] = [:]
         var total = 0
+        /// The alias keys (RFC 5923) that lead to each connection, to forget them with it.
+        var aliases: [SIPConnectionID: [Key]] = [:]
+        /// Connections to a key another connection holds (both ends opened one), in order:
+        /// the next takes the key over when the holder closes.
+        var standby: [Key: [SIPConnectionID]] = [:]
     }
 
     let maxConnections: Int
     let maxConnectionsPerIP: Int
-    private let state = NIOLockedValueBox(State())
+    private let state: NIOLockedValueBox<State>
 
     init(maxConnections: Int, maxConnectionsPerIP: Int) {
         self.maxConnections = maxConnections
         self.maxConnectionsPerIP = maxConnectionsPerIP
+        self.state = NIOLockedValueBox(State(epoch: Self.randomEpoch()))
     }
 
-    /// A fresh id for a connection or UDP socket.
+    private static func randomEpoch(excluding old: UInt64? = nil) -> UInt64 {
+        while true {
+            let epoch = UInt64(UInt32.random(in: 1...UInt32(Int32.max))) << 32
+            if epoch != old { return epoch }
+        }
+    }
+
+    /// A fresh id for a connection or UDP socket: a random 31-bit per-table epoch above a
+    /// 32-bit counter, so never 0, below 2^63, unique in this process, and (with
+    /// overwhelming probability) not one a previous process handed out (RFC 5626 §5.2 flows
+    /// are stored with bindings and outlive a restart).
     func makeID() -> SIPConnectionID {
         state.withLockedValue { s in
-            defer { s.nextID += 1 }
-            return SIPConnectionID(rawValue: s.nextID)
+            if s.counter == UInt64(UInt32.max) {
+                s.epoch = Self.randomEpoch(excluding: s.epoch)
+                s.counter = 0
+            }
+            s.counter += 1
+            return SIPConnectionID(rawValue: s.epoch | s.counter)
         }
     }
 
@@ -69,7 +98,11 @@ final class SIPConnectionTable: Sendable {
     func register(_ entry: Entry) {
         state.withLockedValue { s in
             s.byID[entry.id] = entry
-            if s.byKey[entry.key] == nil { s.byKey[entry.key] = entry }
+            if s.byKey[entry.key] == nil {
+                s.byKey[entry.key] = entry
+            } else {
+                s.standby[entry.key, default: []].append(entry.id)
+            }
         }
     }
 
@@ -77,12 +110,20 @@ final class SIPConnectionTable: Sendable {
     func remove(_ id: SIPConnectionID) {
         state.withLockedValue { s in
             guard let entry = s.byID.removeValue(forKey: id) else { return }
-            let keys = s.byKey.compactMap { $0.value.id == id ? $0.key : nil }
-            for key in keys { s.byKey[key] = nil }
-            // Another connection to the same remote may take over its key.
-            if keys.contains(entry.key), let other = s.byID.values.first(where: { $0.key == entry.key }) {
-                s.byKey[entry.key] = other
+            for alias in s.aliases.removeValue(forKey: id) ?? [] where s.byKey[alias]?.id == id {
+                s.byKey[alias] = nil
             }
+            var standby = s.standby.removeValue(forKey: entry.key) ?? []
+            if s.byKey[entry.key]?.id == id {
+                // Another connection to the same remote takes over its key.
+                s.byKey[entry.key] = nil
+                while !standby.isEmpty, s.byKey[entry.key] == nil {
+                    s.byKey[entry.key] = s.byID[standby.removeFirst()]
+                }
+            } else {
+                standby.removeAll { $0 == id }
+            }
+            if !standby.isEmpty { s.standby[entry.key] = standby }
         }
     }
 
@@ -92,6 +133,7 @@ final class SIPConnectionTable: Sendable {
         state.withLockedValue { s in
             guard let entry = s.byID[id], s.byKey[alias] == nil || s.byKey[alias]?.channel.isActive == false else { return }
             s.byKey[alias] = entry
+            s.aliases[id, default: []].append(alias)
         }
     }
 
@@ -121,6 +163,29 @@ final class SIPConnectionTable: Sendable {
     func channel(for id: SIPConnectionID) -> (any Channel)? {
         state.withLockedValue { s in s.byID[id]?.channel }
     }
+
+    /// The open connection `id` when it is a flow to `key` (same transport, remote IP and
+    /// port); nil when it is gone or leads elsewhere (RFC 5626 §5.3: the flow has failed).
+    func channel(for id: SIPConnectionID, matching key: Key) -> (any Channel)? {
+        state.withLockedValue { s in
+            guard let entry = s.byID[id], entry.channel.isActive else { return nil }
+            // Its own address, or an alias the peer was granted (RFC 5923 §5).
+            let leads = Self.sameAddress(entry.key, key) || (s.aliases[id] ?? []).contains { Self.sameAddress($0, key) }
+            return leads ? entry.channel : nil
+        }
+    }
+
+    private static func sameAddress(_ a: Key, _ b: Key) -> Bool {
+        a.transport == b.transport && a.remote.port == b.remote.port && a.remote.ipAddress == b.remote.ipAddress
+    }
+
+    /// The remote address of connection `id`, while it is in the table.
+    func remote(of id: SIPConnectionID) -> SocketAddress? {
+        state.withLockedValue { s in s.byID[id]?.key.remote }
+    }
+
+    /// Connections being opened (tests check the map is emptied).
+    var pendingCount: Int { state.withLockedValue { $0.pending.count } }
 
     var allChannels: [any Channel] {
         state.withLockedValue { s in s.byID.values.map(\.channel) }

@@ -12,6 +12,13 @@ enum SIPStreamFrame {
     case error(SIPParseError, salvaged: SIPRequest?, fatal: Bool)
 }
 
+/// Whether one connection's decoder holds the start of a message (bytes past any keepalive
+/// CRLFs) that is not complete yet: its handler times the message (slow-header defence).
+/// Owned by the connection's event loop.
+final class SIPStreamProgress {
+    var messageStarted = false
+}
+
 /// RFC 3261 §18.3 stream framing as a single-step decoder over `SIPParser.frameStream`, with
 /// RFC 5626 §3.5.1 keepalives: CRLFCRLF is a ping, a lone CRLF (a pong, or the stray CRLF of
 /// RFC 3261 §7.5) before a start line is skipped. After a fatal framing error every further
@@ -21,15 +28,31 @@ struct SIPStreamDecoder: NIOSingleStepByteToMessageDecoder {
 
     let limits: SIPParseLimits
     private(set) var failed = false
+    let progress: SIPStreamProgress?
+    /// While a message's header section is incomplete: how many bytes of it have been searched
+    /// for its end, so a header section trickled in small reads is scanned once, not once per
+    /// read (a slow peer cannot make the framing cost quadratic).
+    private var headerScanned = 0
 
-    init(limits: SIPParseLimits = .default) {
+    init(limits: SIPParseLimits = .default, progress: SIPStreamProgress? = nil) {
         self.limits = limits
+        self.progress = progress
     }
 
     private static let cr: UInt8 = 13
     private static let lf: UInt8 = 10
 
     mutating func decode(buffer: inout ByteBuffer) throws -> SIPStreamFrame? {
+        let frame = decodeFrame(buffer: &buffer)
+        if let progress {
+            // Waiting on anything but keepalive CRLFs is waiting on a started message.
+            let first = buffer.getInteger(at: buffer.readerIndex, as: UInt8.self)
+            progress.messageStarted = frame == nil && first != nil && first != Self.cr && first != Self.lf
+        }
+        return frame
+    }
+
+    private mutating func decodeFrame(buffer: inout ByteBuffer) -> SIPStreamFrame? {
         if failed {
             buffer.moveReaderIndex(to: buffer.writerIndex)
             return nil
@@ -54,10 +77,25 @@ struct SIPStreamDecoder: NIOSingleStepByteToMessageDecoder {
             }
             buffer.moveReaderIndex(forwardBy: 2)  // a lone CRLF: pong, ignored
         }
-        guard buffer.readableBytes > 0 else { return nil }
-
+        let readable = buffer.readableBytes
+        guard readable > 0 else {
+            headerScanned = 0
+            return nil
+        }
         let limits = self.limits
+        if headerScanned > 0, readable <= limits.maxMessageSize {
+            let from = headerScanned
+            guard buffer.withUnsafeReadableBytes({ Self.hasHeaderEnd($0, from: from) }) else {
+                headerScanned = readable
+                return nil
+            }
+        }
         let frame = buffer.withUnsafeReadableBytes { SIPParser.frameStream($0, limits: limits) }
+        if case .needMoreBytes = frame {
+            headerScanned = buffer.withUnsafeReadableBytes { Self.hasHeaderEnd($0, from: 0) } ? 0 : readable
+            return nil
+        }
+        headerScanned = 0
         switch frame {
         case .needMoreBytes:
             return nil
@@ -79,6 +117,23 @@ struct SIPStreamDecoder: NIOSingleStepByteToMessageDecoder {
         }
     }
 
+    /// Whether the bytes hold the empty line that ends a header section (CRLF CRLF or bare
+    /// LF LF, as `SIPParser.frameStream` frames), searching from about `from` on.
+    private static func hasHeaderEnd(_ bytes: UnsafeRawBufferPointer, from: Int) -> Bool {
+        var i = 0
+        while i < bytes.count, bytes[i] == cr || bytes[i] == lf { i += 1 }  // leading CRLFs end nothing
+        i = max(i, from - 2)
+        while i < bytes.count {
+            if bytes[i] == lf {
+                var j = i + 1
+                if j < bytes.count, bytes[j] == cr { j += 1 }
+                if j < bytes.count, bytes[j] == lf { return true }
+            }
+            i += 1
+        }
+        return false
+    }
+
     mutating func decodeLast(buffer: inout ByteBuffer, seenEOF: Bool) throws -> SIPStreamFrame? {
         // A message cut off by EOF is discarded (RFC 3261 §18.3); complete ones still count.
         let frame = try decode(buffer: &buffer)
@@ -92,17 +147,21 @@ enum SIPSalvage {
     /// Takes the header section (up to the first empty line), drops Content-Length (the usual
     /// culprit, RFC 4475 §3.1.2.x) and any body, and parses the rest. Nil when that is still
     /// not a request with the headers a response needs (RFC 3261 §8.2.6: Via, From, To,
-    /// Call-ID, CSeq), so the caller drops the message.
+    /// Call-ID, CSeq), so the caller drops the message. Only the first `maxMessageSize` bytes
+    /// are looked at: an oversized message (RFC 3261 §21.4.11, 413) whose header section fits
+    /// is answered; one whose header section alone is over the limit is not.
     static func request(fromHeaderSection bytes: UnsafeRawBufferPointer, limits: SIPParseLimits) -> SIPRequest? {
-        guard bytes.count > 0, bytes.count <= limits.maxMessageSize else { return nil }
+        guard bytes.count > 0 else { return nil }
         // Starts with "SIP/": a response, never answered.
         if bytes.count >= 4, bytes[0] == 0x53, bytes[1] == 0x49, bytes[2] == 0x50, bytes[3] == 0x2F { return nil }
-        var end = bytes.count
+        let window = min(bytes.count, limits.maxMessageSize)
+        var end: Int?
         var i = 0
-        while i + 3 < bytes.count {
+        while i + 3 < window {
             if bytes[i] == 13, bytes[i + 1] == 10, bytes[i + 2] == 13, bytes[i + 3] == 10 { end = i + 2; break }
             i += 1
         }
+        guard let end = end ?? (bytes.count <= limits.maxMessageSize ? bytes.count : nil) else { return nil }
         var out: [UInt8] = []
         out.reserveCapacity(end + 24)
         var dropping = false

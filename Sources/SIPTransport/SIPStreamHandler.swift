@@ -13,8 +13,10 @@ struct SIPTransportShared: Sendable {
 
 /// One TCP or TLS connection (RFC 3261 §18.3): delivers framed messages upward, answers
 /// keepalive pings (RFC 5626 §3.5.1), answers framing errors with their status and closes
-/// the connection when the stream cannot be framed past them, closes idle connections, and
-/// refuses to buffer without bound for a peer that stops reading.
+/// the connection when the stream cannot be framed past them, closes idle connections and
+/// connections whose message (or, inbound, whose first message) takes too long to complete,
+/// refuses to buffer without bound for a peer that stops reading, and tells the handler when
+/// the connection closes (RFC 3261 §17.1.4).
 final class SIPStreamHandler: ChannelDuplexHandler {
     typealias InboundIn = SIPStreamFrame
     typealias OutboundIn = ByteBuffer
@@ -23,6 +25,14 @@ final class SIPStreamHandler: ChannelDuplexHandler {
     private let kind: SIPTransportKind
     private let id: SIPConnectionID
     private let shared: SIPTransportShared
+    private let inbound: Bool
+    /// Shared with this connection's decoder: whether it holds part of a message.
+    private let progress: SIPStreamProgress
+    /// Closes the connection when the message under way is not complete in time.
+    private var messageDeadline: Scheduled<Void>?
+    /// Inbound: closes the connection when no complete message has come in time.
+    private var firstMessageDeadline: Scheduled<Void>?
+    private var sawMessage = false
     private var logger: Logger
     private var remote: SocketAddress?
     private var local: SocketAddress?
@@ -34,10 +44,16 @@ final class SIPStreamHandler: ChannelDuplexHandler {
     private var inReadBurst = false
     private var flushPending = false
 
-    init(kind: SIPTransportKind, id: SIPConnectionID, shared: SIPTransportShared) {
+    /// - Parameters:
+    ///   - inbound: an accepted connection (its first message is timed).
+    ///   - progress: the one given to this connection's `SIPStreamDecoder`.
+    init(kind: SIPTransportKind, id: SIPConnectionID, shared: SIPTransportShared, inbound: Bool = true,
+         progress: SIPStreamProgress = SIPStreamProgress()) {
         self.kind = kind
         self.id = id
         self.shared = shared
+        self.inbound = inbound
+        self.progress = progress
         self.logger = shared.logger
         logger[metadataKey: "connection.id"] = "\(id.rawValue)"
         logger[metadataKey: "connection.transport"] = "\(kind)"
@@ -45,11 +61,23 @@ final class SIPStreamHandler: ChannelDuplexHandler {
 
     func handlerAdded(context: ChannelHandlerContext) {
         captureAddresses(context)
+        if context.channel.isActive { armFirstMessageDeadline(context: context) }
     }
 
     func channelActive(context: ChannelHandlerContext) {
         captureAddresses(context)
+        armFirstMessageDeadline(context: context)
         context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        cancelDeadlines()
+        shared.handler.transportConnectionDidClose(id)
+        context.fireChannelInactive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        cancelDeadlines()
     }
 
     private func captureAddresses(_ context: ChannelHandlerContext) {
@@ -65,6 +93,13 @@ final class SIPStreamHandler: ChannelDuplexHandler {
         inReadBurst = true
         switch unwrapInboundIn(data) {
         case .message(var message):
+            messageDeadline?.cancel()
+            messageDeadline = nil
+            if !sawMessage {
+                sawMessage = true
+                firstMessageDeadline?.cancel()
+                firstMessageDeadline = nil
+            }
             guard let remote, let local else { return }
             if kind == .tls, peerNames == nil {  // data flows only after the handshake
                 let ssl = try? context.pipeline.syncOperations.handler(type: NIOSSLHandler.self)
@@ -82,6 +117,8 @@ final class SIPStreamHandler: ChannelDuplexHandler {
             logger.trace("keepalive ping, answering pong")
             context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(staticString: "\r\n")), promise: nil)
         case .error(let error, let salvaged, let fatal):
+            messageDeadline?.cancel()
+            messageDeadline = nil
             logger.debug("framing error", metadata: ["sip.error": "\(error.reason)", "sip.fatal": "\(fatal)"])
             var answered: EventLoopFuture<Void>?
             if let status = error.status, let request = salvaged, request.method != .ack {
@@ -119,6 +156,12 @@ final class SIPStreamHandler: ChannelDuplexHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
+        if progress.messageStarted {
+            if messageDeadline == nil, !closing { armMessageDeadline(context: context) }
+        } else if let deadline = messageDeadline {
+            deadline.cancel()
+            messageDeadline = nil
+        }
         inReadBurst = false
         if flushPending {
             flushPending = false
@@ -133,6 +176,40 @@ final class SIPStreamHandler: ChannelDuplexHandler {
         } else {
             context.flush()
         }
+    }
+
+    // MARK: Slow-message defence
+
+    /// The first byte of a message has arrived and the message is not complete: it has
+    /// `messageCompletionTimeout` to complete (RFC 3261 §18.3 framing), else the connection closes.
+    private func armMessageDeadline(context: ChannelHandlerContext) {
+        let timeout = shared.configuration.messageCompletionTimeout
+        messageDeadline = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
+            messageDeadline = nil
+            guard !closing else { return }
+            logger.notice("message not complete in time, closing", metadata: ["sip.timeout_ms": "\(timeout.nanoseconds / 1_000_000)"])
+            closing = true
+            context.close(promise: nil)
+        }
+    }
+
+    private func armFirstMessageDeadline(context: ChannelHandlerContext) {
+        guard inbound, !sawMessage, firstMessageDeadline == nil else { return }
+        let timeout = shared.configuration.firstMessageTimeout
+        firstMessageDeadline = context.eventLoop.assumeIsolated().scheduleTask(in: timeout) { [self] in
+            firstMessageDeadline = nil
+            guard !closing, !sawMessage else { return }
+            logger.notice("no complete first message in time, closing", metadata: ["sip.timeout_ms": "\(timeout.nanoseconds / 1_000_000)"])
+            closing = true
+            context.close(promise: nil)
+        }
+    }
+
+    private func cancelDeadlines() {
+        messageDeadline?.cancel()
+        messageDeadline = nil
+        firstMessageDeadline?.cancel()
+        firstMessageDeadline = nil
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {

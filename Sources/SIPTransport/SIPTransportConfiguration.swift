@@ -14,6 +14,15 @@ public struct SIPTransportConfiguration: Sendable {
     public var maxConnectionsPerIP: Int = 1_000
     /// Cap on bytes queued towards a peer that does not read; past it the connection closes.
     public var maxBufferedOutboundBytes: Int = 1 << 20
+    /// Slow-header defence: how long a TCP/TLS message may take from its first byte until it
+    /// is complete (headers and body, RFC 3261 §18.3); past it the connection is closed. A
+    /// peer trickling a header line every few seconds would otherwise keep the connection,
+    /// and its buffer, forever (each byte resets the idle timer). RFC 5626 §3.5.1 keepalive
+    /// CRLFs between messages do not start a message.
+    public var messageCompletionTimeout: TimeAmount = .seconds(10)
+    /// How long an accepted TCP/TLS connection may stay open (TLS handshake included) without
+    /// delivering its first complete message; past it the connection is closed.
+    public var firstMessageTimeout: TimeAmount = .seconds(20)
     /// How long an outbound TCP connect may take.
     public var connectTimeout: TimeAmount = .seconds(10)
     /// TLS listeners and outbound TLS need these; nil = no TLS.

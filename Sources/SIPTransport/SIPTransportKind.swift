@@ -86,8 +86,10 @@ public struct SIPEndpoint: Hashable, Sendable, CustomStringConvertible {
     public var address: SocketAddress
     /// The expected peer name for an outbound TLS connection; nil = chain only, no name check.
     public var tlsServerName: String?
-    /// A TCP/TLS connection to prefer while it is open (an RFC 5626 flow, e.g. the one a
-    /// contact registered over); otherwise the connection table decides by transport+address.
+    /// A TCP/TLS connection to prefer while it is open and its remote address is `address`
+    /// (an RFC 5626 flow, e.g. the one a contact registered over: name the address the
+    /// REGISTER came from, not the Contact's); otherwise the connection table decides by
+    /// transport and address (RFC 5626 §5.3: the flow is gone).
     public var connectionID: SIPConnectionID?
 
     public init(transport: SIPTransportKind, address: SocketAddress, tlsServerName: String? = nil,
@@ -112,6 +114,22 @@ public struct SIPEndpoint: Hashable, Sendable, CustomStringConvertible {
     }
 
     public var description: String { "\(transport):\(address.sipHostPort)" }
+
+    /// The text a registrar can store for the flow a REGISTER came over (RFC 5626 §5.2), and
+    /// read back with ``init(flowToken:)``: `tcp:192.0.2.1:40000#<id>` (IPv6 bracketed). It
+    /// keeps the flow's remote address with its id, so a request to the binding names both,
+    /// as a send over a flow requires. Nil without a connection id.
+    public var flowToken: String? {
+        connectionID.map { "\(self)#\($0.rawValue)" }
+    }
+
+    /// The endpoint a ``flowToken`` names: the flow's transport, remote address and id.
+    public init(flowToken: String) throws(SIPTransportError) {
+        let bad = SIPTransportError(.invalidDestination, "'\(flowToken)' is not a flow token")
+        guard let hash = flowToken.lastIndex(of: "#"), let id = UInt64(flowToken[flowToken.index(after: hash)...]), id != 0,
+              let spec = try? ListenSpec(parsing: String(flowToken[..<hash])) else { throw bad }
+        try self.init(transport: spec.transport, ip: spec.host, port: spec.port, connectionID: SIPConnectionID(rawValue: id))
+    }
 }
 
 extension SocketAddress {

@@ -107,8 +107,10 @@ extension SIPTransportLayer {
         }
         try ops.addHandler(IdleStateHandler(allTimeout: configuration.idleTimeout))
         let limits = configuration.parseLimits
-        try ops.addHandler(ByteToMessageHandler(SIPStreamDecoder(limits: limits), maximumBufferSize: 2 * limits.maxMessageSize + 4096))
-        try ops.addHandler(SIPStreamHandler(kind: kind, id: id, shared: shared))
+        let progress = SIPStreamProgress()
+        try ops.addHandler(ByteToMessageHandler(SIPStreamDecoder(limits: limits, progress: progress),
+                                                maximumBufferSize: 2 * limits.maxMessageSize + 4096))
+        try ops.addHandler(SIPStreamHandler(kind: kind, id: id, shared: shared, inbound: inbound, progress: progress))
     }
 
     /// Mutual TLS (RFC 5922 §7.3): the chain is checked by BoringSSL against the trust roots;

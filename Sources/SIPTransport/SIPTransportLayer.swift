@@ -12,7 +12,7 @@ import SIPCore
 /// Send methods may be called from anywhere.
 public final class SIPTransportLayer: Sendable {
     public let configuration: SIPTransportConfiguration
-    let group: any EventLoopGroup
+    public let group: any EventLoopGroup
     let logger: Logger
     let table: SIPConnectionTable
     let serverTLS: NIOSSLContext?
@@ -128,7 +128,7 @@ public final class SIPTransportLayer: Sendable {
             if destination.transport == .tls, clientTLS == nil {
                 return group.next().makeFailedFuture(SIPTransportError(.noRoute, "no TLS settings for \(destination)"))
             }
-            if let id = destination.connectionID, let channel = table.channel(for: id), channel.isActive {
+            if let channel = flowChannel(for: destination) {
                 return writeStream(bytes, on: channel)
             }
             let key = SIPConnectionTable.Key(transport: destination.transport, remote: destination.address)
@@ -159,8 +159,35 @@ public final class SIPTransportLayer: Sendable {
     private func openChannel(to destination: SIPEndpoint) -> (any Channel)? {
         guard state.withLockedValue({ !$0.stopped && $0.shared != nil }) else { return nil }
         if destination.transport == .tls, clientTLS == nil { return nil }
-        guard let id = destination.connectionID, let channel = table.channel(for: id), channel.isActive else { return nil }
-        return channel
+        return flowChannel(for: destination)
+    }
+
+    /// The connection `destination.connectionID` names, when it is open and its remote address
+    /// is the destination's (RFC 5626 §5.3). A flow that is gone, or an id that now names a
+    /// connection to someone else (e.g. one stored before a restart), is not used: the caller
+    /// falls back to the connection table by transport and address.
+    private func flowChannel(for destination: SIPEndpoint) -> (any Channel)? {
+        guard let id = destination.connectionID else { return nil }
+        let key = SIPConnectionTable.Key(transport: destination.transport, remote: destination.address)
+        if let channel = table.channel(for: id, matching: key) { return channel }
+        logger.debug("flow not usable, sending by address", metadata: [
+            "connection.id": "\(id.rawValue)", "connection.peer": "\(destination)",
+            "connection.flow_peer": "\(table.remote(of: id).map(\.sipHostPort) ?? "gone")"])
+        return nil
+    }
+
+    /// Whether connection `id` (TCP/TLS) is open. Once it is not, it never is again: a
+    /// transaction waiting on it has had a transport error (RFC 3261 §17.1.4).
+    public func isConnectionOpen(_ id: SIPConnectionID) -> Bool {
+        table.channel(for: id)?.isActive ?? false
+    }
+
+    /// RFC 3261 §18.1.1: a request within 200 bytes of the path MTU, or over 1300 bytes when
+    /// the MTU is unknown, must go over a congestion-controlled transport (TCP) when the UDP
+    /// route was chosen. The caller decides before it writes the Via; this layer never
+    /// switches transports by itself.
+    public static func shouldUseCongestionControlledTransport(messageSize: Int) -> Bool {
+        messageSize > 1300
     }
 
     /// `sendFuture` for async callers.

@@ -18,6 +18,9 @@ public struct StoreError: Error, Hashable, Sendable, CustomStringConvertible {
         public static let unavailable = Code("unavailable")
         /// The database file could not be opened or migrated.
         public static let openFailed = Code("openFailed")
+        /// Too many updates are waiting for their commit (the cap on pending group commits);
+        /// answer 503 with Retry-After.
+        public static let overloaded = Code("overloaded")
     }
 
     public var code: Code

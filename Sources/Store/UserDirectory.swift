@@ -49,8 +49,9 @@ public final class UserDirectory: Sendable {
         return user
     }
 
-    /// The user from memory only (never touches the store).
-    public func cachedUser(_ aor: String) async -> UserRecord? { memoryUser(aor) }
+    /// The user from memory only (never touches the store): the synchronous read of the
+    /// hot path (digest, location). Users added by `sipctl` appear with the next refresh.
+    public func cachedUser(_ aor: String) -> UserRecord? { memoryUser(aor) }
 
     public var count: Int { get async { state.withLock { $0.users.count } } }
 

@@ -130,4 +130,45 @@ import Testing
         await bob.close()
         try await server.stop()
     }
+
+    /// A CANCEL right behind its INVITE (same burst, before the branches exist) still
+    /// cancels the downstream branch (§16.10): bob gets CANCEL, and alice's 487 is bob's.
+    @Test func cancelRightBehindTheInviteReachesTheBranch() async throws {
+        let server = try await RunningHomeServer.start(auth: false, users: [("alice", "a", true), ("bob", "b", true)])
+        let (bob, _) = try await RegisteredUA.register("bob", password: "b", on: server, group: testEventLoops)
+        let alice = try await TestUA(group: testEventLoops)
+        let domain = server.domain
+        try await alice.send(Self.invite(uaPort: alice.port, domain: domain, callID: "call-3", branch: "z9hG4bK-inv-3"),
+                             to: server.udpPort)
+        try await alice.send("""
+        CANCEL sip:bob@\(domain) SIP/2.0
+        Via: SIP/2.0/UDP 127.0.0.1:\(alice.port);branch=z9hG4bK-inv-3;rport
+        Max-Forwards: 70
+        From: <sip:alice@\(domain)>;tag=alice-tag
+        To: <sip:bob@\(domain)>
+        Call-ID: call-3
+        CSeq: 1 CANCEL
+        Content-Length: 0
+
+
+        """, to: server.udpPort)
+        let invite = try #require(await bob.request())
+        #expect(invite.method == .invite)
+        try await bob.answer(invite, 180, toTag: "bob-tag", extra: [("X-From", "bob")], to: server.udpPort)
+        let cancel = try #require(await bob.request())
+        #expect(cancel.method == .cancel)
+        try await bob.answer(cancel, 200, toTag: "bob-tag", to: server.udpPort)
+        try await bob.answer(invite, 487, toTag: "bob-tag", extra: [("X-From", "bob")], to: server.udpPort)
+        var statuses: [Int] = []
+        var final: SIPResponse?
+        while final == nil, let r = await alice.response() {
+            statuses.append(r.statusCode)
+            if (try? r.cseq)?.method == .invite, r.statusCode >= 200 { final = r }
+        }
+        #expect(final?.statusCode == 487)
+        #expect(final?.headers.first("X-From") == "bob", "the 487 must be bob's, not one the proxy made up")
+        await alice.close()
+        await bob.close()
+        try await server.stop()
+    }
 }

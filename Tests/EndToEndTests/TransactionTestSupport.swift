@@ -16,12 +16,13 @@ struct RunningServer {
     func port(_ kind: SIPTransportKind) -> Int? { listeners.first { $0.spec.transport == kind }?.port }
 
     static func start(_ transports: [SIPTransportKind] = [.udp, .tcp], tls: SIPTLSSettings? = nil,
-                      handlers: [SIPMethod: any SIPRequestHandler] = [:]) async throws -> RunningServer {
+                      handlers: [SIPMethod: any SIPRequestHandler] = [:],
+                      configuration: SIPServer.Configuration = .init()) async throws -> RunningServer {
         let layer = try SIPTransportLayer(configuration: SIPTransportConfiguration(tls: tls))
         let specs = transports.map { ListenSpec(transport: $0, host: "127.0.0.1", port: 0) }
         let adapter = SIPTransportAdapter(transportLayer: layer, listen: specs)
         let listeners = try await adapter.start()
-        let server = SIPServer(transport: adapter, handlers: handlers)
+        let server = SIPServer(transport: adapter, configuration: configuration, handlers: handlers)
         let task = Task { try await server.run() }
         return RunningServer(server: server, adapter: adapter, listeners: listeners, task: task)
     }

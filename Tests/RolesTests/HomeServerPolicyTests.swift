@@ -1,24 +1,24 @@
 import SIPCore
+import SIPTransaction
 import Testing
 @testable import Roles
 
 struct FakeLocation: LocationService {
     var table: [String: LocationResult]
-    func lookup(user: String, domain: String) async -> LocationResult {
+    func lookup(user: String, domain: String) -> LocationResult {
         table["\(user)@\(domain)"] ?? .unknownUser
     }
 }
 
 struct FakeRegistrar: RegistrarService {
-    func register(_ request: SIPRequest, source: RequestSource) async -> SIPResponse {
-        var r = SIPResponse(responding: request, statusCode: 200, toTag: "reg")
-        r.headers.append("X-Registrar", "fake")
-        return r
+    let name = "fake-registrar"
+    func serve(_ transaction: ServerTransaction, context: RoutingContext) {
+        try? transaction.respond(200, headers: [("X-Registrar", "fake")])
     }
 }
 
 struct FakeAuthenticator: RequestAuthenticator {
-    func authenticate(_ request: SIPRequest) async -> AuthenticationOutcome {
+    func authenticate(_ request: SIPRequest, source: RequestSource) -> AuthenticationOutcome {
         guard let credentials = request.headers.first("Proxy-Authorization") else {
             var challenge = SIPResponse(responding: request, statusCode: 407, toTag: "auth")
             challenge.headers.append("Proxy-Authenticate", "Digest realm=\"example.com\", nonce=\"n\"")
@@ -106,8 +106,8 @@ struct FakeAuthenticator: RequestAuthenticator {
 
 
         """)
-        guard case .answerLocally(let response) = await decide(r) else { Issue.record("expected local answer"); return }
-        #expect(response.headers.first("X-Registrar") == "fake")
+        guard case .localService(let service) = await decide(r) else { Issue.record("expected the registrar"); return }
+        #expect(service.name == "fake-registrar")
     }
 
     @Test func optionsToTheServerIsAnswered() async throws {
@@ -157,7 +157,7 @@ struct FakeAuthenticator: RequestAuthenticator {
         BYE sip:bob@10.0.0.2:5070 SIP/2.0
         Via: SIP/2.0/UDP 198.51.100.1;branch=z9hG4bKb1
         Max-Forwards: 70
-        Route: <sip:192.0.2.10:5060;lr>
+        Route: <sip:192.0.2.10:5060;lr;dlg=\(DialogRouteToken.token(callID: "c1", tag: "1"))>
         From: <sip:alice@example.com>;tag=1
         To: <sip:bob@example.com>;tag=2
         Call-ID: c1

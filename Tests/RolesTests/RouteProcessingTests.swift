@@ -45,8 +45,10 @@ import Testing
         #expect(f.request.headers.first("Max-Forwards") == "69")
         #expect(f.nextHop == NextHop(transport: .tcp, host: "198.51.100.2", port: 5062))
         // Transport changes from UDP to TCP: two Record-Route values (RFC 5658), ours on top.
-        #expect(f.request.headers["Record-Route"] == ["<sip:192.0.2.10:5060;transport=tcp;lr>",
-                                                      "<sip:192.0.2.10:5060;lr>",
+        // Each of ours carries the dialog token of the request (DialogRouteToken).
+        let token = DialogRouteToken.make(for: r)
+        #expect(f.request.headers["Record-Route"] == ["<sip:192.0.2.10:5060;transport=tcp;lr;dlg=\(token)>",
+                                                      "<sip:192.0.2.10:5060;lr;dlg=\(token)>",
                                                       "<sip:upstream.example.net;lr>"])
         let top = try #require(f.request.headers["Via"].first)
         #expect(top.hasPrefix("SIP/2.0/TCP 192.0.2.10:5060;branch=z9hG4bK"))

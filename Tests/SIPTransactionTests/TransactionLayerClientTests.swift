@@ -21,6 +21,21 @@ import Testing
         return r
     }
 
+    /// RFC 3261 §18.1.1: over 1300 bytes and bound for UDP goes over TCP, Via saying so.
+    @Test func largeRequestForUDPGoesOverTCP() throws {
+        var big = outgoing("MESSAGE")
+        big.body = Array(repeating: UInt8(ascii: "x"), count: 1400)
+        big.headers.replace("Content-Length", with: "1400")
+        let tx: ClientTransaction = try layer.start(big, to: udp)
+        #expect(tx.destination.transport == .tcp)
+        #expect(try tx.request.topVia?.transport.uppercased() == "TCP")
+        guard case .request(let sent, let destination) = transport.sent.first else { Issue.record("nothing sent"); return }
+        #expect(destination.transport == .tcp)
+        #expect(try sent.topVia?.transport.uppercased() == "TCP")
+        let small: ClientTransaction = try layer.start(outgoing("MESSAGE"), to: udp)
+        #expect(small.destination.transport == .udp)
+    }
+
     @Test func nonInviteRequestIsSentWithOurViaRetransmittedAndAnswered() async throws {
         let tx = try await layer.start(outgoing("MESSAGE"), to: udp)
         let via = try #require(try tx.request.topVia)

@@ -140,7 +140,7 @@ struct LoopbackTests {
         #expect(response.remote.port != server.endpoint(.tcp).address.port, "came over a new connection from the server")
     }
 
-    @Test("an endpoint's connection id (an RFC 5626 flow) wins over its address while open")
+    @Test("an endpoint's connection id (an RFC 5626 flow) is used only while open and leading to the endpoint's address")
     func flowPreferred() async throws {
         let (server, inbox) = try await startLayer(["tcp:127.0.0.1:0"])
         defer { Task { await server.shutdown() } }
@@ -151,15 +151,21 @@ struct LoopbackTests {
         let fromA = try #require(await inbox.next())
         try await b.send(Sample.options(via: "TCP 127.0.0.1:1", callID: "b"))
         let fromB = try #require(await inbox.next())
+        // The flow and its address agree: the flow is used.
+        try await server.send(try Sample.optionsMessage(via: "TCP 127.0.0.1:1", callID: "to-b"), to: fromB.source)
+        #expect(await b.read(until: { $0.contains("to-b") }).contains("to-b"))
+        // An id naming a connection to someone else (a stale flow): the address decides.
         var destination = fromA.source
         destination.connectionID = fromB.connectionID
-        try await server.send(try Sample.optionsMessage(via: "TCP 127.0.0.1:1", callID: "to-b"), to: destination)
-        #expect(await b.read(until: { $0.contains("to-b") }).contains("to-b"))
+        try await server.send(try Sample.optionsMessage(via: "TCP 127.0.0.1:1", callID: "to-a"), to: destination)
+        #expect(await a.read(until: { $0.contains("to-a") }).contains("to-a"))
         try await b.channel.close()
         _ = await eventually { server.connectionCount == 1 }
         // Flow gone: the address decides again.
-        try await server.send(try Sample.optionsMessage(via: "TCP 127.0.0.1:1", callID: "to-a"), to: destination)
-        #expect(await a.read(until: { $0.contains("to-a") }).contains("to-a"))
+        destination = fromB.source
+        destination.address = fromA.remote
+        try await server.send(try Sample.optionsMessage(via: "TCP 127.0.0.1:1", callID: "to-a-again"), to: destination)
+        #expect(await a.read(until: { $0.contains("to-a-again") }).contains("to-a-again"))
     }
 
     @Test("sending to a closed port fails with a transport error")

@@ -10,18 +10,24 @@ import Testing
 /// Collects synchronously (EmbeddedChannel tests stay on one thread).
 final class SyncInbox: SIPInboundHandler {
     let received = NIOLockedValueBox<[InboundMessage]>([])
+    let closed = NIOLockedValueBox<[SIPConnectionID]>([])
     func transportDidReceive(_ inbound: InboundMessage) { received.withLockedValue { $0.append(inbound) } }
+    func transportConnectionDidClose(_ id: SIPConnectionID) { closed.withLockedValue { $0.append(id) } }
     var messages: [InboundMessage] { received.withLockedValue { $0 } }
+    var closedConnections: [SIPConnectionID] { closed.withLockedValue { $0 } }
 }
 
-func makeStreamChannel(inbox: some SIPInboundHandler, configuration: SIPTransportConfiguration = .init()) throws -> EmbeddedChannel {
+func makeStreamChannel(inbox: some SIPInboundHandler, configuration: SIPTransportConfiguration = .init(),
+                       inbound: Bool = true) throws -> EmbeddedChannel {
     let channel = EmbeddedChannel()
     channel.remoteAddress = try SocketAddress(ipAddress: "192.0.2.7", port: 40000)
     channel.localAddress = try SocketAddress(ipAddress: "192.0.2.1", port: 5060)
     let shared = SIPTransportShared(handler: inbox, table: SIPConnectionTable(maxConnections: 10, maxConnectionsPerIP: 10),
                                     configuration: configuration, logger: Logger(label: "test"))
-    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(SIPStreamDecoder()))
-    try channel.pipeline.syncOperations.addHandler(SIPStreamHandler(kind: .tcp, id: SIPConnectionID(rawValue: 1), shared: shared))
+    let progress = SIPStreamProgress()
+    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(SIPStreamDecoder(progress: progress)))
+    try channel.pipeline.syncOperations.addHandler(SIPStreamHandler(kind: .tcp, id: SIPConnectionID(rawValue: 1), shared: shared,
+                                                                    inbound: inbound, progress: progress))
     try channel.connect(to: channel.remoteAddress!).wait()
     return channel
 }

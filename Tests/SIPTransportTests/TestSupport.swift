@@ -13,13 +13,18 @@ final class Inbox: SIPInboundHandler {
         var messages: [InboundMessage] = []
         var taken = 0
         var closed: [SIPConnectionID] = []
+        var inactive: [SIPConnectionID] = []
     }
     private let state = NIOLockedValueBox(State())
 
     func transportDidReceive(_ inbound: InboundMessage) { state.withLockedValue { $0.messages.append(inbound) } }
     func transportDidCloseConnection(_ id: SIPConnectionID, endpoint: SIPEndpoint) { state.withLockedValue { $0.closed.append(id) } }
 
+    func transportConnectionDidClose(_ id: SIPConnectionID) { state.withLockedValue { $0.inactive.append(id) } }
+
     var closedConnections: [SIPConnectionID] { state.withLockedValue { $0.closed } }
+    /// Ids reported by `transportConnectionDidClose` (RFC 3261 §17.1.4).
+    var inactiveConnections: [SIPConnectionID] { state.withLockedValue { $0.inactive } }
 
     /// The next message not yet taken, or nil when none comes within the timeout.
     func next(timeout: Duration = .seconds(20)) async -> InboundMessage? {

@@ -125,3 +125,41 @@ struct DurabilityTests {
         try store.close()
     }
 }
+
+/// A binding store whose commits wait until released (to hold updates in flight).
+final class HeldCommitStore: BindingStore {
+    let gate = AsyncStream<Void>.makeStream()
+    func loadBindings(now: Int64) async throws(StoreError) -> [Binding] { [] }
+    func apply(_ changes: [BindingChange]) async throws(StoreError) {
+        for await _ in gate.stream { return }
+    }
+    func purgeExpired(now: Int64) async throws(StoreError) -> Int { 0 }
+}
+
+@Suite("Location table caps")
+struct LocationTableCapTests {
+    /// Past the cap on updates waiting for their commit, an update fails at once with
+    /// `.overloaded` (the registrar answers 503 + Retry-After); the admitted ones complete.
+    @Test func updatesPastTheCapAreRefusedAtOnce() async throws {
+        let store = HeldCommitStore()
+        let clock = ManualClock()
+        let table = try await LocationTable.load(from: store, clock: clock.storeClock)
+        table.setMaxInFlight(3)
+        let outcomes = AsyncStream<Result<Int, StoreError>>.makeStream()
+        for i in 0..<5 {
+            let b = binding("u\(i)@example.com", "sip:u\(i)@192.0.2.1", expiresAt: clock.now + 60)
+            table.update(aor: b.aor, { bindings, _ in bindings = [b]; return i }) { outcomes.continuation.yield($0) }
+        }
+        var iterator = outcomes.stream.makeAsyncIterator()
+        for _ in 0..<2 {
+            guard case .failure(let error) = await iterator.next() else { Issue.record("expected a refusal"); return }
+            #expect(error.code == .overloaded)
+            #expect(error.status == 503)
+        }
+        store.gate.continuation.finish()  // let the commit through
+        var done = 0
+        for _ in 0..<3 { if case .success = await iterator.next() { done += 1 } }
+        #expect(done == 3)
+        #expect(table.lookup("u0@example.com").count == 1)
+    }
+}

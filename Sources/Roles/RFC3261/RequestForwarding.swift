@@ -110,9 +110,10 @@ public enum RequestForwarding {
         guard let nextHop = NextHop(uri: hopURI, flowID: target.flowID) else { return nil }
         // Step 4: Record-Route, doubled when the transport changes (RFC 5658).
         if recordRoute {
-            request.headers.insertFirst("Record-Route", identity.recordRouteURI(for: inbound))
+            let token = DialogRouteToken.make(for: original)
+            request.headers.insertFirst("Record-Route", identity.recordRouteURI(for: inbound, dialogToken: token))
             if nextHop.transport != inbound {
-                request.headers.insertFirst("Record-Route", identity.recordRouteURI(for: nextHop.transport))
+                request.headers.insertFirst("Record-Route", identity.recordRouteURI(for: nextHop.transport, dialogToken: token))
             }
         }
         // Step 8: our Via, with a loop-detecting branch.

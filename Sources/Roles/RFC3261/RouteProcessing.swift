@@ -11,6 +11,8 @@ public enum RouteProcessing {
         public var ownRoutesRemoved = 0
         /// An maddr naming us was stripped from the Request-URI.
         public var maddrStripped = false
+        /// The dialog token (`dlg` parameter) of the first of our Route values removed.
+        public var removedRouteToken: String?
     }
 
     /// Applies §16.4 to `request` in place.
@@ -43,6 +45,10 @@ public enum RouteProcessing {
               let addr = NameAddr(top), identity.isThisProxy(addr.uri) {
             request.headers.removeFirstValue("Route")
             result.ownRoutesRemoved += 1
+            if result.removedRouteToken == nil, let sip = addr.uri.sipURI,
+               let param = sip.parameter(DialogRouteToken.parameter), let token = param {
+                result.removedRouteToken = token
+            }
         }
         return result
     }

@@ -13,14 +13,13 @@ public enum LocationResult: Hashable, Sendable {
 /// The location service a policy asks for the targets of an AOR (RFC 3261 §16.5).
 public protocol LocationService: Sendable {
     /// `user` as written in the URI, `domain` lowercased.
-    func lookup(user: String, domain: String) async -> LocationResult
+    func lookup(user: String, domain: String) -> LocationResult
 }
 
-/// The registrar a policy hands REGISTER requests for its domains (RFC 3261 §10.3); it
-/// authenticates them itself (401).
-public protocol RegistrarService: Sendable {
-    func register(_ request: SIPRequest, source: RequestSource) async -> SIPResponse
-}
+/// The registrar a policy hands REGISTER requests for its domains (RFC 3261 §10.3): a
+/// ``LocalService`` that authenticates them itself (401) and answers once the bindings are
+/// durable (group commit).
+public protocol RegistrarService: LocalService {}
 
 /// The outcome of checking a request's credentials (RFC 3261 §22.3).
 public enum AuthenticationOutcome: Hashable, Sendable {
@@ -35,16 +34,8 @@ public enum AuthenticationOutcome: Hashable, Sendable {
 
 /// Digest authentication of requests other than REGISTER (RFC 3261 §22.3: 407).
 public protocol RequestAuthenticator: Sendable {
-    func authenticate(_ request: SIPRequest) async -> AuthenticationOutcome
-    /// As ``authenticate(_:)``, knowing the source IP address (for throttling failed
-    /// attempts); by default the source is ignored.
-    func authenticate(_ request: SIPRequest, source: String?) async -> AuthenticationOutcome
-}
-
-extension RequestAuthenticator {
-    public func authenticate(_ request: SIPRequest, source: String?) async -> AuthenticationOutcome {
-        await authenticate(request)
-    }
+    /// - Parameter source: who sent it; its host keys the failed-attempt throttling.
+    func authenticate(_ request: SIPRequest, source: RequestSource) -> AuthenticationOutcome
 }
 
 /// Fresh tags for responses this server makes itself (RFC 3261 §19.3: at least 32 bits).

@@ -7,7 +7,7 @@ public struct ValidateStep: RoutingStep {
     public let identity: ProxyIdentity
     public init(identity: ProxyIdentity) { self.identity = identity }
 
-    public func process(_ context: inout RoutingContext) async -> RoutingDecision? {
+    public func process(_ context: inout RoutingContext) -> RoutingDecision? {
         switch RequestValidation.validate(context.request, identity: identity) {
         case .valid(let hash):
             if let hash { context.loopHash = hash }
@@ -26,8 +26,13 @@ public struct RoutePreprocessStep: RoutingStep {
     public let identity: ProxyIdentity
     public init(identity: ProxyIdentity) { self.identity = identity }
 
-    public func process(_ context: inout RoutingContext) async -> RoutingDecision? {
-        RouteProcessing.preprocess(&context.request, identity: identity)
+    public func process(_ context: inout RoutingContext) -> RoutingDecision? {
+        let result = RouteProcessing.preprocess(&context.request, identity: identity)
+        // In a dialog we record-routed: a To tag, and our own Route value on top carrying
+        // the dialog token only this server can make (RFC 3261 §12.2, §16.4).
+        if (context.request.to?.tag ?? nil) != nil, let token = result.removedRouteToken {
+            context.isInOwnDialog = DialogRouteToken.verify(token, request: context.request)
+        }
         return nil
     }
 }
@@ -45,7 +50,7 @@ public struct LocalServerStep: RoutingStep {
         self.registrar = registrar
     }
 
-    public func process(_ context: inout RoutingContext) async -> RoutingDecision? {
+    public func process(_ context: inout RoutingContext) -> RoutingDecision? {
         let request = context.request
         guard let sip = request.uri.sipURI, sip.user == nil, request.headers.first("Route") == nil,
               identity.isResponsible(for: request.uri) else { return nil }
@@ -53,7 +58,7 @@ public struct LocalServerStep: RoutingStep {
         switch request.method {
         case .register:
             guard let registrar else { return .respond(StatusAnswer(405, headers: [allowHeader])) }
-            return .answerLocally(await registrar.register(request, source: context.source))
+            return .localService(registrar)
         case .options:
             return .answerLocally(OptionsResponder.response(to: request))
         case .ack:
@@ -71,9 +76,11 @@ public struct LocalServerStep: RoutingStep {
 }
 
 /// RFC 3261 §22.3 proxy authentication of requests from our own users (their From is in
-/// one of our domains). ACK and CANCEL cannot be challenged; requests inside a dialog (To
-/// tag) were authorised when the dialog was made. The authenticated user must own the From
-/// AOR (403 otherwise).
+/// one of our domains). ACK and CANCEL cannot be challenged; requests inside a dialog this
+/// proxy record-routed (``RoutingContext/isInOwnDialog``: a To tag *and* our Route with a
+/// valid dialog token) were authorised when the dialog was made. A To tag alone proves
+/// nothing (anyone can write one) and is authenticated like any request. The authenticated
+/// user must own the From AOR (403 otherwise).
 public struct AuthenticateStep: RoutingStep {
     public let name = "authenticate"
     public let identity: ProxyIdentity
@@ -84,7 +91,7 @@ public struct AuthenticateStep: RoutingStep {
         self.authenticator = authenticator
     }
 
-    public func process(_ context: inout RoutingContext) async -> RoutingDecision? {
+    public func process(_ context: inout RoutingContext) -> RoutingDecision? {
         let request = context.request
         switch request.method {
         case .ack, .cancel, .register: return nil
@@ -92,8 +99,8 @@ public struct AuthenticateStep: RoutingStep {
         }
         guard let from = request.from, let fromURI = from.uri.sipURI,
               identity.domains.contains(fromURI.host.lowercased()) else { return nil }
-        if (request.to?.tag ?? nil) != nil { return nil }
-        switch await authenticator.authenticate(request, source: context.source.host) {
+        if context.isInOwnDialog { return nil }
+        switch authenticator.authenticate(request, source: context.source) {
         case .authenticated(let aor):
             guard let user = fromURI.user, AOR.normalize("\(user)@\(fromURI.host)") == aor else {
                 return .respond(StatusAnswer(403, "Identity Mismatch"))
@@ -109,8 +116,9 @@ public struct AuthenticateStep: RoutingStep {
 }
 
 /// §16.5 "am I responsible": a request that still carries Route values after §16.4, or whose
-/// Request-URI is in a domain we do not serve, goes to its Request-URI. Relaying for a
-/// foreign originator to a foreign domain is refused (403) unless `openRelay`.
+/// Request-URI is in a domain we do not serve, goes to its Request-URI, but only for an
+/// authenticated originator or inside a dialog we record-routed; anything else is refused
+/// (403 Relaying Denied; an ACK is dropped) unless `openRelay` (authentication off).
 public struct ResponsibilityStep: RoutingStep {
     public let name = "am-i-responsible"
     public let identity: ProxyIdentity
@@ -121,16 +129,18 @@ public struct ResponsibilityStep: RoutingStep {
         self.openRelay = openRelay
     }
 
-    public func process(_ context: inout RoutingContext) async -> RoutingDecision? {
+    public func process(_ context: inout RoutingContext) -> RoutingDecision? {
         let request = context.request
         let hasRoute = request.headers.first("Route") != nil
         if !hasRoute, identity.isResponsible(for: request.uri) {
             context.isForOurDomain = true
             return nil
         }
-        if !hasRoute, !openRelay, context.authenticatedUser == nil, (request.to?.tag ?? nil) == nil {
-            let fromOurs = request.from?.uri.sipURI.map { identity.domains.contains($0.host.lowercased()) } ?? false
-            if !fromOurs { return .respond(StatusAnswer(403, "Relaying Denied")) }
+        // Relaying needs an authenticated originator or a dialog we record-routed; a Route
+        // or a To tag written by the sender proves nothing.
+        if !openRelay, context.authenticatedUser == nil, !context.isInOwnDialog {
+            if request.method == .ack { return .drop("ACK to a foreign target outside our dialogs") }
+            return .respond(StatusAnswer(403, "Relaying Denied"))
         }
         return .forward(ForwardPlan(request: request, targets: [ForwardTarget(uri: request.uri)],
                                     recordRoute: RequestForwarding.shouldRecordRoute(request),
@@ -147,10 +157,10 @@ public struct LocationStep: RoutingStep {
 
     public init(location: any LocationService) { self.location = location }
 
-    public func process(_ context: inout RoutingContext) async -> RoutingDecision? {
+    public func process(_ context: inout RoutingContext) -> RoutingDecision? {
         let request = context.request
         guard let sip = request.uri.sipURI, let user = sip.user else { return .respond(StatusAnswer(404)) }
-        switch await location.lookup(user: user, domain: sip.host.lowercased()) {
+        switch location.lookup(user: user, domain: sip.host.lowercased()) {
         case .unknownUser, .noBindings:
             return .respond(StatusAnswer(480))
         case .targets(let targets):

@@ -30,6 +30,19 @@ enum MessageBuilding {
         request.headers.insertFirst("Via", value)
     }
 
+    /// RFC 3261 §18.1.1: a request larger than 1300 bytes bound for UDP (path MTU unknown)
+    /// must go over a congestion-controlled transport. Returns TCP, with the top Via (ours)
+    /// changed to say so, when `request` is too large for UDP; else nil.
+    static func congestionControlledTransport(for request: inout SIPRequest, destination: SIPDestination) -> SIPTransportKind? {
+        guard destination.transport == .udp, destination.flowID == nil, request.serialized().count > 1300 else { return nil }
+        guard let index = request.headers.firstIndex(where: { $0.name.lowercased() == "via" || $0.name.lowercased() == "v" }),
+              request.headers[index].value.hasPrefix("SIP/2.0/UDP ") else { return nil }
+        var field = request.headers[index]
+        field.value = "SIP/2.0/TCP " + field.value.dropFirst("SIP/2.0/UDP ".count)
+        request.headers.setField(at: index, field)
+        return .tcp
+    }
+
     /// The ACK a client INVITE transaction sends for a non-2xx final response
     /// (§17.1.1.3): Request-URI, Call-ID, From, CSeq number and Route of the INVITE, the top
     /// Via of the INVITE only, To of the response.

@@ -9,17 +9,42 @@ public enum ClientTransactionOutcome: Sendable {
     case failed(SIPTransactionError)
 }
 
-/// A client transaction as its TU sees it: the request as sent (with our Via) and the
-/// stream of what happened. `outcomes` has one consumer; it finishes when the transaction
-/// terminates.
-public struct ClientTransaction: Sendable {
+/// What the layer reports to a client transaction's TU (the callback form of
+/// ``TransactionLayer/start(_:to:pushVia:report:)``): outcomes in order, then `terminated`.
+public enum ClientTransactionReport: Sendable {
+    case outcome(ClientTransactionOutcome)
+    /// The transaction is over; nothing more will be reported.
+    case terminated
+}
+
+/// A client transaction started with a callback: its identity and CANCEL.
+public struct ClientTransactionHandle: Sendable {
     public let id: UInt64
     public let key: ClientTransactionKey
     /// The request as sent, our Via on top.
     public let request: SIPRequest
     public let destination: SIPDestination
-    public let outcomes: AsyncStream<ClientTransactionOutcome>
     let layer: TransactionLayer
+
+    /// Cancels a pending INVITE (§9.1): sends CANCEL once a provisional response has
+    /// arrived (at once if one has). No effect on non-INVITE or answered transactions.
+    public func cancel() {
+        layer.cancel(id)
+    }
+}
+
+/// A client transaction as an async TU sees it: the request as sent (with our Via) and the
+/// stream of what happened. `outcomes` has one consumer; it finishes when the transaction
+/// terminates.
+public struct ClientTransaction: Sendable {
+    public let handle: ClientTransactionHandle
+    public let outcomes: AsyncStream<ClientTransactionOutcome>
+
+    public var id: UInt64 { handle.id }
+    public var key: ClientTransactionKey { handle.key }
+    /// The request as sent, our Via on top.
+    public var request: SIPRequest { handle.request }
+    public var destination: SIPDestination { handle.destination }
 
     /// Waits for the final response, skipping provisional ones (consumes `outcomes`).
     /// Timeouts and transport errors throw (§8.1.3.1).
@@ -37,10 +62,9 @@ public struct ClientTransaction: Sendable {
         throw SIPTransactionError(.noSuchTransaction, "transaction ended without a final response")
     }
 
-    /// Cancels a pending INVITE (§9.1): sends CANCEL once a provisional response has
-    /// arrived (at once if one has). No effect on non-INVITE or answered transactions.
-    public func cancel() async {
-        await layer.cancel(id)
+    /// Cancels a pending INVITE (§9.1), see ``ClientTransactionHandle/cancel()``.
+    public func cancel() {
+        handle.cancel()
     }
 }
 
@@ -65,20 +89,20 @@ public struct ServerTransaction: Sendable, Hashable {
     }
 
     /// Sends `response` through the transaction (retransmitted as §17.2 says).
-    public func respond(_ response: SIPResponse) async throws(SIPTransactionError) {
-        try await layer.respond(response, in: id)
+    public func respond(_ response: SIPResponse) throws(SIPTransactionError) {
+        try layer.respond(response, in: id)
     }
 
     /// Builds and sends a response, adding `headers`.
     public func respond(_ statusCode: Int, reasonPhrase: String? = nil, headers: [(String, String)] = [],
-                        body: [UInt8] = []) async throws(SIPTransactionError) {
+                        body: [UInt8] = []) throws(SIPTransactionError) {
         var response = makeResponse(statusCode, reasonPhrase: reasonPhrase)
         for (name, value) in headers { response.headers.append(name, value) }
         if !body.isEmpty {
             response.body = body
             response.headers.replace("Content-Length", with: "\(body.count)")
         }
-        try await respond(response)
+        try respond(response)
     }
 }
 

@@ -12,7 +12,7 @@ struct ClientEntry {
     let key: ClientTransactionKey
     let request: SIPRequest
     let destination: SIPDestination
-    let outcomes: AsyncStream<ClientTransactionOutcome>.Continuation
+    let report: @Sendable (ClientTransactionReport) -> Void
     var cancelPending = false
     var cancelSent = false
 
@@ -25,77 +25,125 @@ struct ClientEntry {
 }
 
 extension TransactionLayer {
-    /// Starts a client transaction (§17.1) for `request` towards `destination`.
+    /// Starts a client transaction (§17.1) for `request` towards `destination`; what happens
+    /// to it is reported to `report`, synchronously on the thread that caused it (the event
+    /// loop that read a response, the timer's wake-up), ending with `.terminated`.
     ///
     /// With `pushVia` (the default) the layer puts our Via with a new branch on top, as a
     /// UAC (§8.1.1.7) or a proxy (§16.6 step 8) must; without it the request's top Via must
     /// already carry a magic-cookie branch (a CANCEL or ACK built by the TU).
-    public func start(_ request: SIPRequest, to destination: SIPDestination,
-                      pushVia: Bool = true) throws(SIPTransactionError) -> ClientTransaction {
+    @discardableResult
+    public func start(_ request: SIPRequest, to destination: SIPDestination, pushVia: Bool = true,
+                      report: @escaping @Sendable (ClientTransactionReport) -> Void) throws(SIPTransactionError) -> ClientTransactionHandle {
         var request = request
+        var destination = destination
         if pushVia {
             MessageBuilding.pushVia(on: &request, transport: destination.transport,
                                     sentBy: transport.sentBy(for: destination), branch: MessageBuilding.newBranch())
+        }
+        if let larger = MessageBuilding.congestionControlledTransport(for: &request, destination: destination) {
+            destination.transport = larger
         }
         guard let via = (try? request.topVia), let branch = via.branch, request.method != .ack else {
             throw SIPTransactionError(.malformedRequest, "a client transaction needs a top Via with a branch, and not ACK")
         }
         let key = ClientTransactionKey(branch: branch, method: request.method)
-        guard clientIndex[key] == nil else {
-            throw SIPTransactionError(.malformedRequest, "branch \(branch) already used by a client transaction")
-        }
-        let id = makeID()
-        let (stream, continuation) = AsyncStream.makeStream(of: ClientTransactionOutcome.self, bufferingPolicy: .unbounded)
+        var effects = Effects()
         let instant = now()
-        var actions: [TransactionAction] = []
-        let reliable = destination.transport.isReliable
-        let machine: ClientEntry.Machine = request.method == .invite
-            ? .invite(InviteClientTransaction(reliable: reliable, settings: settings, now: instant, actions: &actions))
-            : .nonInvite(NonInviteClientTransaction(reliable: reliable, settings: settings, now: instant, actions: &actions))
-        clients[id] = ClientEntry(machine: machine, key: key, request: request, destination: destination, outcomes: continuation)
-        clientIndex[key] = id
-        performClient(id, actions, response: nil, at: instant)
-        return ClientTransaction(id: id, key: key, request: request, destination: destination, outcomes: stream, layer: self)
+        let outcome: Result<UInt64, SIPTransactionError> = state.withLock { s in
+            guard s.clientIndex[key] == nil else {
+                return .failure(SIPTransactionError(.malformedRequest, "branch \(branch) already used by a client transaction"))
+            }
+            guard s.clients.count < s.limits.maxClientTransactions else {
+                return .failure(SIPTransactionError(.overloaded, "client transaction table full", status: 503))
+            }
+            let id = s.makeID()
+            var actions: [TransactionAction] = []
+            let reliable = destination.transport.isReliable
+            let machine: ClientEntry.Machine = request.method == .invite
+                ? .invite(InviteClientTransaction(reliable: reliable, settings: s.settings, now: instant, actions: &actions))
+                : .nonInvite(NonInviteClientTransaction(reliable: reliable, settings: s.settings, now: instant, actions: &actions))
+            s.clients[id] = ClientEntry(machine: machine, key: key, request: request, destination: destination, report: report)
+            s.clientIndex[key] = id
+            s.performClient(id, actions, response: nil, at: instant, &effects)
+            s.armWakeup(now: instant, &effects)
+            return .success(id)
+        }
+        let id = try outcome.get()
+        perform(effects)
+        return ClientTransactionHandle(id: id, key: key, request: request, destination: destination, layer: self)
+    }
+
+    /// Starts a client transaction whose outcomes are read from an `AsyncStream` (a UAC in
+    /// async code, tests). The proxy core uses the callback form.
+    public func start(_ request: SIPRequest, to destination: SIPDestination,
+                      pushVia: Bool = true) throws(SIPTransactionError) -> ClientTransaction {
+        let (stream, continuation) = AsyncStream.makeStream(of: ClientTransactionOutcome.self, bufferingPolicy: .unbounded)
+        let handle = try start(request, to: destination, pushVia: pushVia) { report in
+            switch report {
+            case .outcome(let outcome): continuation.yield(outcome)
+            case .terminated: continuation.finish()
+            }
+        }
+        return ClientTransaction(handle: handle, outcomes: stream)
     }
 
     /// §9.1: CANCEL a pending INVITE client transaction; deferred until a provisional
     /// response has arrived.
     func cancel(_ id: UInt64) {
-        guard var entry = clients[id], case .invite(let machine) = entry.machine, !entry.cancelSent else { return }
-        switch machine.state {
-        case .calling:
-            entry.cancelPending = true
-            clients[id] = entry
-        case .proceeding:
-            entry.cancelSent = true
-            clients[id] = entry
-            sendCancel(for: entry)
-        default:
-            break
+        var effects = Effects()
+        let instant = now()
+        state.withLock { s in
+            guard var entry = s.clients[id], case .invite(let machine) = entry.machine, !entry.cancelSent else { return }
+            switch machine.state {
+            case .calling:
+                entry.cancelPending = true
+                s.clients[id] = entry
+            case .proceeding:
+                entry.cancelSent = true
+                s.clients[id] = entry
+                s.sendCancel(for: entry, at: instant, &effects)
+            default:
+                break
+            }
+            s.armWakeup(now: instant, &effects)
         }
+        perform(effects)
     }
+}
 
-    private func sendCancel(for entry: ClientEntry) {
+extension LayerState {
+    /// The CANCEL of §9.1, as a client transaction of its own whose outcome nobody reads.
+    mutating func sendCancel(for entry: ClientEntry, at instant: SIPInstant, _ effects: inout Effects) {
         let cancel = MessageBuilding.cancel(for: entry.request)
-        do {
-            _ = try start(cancel, to: entry.destination, pushVia: false)
-        } catch {
-            logger.warning("could not send CANCEL", metadata: ["sip.error": "\(error)"])
-        }
+        guard let branch = (try? cancel.topVia)?.branch else { return }
+        let key = ClientTransactionKey(branch: branch, method: .cancel)
+        guard clientIndex[key] == nil else { return }
+        let id = makeID()
+        var actions: [TransactionAction] = []
+        let machine = NonInviteClientTransaction(reliable: entry.destination.transport.isReliable, settings: settings,
+                                                 now: instant, actions: &actions)
+        clients[id] = ClientEntry(machine: .nonInvite(machine), key: key, request: cancel, destination: entry.destination,
+                                  report: { _ in })
+        clientIndex[key] = id
+        performClient(id, actions, response: nil, at: instant, &effects)
     }
 
     /// A response from the transport: to its client transaction (§17.1.3) or up as stray.
-    func receiveResponse(_ response: SIPResponse, from source: SIPMessageSource) {
+    mutating func receiveResponse(_ response: SIPResponse, from source: SIPMessageSource, at instant: SIPInstant,
+                                  _ effects: inout Effects) {
         guard let key = ClientTransactionKey(response: response), let id = clientIndex[key] else {
-            eventSink.yield(.strayResponse(response, source: source))
+            emit(.strayResponse(response, source: source), &effects)
             return
         }
-        handleClient(id, .response(statusCode: response.statusCode), response: response, at: now())
+        handleClient(id, .response(statusCode: response.statusCode), response: response, at: instant, &effects)
     }
 
-    func handleClient(_ id: UInt64, _ event: ClientTransactionEvent, response: SIPResponse?, at instant: SIPInstant) {
+    mutating func handleClient(_ id: UInt64, _ event: ClientTransactionEvent, response: SIPResponse?, at instant: SIPInstant,
+                               _ effects: inout Effects) {
         guard var entry = clients[id] else { return }
         let actions: [TransactionAction]
+        var cancelNow = false
         switch entry.machine {
         case .invite(var m):
             actions = m.handle(event, now: instant)
@@ -103,49 +151,45 @@ extension TransactionLayer {
             if entry.cancelPending, m.state == .proceeding {
                 entry.cancelPending = false
                 entry.cancelSent = true
-                sendCancel(for: entry)
+                cancelNow = true
             }
         case .nonInvite(var m):
             actions = m.handle(event, now: instant)
             entry.machine = .nonInvite(m)
         }
         clients[id] = entry
-        performClient(id, actions, response: response, at: instant)
+        if cancelNow { sendCancel(for: entry, at: instant, &effects) }
+        performClient(id, actions, response: response, at: instant, &effects)
     }
 
-    private func performClient(_ id: UInt64, _ actions: [TransactionAction], response: SIPResponse?, at instant: SIPInstant) {
+    mutating func performClient(_ id: UInt64, _ actions: [TransactionAction], response: SIPResponse?, at instant: SIPInstant,
+                                _ effects: inout Effects) {
         guard let entry = clients[id] else { return }
         for action in actions {
             switch action {
             case .transmitRequest:
-                transport.send(entry.request, to: entry.destination, onFailure: failureHandler(client: id))
+                effects.append(.sendRequest(entry.request, entry.destination, client: id))
             case .transmitACK:
                 if let response {
                     let ack = MessageBuilding.ack(for: entry.request, response: response)
-                    transport.send(ack, to: entry.destination, onFailure: failureHandler(client: id))
+                    effects.append(.sendRequest(ack, entry.destination, client: id))
                 }
             case .passToTU:
-                if let response { entry.outcomes.yield(.response(response)) }
+                if let response { effects.append(.report(entry.report, .outcome(.response(response)))) }
             case .startTimer(let timer, let duration):
                 arm(id, timer, duration, at: instant)
             case .reportTimeout(let timer):
-                entry.outcomes.yield(.failed(SIPTransactionError(.timeout, "Timer \(timer) fired", status: 408)))
+                effects.append(.report(entry.report, .outcome(.failed(SIPTransactionError(.timeout, "Timer \(timer) fired", status: 408)))))
             case .reportTransportError:
-                entry.outcomes.yield(.failed(SIPTransactionError(.transportError, "could not send to \(entry.destination)", status: 503)))
+                effects.append(.report(entry.report, .outcome(.failed(
+                    SIPTransactionError(.transportError, "could not send to \(entry.destination)", status: 503)))))
             case .terminate:
-                entry.outcomes.finish()
+                effects.append(.report(entry.report, .terminated))
                 clients[id] = nil
                 if clientIndex[entry.key] == id { clientIndex[entry.key] = nil }
             case .cancelTimer, .transmitResponse, .transmitTrying:
                 break
             }
-        }
-    }
-
-    nonisolated func failureHandler(client id: UInt64) -> @Sendable (SIPTransactionError) -> Void {
-        { [weak self] _ in
-            guard let self else { return }
-            Task { await self.handleClient(id, .transportError, response: nil, at: self.now()) }
         }
     }
 }

@@ -21,46 +21,79 @@ struct ServerEntry {
 }
 
 extension TransactionLayer {
-    /// An inbound message from the transport (§18.1.2, §18.2.1).
+    /// An inbound message from the transport (§18.1.2, §18.2.1), handled to completion on
+    /// the caller's thread.
     public func receive(_ message: SIPMessage, from source: SIPMessageSource) {
-        switch message {
-        case .request(let request): receiveRequest(request, from: source)
-        case .response(let response): receiveResponse(response, from: source)
+        var effects = Effects()
+        let instant = now()
+        state.withLock { s in
+            switch message {
+            case .request(let request): s.receiveRequest(request, from: source, layer: self, at: instant, &effects)
+            case .response(let response): s.receiveResponse(response, from: source, at: instant, &effects)
+            }
+            s.armWakeup(now: instant, &effects)
         }
+        perform(effects)
     }
 
-    /// Inbound messages in arrival order, handled in one turn of the layer.
+    /// Inbound messages in arrival order.
     public func receive(_ batch: [(SIPMessage, SIPMessageSource)]) {
         for (message, source) in batch { receive(message, from: source) }
     }
 
+    /// The TU's response for a server transaction.
+    func respond(_ response: SIPResponse, in id: UInt64) throws(SIPTransactionError) {
+        var effects = Effects()
+        let instant = now()
+        let outcome: Bool? = state.withLock { s in
+            guard s.servers[id] != nil else { return nil }
+            let sent = s.respondNow(response, in: id, at: instant, &effects)
+            s.armWakeup(now: instant, &effects)
+            return sent
+        }
+        perform(effects)
+        guard let outcome else {
+            throw SIPTransactionError(.noSuchTransaction, "the server transaction has ended")
+        }
+        if !outcome {
+            throw SIPTransactionError(.responseNotAllowed, "\(response.statusCode) not allowed in this transaction state")
+        }
+    }
+}
+
+extension LayerState {
     /// §17.2.3 matching; a new request creates a transaction and goes to the TU once.
-    func receiveRequest(_ request: SIPRequest, from source: SIPMessageSource) {
+    mutating func receiveRequest(_ request: SIPRequest, from source: SIPMessageSource, layer: TransactionLayer,
+                                 at instant: SIPInstant, _ effects: inout Effects) {
         guard let key = ServerTransactionKey(request: request), request.callID != nil,
               let cseq = (try? request.cseq) else {
-            rejectStatelessly(request, from: source, reason: "missing Via, CSeq or Call-ID")
+            rejectStatelessly(request, from: source, status: 400, reason: "missing Via, CSeq or Call-ID", &effects)
             return
         }
         guard cseq.method == request.method else {
-            rejectStatelessly(request, from: source, reason: "CSeq method does not match the request method")
+            rejectStatelessly(request, from: source, status: 400, reason: "CSeq method does not match the request method", &effects)
             return
         }
-        let instant = now()
         if request.method == .ack {
             if let id = serverIndex[key], let entry = servers[id], ackMatches(request, entry) {
-                handleServer(id, .ack, at: instant, ack: request, ackSource: source)
+                handleServer(id, .ack, at: instant, &effects, ack: request, ackSource: source)
             } else {
-                eventSink.yield(.ack(request, source: source, invite: nil))
+                emit(.ack(request, source: source, invite: nil), &effects)
             }
             return
         }
         if let id = serverIndex[key] {
-            handleServer(id, .requestRetransmission, at: instant)
+            handleServer(id, .requestRetransmission, at: instant, &effects)
+            return
+        }
+        guard servers.count < limits.maxServerTransactions else {
+            rejectStatelessly(request, from: source, status: 503, reason: "server transaction table full", &effects,
+                              retryAfter: limits.retryAfter)
             return
         }
         let id = makeID()
         let handle = ServerTransaction(id: id, key: key, request: request, source: source,
-                                       toTag: request.to?.tag ?? MessageBuilding.newTag(), layer: self)
+                                       toTag: request.to?.tag ?? MessageBuilding.newTag(), layer: layer)
         var actions: [TransactionAction] = []
         let reliable = source.transport.isReliable
         let machine: ServerEntry.Machine = request.method == .invite
@@ -69,9 +102,9 @@ extension TransactionLayer {
         servers[id] = ServerEntry(machine: machine, handle: handle)
         serverIndex[key] = id
         if request.method == .cancel {
-            answerCancel(handle, at: instant)
+            answerCancel(handle, at: instant, &effects)
         } else {
-            performServer(id, actions, at: instant)
+            performServer(id, actions, at: instant, &effects)
         }
     }
 
@@ -84,28 +117,18 @@ extension TransactionLayer {
 
     /// §9.2: 200 to a CANCEL that matches an INVITE (and the TU hears of it while the INVITE
     /// has no final response), 481 otherwise.
-    private func answerCancel(_ cancel: ServerTransaction, at instant: SIPInstant) {
+    private mutating func answerCancel(_ cancel: ServerTransaction, at instant: SIPInstant, _ effects: inout Effects) {
         let inviteID = serverIndex[cancel.key.matchingInvite]
         let invite = inviteID.flatMap { servers[$0] }
         let response = cancel.makeResponse(invite == nil ? 481 : 200)
-        respondNow(response, in: cancel.id, at: instant)
+        respondNow(response, in: cancel.id, at: instant, &effects)
         if let invite, invite.isInFlight {
-            eventSink.yield(.cancel(cancel.request, invite: invite.handle))
-        }
-    }
-
-    /// The TU's response for a server transaction.
-    func respond(_ response: SIPResponse, in id: UInt64) throws(SIPTransactionError) {
-        guard servers[id] != nil else {
-            throw SIPTransactionError(.noSuchTransaction, "the server transaction has ended")
-        }
-        if !respondNow(response, in: id, at: now()) {
-            throw SIPTransactionError(.responseNotAllowed, "\(response.statusCode) not allowed in this transaction state")
+            emit(.cancel(cancel.request, invite: invite.handle), &effects)
         }
     }
 
     @discardableResult
-    private func respondNow(_ response: SIPResponse, in id: UInt64, at instant: SIPInstant) -> Bool {
+    mutating func respondNow(_ response: SIPResponse, in id: UInt64, at instant: SIPInstant, _ effects: inout Effects) -> Bool {
         guard var entry = servers[id] else { return false }
         let actions: [TransactionAction]
         let event = ServerTransactionEvent.tuResponse(statusCode: response.statusCode)
@@ -120,12 +143,12 @@ extension TransactionLayer {
         guard actions.contains(.transmitResponse) else { return false }
         entry.lastResponse = response
         servers[id] = entry
-        performServer(id, actions, at: instant)
+        performServer(id, actions, at: instant, &effects)
         return true
     }
 
-    func handleServer(_ id: UInt64, _ event: ServerTransactionEvent, at instant: SIPInstant,
-                      ack: SIPRequest? = nil, ackSource: SIPMessageSource? = nil) {
+    mutating func handleServer(_ id: UInt64, _ event: ServerTransactionEvent, at instant: SIPInstant, _ effects: inout Effects,
+                               ack: SIPRequest? = nil, ackSource: SIPMessageSource? = nil) {
         guard var entry = servers[id] else { return }
         let actions: [TransactionAction]
         switch entry.machine {
@@ -140,31 +163,32 @@ extension TransactionLayer {
             entry.lastResponse = MessageBuilding.trying(for: entry.handle.request)
         }
         servers[id] = entry
-        performServer(id, actions, at: instant, ack: ack, ackSource: ackSource)
+        performServer(id, actions, at: instant, &effects, ack: ack, ackSource: ackSource)
     }
 
-    private func performServer(_ id: UInt64, _ actions: [TransactionAction], at instant: SIPInstant,
-                               ack: SIPRequest? = nil, ackSource: SIPMessageSource? = nil) {
+    private mutating func performServer(_ id: UInt64, _ actions: [TransactionAction], at instant: SIPInstant,
+                                        _ effects: inout Effects, ack: SIPRequest? = nil, ackSource: SIPMessageSource? = nil) {
         guard let entry = servers[id] else { return }
         let handle = entry.handle
         for action in actions {
             switch action {
             case .transmitResponse, .transmitTrying:
                 if let response = entry.lastResponse {
-                    transport.send(response, replyingTo: handle.source, onFailure: failureHandler(server: id))
+                    effects.append(.sendResponse(response, handle.source, server: id))
                 }
             case .passToTU:
                 if let ack {
-                    eventSink.yield(.ack(ack, source: ackSource ?? handle.source, invite: handle))
+                    emit(.ack(ack, source: ackSource ?? handle.source, invite: handle), &effects)
                 } else {
-                    eventSink.yield(.request(handle))
+                    emit(.request(handle), &effects)
                 }
             case .startTimer(let timer, let duration):
                 arm(id, timer, duration, at: instant)
             case .reportTimeout(let timer):
-                eventSink.yield(.serverTransactionFailed(handle, SIPTransactionError(.timeout, "Timer \(timer) fired")))
+                emit(.serverTransactionFailed(handle, SIPTransactionError(.timeout, "Timer \(timer) fired")), &effects)
             case .reportTransportError:
-                eventSink.yield(.serverTransactionFailed(handle, SIPTransactionError(.transportError, "could not send to \(handle.source)")))
+                emit(.serverTransactionFailed(handle, SIPTransactionError(.transportError, "could not send to \(handle.source)")),
+                     &effects)
             case .terminate:
                 servers[id] = nil
                 if serverIndex[handle.key] == id { serverIndex[handle.key] = nil }
@@ -174,19 +198,17 @@ extension TransactionLayer {
         }
     }
 
-    /// A request no transaction can be made for: 400 if a response can be routed (§8.2,
-    /// never to ACK), else dropped.
-    private func rejectStatelessly(_ request: SIPRequest, from source: SIPMessageSource, reason: String) {
-        logger.debug("rejecting request", metadata: ["sip.reason": "\(reason)", "connection.peer": "\(source)"])
+    /// A request no transaction can be made for: answered statelessly if a response can be
+    /// routed (§8.2, never to ACK), else dropped. 400 for a malformed one, 503 with
+    /// Retry-After when the table is full.
+    private func rejectStatelessly(_ request: SIPRequest, from source: SIPMessageSource, status: Int, reason: String,
+                                   _ effects: inout Effects, retryAfter: Int? = nil) {
+        effects.append(.log("rejecting request", ["sip.reason": "\(reason)", "connection.peer": "\(source)",
+                                                   "sip.status": "\(status)"]))
         guard request.method != .ack, (try? request.topVia) != nil else { return }
-        let response = SIPResponse(responding: request, statusCode: 400, reasonPhrase: "Bad Request (\(reason))")
-        transport.send(response, replyingTo: source) { _ in }
-    }
-
-    nonisolated func failureHandler(server id: UInt64) -> @Sendable (SIPTransactionError) -> Void {
-        { [weak self] _ in
-            guard let self else { return }
-            Task { await self.handleServer(id, .transportError, at: self.now()) }
-        }
+        let phrase = status == 400 ? "Bad Request (\(reason))" : "Service Unavailable"
+        var response = SIPResponse(responding: request, statusCode: status, reasonPhrase: phrase)
+        if let retryAfter { response.headers.append("Retry-After", "\(retryAfter)") }
+        effects.append(.sendResponse(response, source, server: nil))
     }
 }

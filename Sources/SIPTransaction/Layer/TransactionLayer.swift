@@ -1,36 +1,59 @@
 import Logging
 import SIPCore
+import Synchronization
+
+/// Arms the layer's one wake-up at the earliest timer deadline (ARCHITECTURE.md "Timers
+/// are deadlines on that loop"): `SIPTransportAdapter` schedules a task on an event loop;
+/// without one, ``TransactionLayer/runTimers(tick:)`` polls.
+public protocol TransactionTimerScheduler: Sendable {
+    /// Calls `body` once, `delay` from now, on any thread.
+    func schedule(after delay: Duration, _ body: @escaping @Sendable () -> Void)
+}
 
 /// The transaction layer, RFC 3261 §17: owns every client and server transaction machine
-/// and the one timer heap; the only place that knows the timers. Inbound messages come in
-/// through `receive(_:from:)`; what the TU must see goes out on `events` (requests once
-/// each, whatever the retransmissions); the TU answers through `ServerTransaction.respond`
-/// and sends requests statefully with `start(_:to:)`.
+/// and the one timer heap; the only place that knows the timers.
 ///
-/// Timers are driven by `runTimers()` (a tick loop on the real clock), or in tests by
-/// `fireDueTimers()` after moving the injected clock.
-public actor TransactionLayer {
-    public let settings: TransactionTimerSettings
-    nonisolated let transport: any TransactionTransport
-    nonisolated let now: @Sendable () -> SIPInstant
-    let logger: Logger
-    /// Everything the TU must handle. One consumer (the server assembly's run loop).
-    public nonisolated let events: AsyncStream<TransactionUserEvent>
-    nonisolated let eventSink: AsyncStream<TransactionUserEvent>.Continuation
+/// Run to completion: every entry point is synchronous and runs on the caller's thread (the
+/// event loop that read the message). The tables live under one short lock; what a call
+/// must do outside it (sends, events for the TU, client transaction reports) is collected
+/// while the lock is held and carried out after it is released, in order, so a TU may call
+/// back into the layer (respond, start) from inside an event.
+///
+/// What the TU must see goes to the handler set with ``setUser(_:)`` (the server assembly),
+/// or, without one, out on ``events`` (tests and small programs).
+public final class TransactionLayer: Sendable {
+    /// Caps on the tables (ARCHITECTURE.md "every queue and table has a cap").
+    public struct Limits: Hashable, Sendable {
+        /// Live server transactions; a new request over it is answered 503 statelessly.
+        public var maxServerTransactions: Int
+        /// Live client transactions; `start` over it throws (503).
+        public var maxClientTransactions: Int
+        /// `Retry-After` seconds in the 503 of an overloaded layer (RFC 3261 §21.5.4).
+        public var retryAfter: Int
+        public init(maxServerTransactions: Int = 65_536, maxClientTransactions: Int = 65_536, retryAfter: Int = 5) {
+            self.maxServerTransactions = maxServerTransactions
+            self.maxClientTransactions = maxClientTransactions
+            self.retryAfter = retryAfter
+        }
+    }
 
-    var nextID: UInt64 = 0
-    var clients: [UInt64: ClientEntry] = [:]
-    var clientIndex: [ClientTransactionKey: UInt64] = [:]
-    var servers: [UInt64: ServerEntry] = [:]
-    var serverIndex: [ServerTransactionKey: UInt64] = [:]
-    var timers = TimerHeap()
+    public let settings: TransactionTimerSettings
+    public let limits: Limits
+    let transport: any TransactionTransport
+    let now: @Sendable () -> SIPInstant
+    let logger: Logger
+    /// Everything the TU must handle when no handler is set with ``setUser(_:)``.
+    public let events: AsyncStream<TransactionUserEvent>
+    let eventSink: AsyncStream<TransactionUserEvent>.Continuation
+    let state: Mutex<LayerState>
 
     /// - Parameter now: the clock; by default a monotonic clock starting at the layer's creation.
     public init(transport: any TransactionTransport, settings: TransactionTimerSettings = .default,
-                logger: Logger = Logger(label: "sip.transaction"),
+                limits: Limits = .init(), logger: Logger = Logger(label: "sip.transaction"),
                 now: (@Sendable () -> SIPInstant)? = nil) {
         self.transport = transport
         self.settings = settings
+        self.limits = limits
         self.logger = logger
         if let now {
             self.now = now
@@ -39,40 +62,50 @@ public actor TransactionLayer {
             self.now = { SIPInstant(ContinuousClock.now - origin) }
         }
         (events, eventSink) = AsyncStream.makeStream(of: TransactionUserEvent.self, bufferingPolicy: .unbounded)
+        state = Mutex(LayerState(settings: settings, limits: limits))
+    }
+
+    /// Routes every TU event to `user`, called synchronously on the thread that caused it.
+    public func setUser(_ user: @escaping @Sendable (TransactionUserEvent) -> Void) {
+        state.withLock { $0.user = user }
+    }
+
+    /// Drives the timers with `scheduler` (one wake-up at the earliest deadline).
+    public func setTimerScheduler(_ scheduler: any TransactionTimerScheduler) {
+        var effects = Effects()
+        state.withLock { s in
+            s.scheduler = scheduler
+            s.armWakeup(now: now(), &effects)
+        }
+        perform(effects)
     }
 
     /// Number of live transactions (client, server).
-    public var transactionCounts: (client: Int, server: Int) { (clients.count, servers.count) }
+    public var transactionCounts: (client: Int, server: Int) {
+        state.withLock { ($0.clients.count, $0.servers.count) }
+    }
 
     // MARK: timers
 
     /// Fires every timer due at the clock's current time.
     public func fireDueTimers() {
+        var effects = Effects()
         let instant = now()
-        while let entry = timers.popDue(now: instant) {
-            if clients[entry.transaction] != nil {
-                handleClient(entry.transaction, .timerFired(entry.timer), response: nil, at: instant)
-            } else if servers[entry.transaction] != nil {
-                handleServer(entry.transaction, .timerFired(entry.timer), at: instant)
-            }
+        state.withLock { s in
+            s.wakeupAt = nil
+            s.fireDue(at: instant, &effects)
+            s.armWakeup(now: instant, &effects)
         }
+        perform(effects)
     }
 
-    /// Drives the timers on the real clock until the task is cancelled.
+    /// Drives the timers on the real clock by polling, until the task is cancelled (for a
+    /// transport without a ``TransactionTimerScheduler``).
     public func runTimers(tick: Duration = .milliseconds(10)) async {
         while !Task.isCancelled {
             do { try await Task.sleep(for: tick) } catch { return }
             fireDueTimers()
         }
-    }
-
-    func arm(_ id: UInt64, _ timer: TransactionTimer, _ duration: Duration, at instant: SIPInstant) {
-        timers.push(.init(deadline: instant + duration, transaction: id, timer: timer))
-    }
-
-    func makeID() -> UInt64 {
-        nextID &+= 1
-        return nextID
     }
 
     // MARK: shutdown
@@ -81,7 +114,7 @@ public actor TransactionLayer {
     /// TU's final response (server). Completed/Confirmed/Accepted ones only absorb
     /// retransmissions and do not count.
     public var hasInFlightTransactions: Bool {
-        clients.values.contains { $0.isInFlight } || servers.values.contains { $0.isInFlight }
+        state.withLock { s in s.clients.values.contains { $0.isInFlight } || s.servers.values.contains { $0.isInFlight } }
     }
 
     /// Returns once no transaction is in flight (graceful stop), or at `deadline` on the
@@ -105,17 +138,155 @@ public actor TransactionLayer {
 
     /// Sends a response outside any transaction (e.g. a 2xx retransmission a proxy
     /// forwards after its transaction ended, §16.7).
-    public nonisolated func sendStateless(_ response: SIPResponse, replyingTo source: SIPMessageSource) {
+    public func sendStateless(_ response: SIPResponse, replyingTo source: SIPMessageSource) {
         transport.send(response, replyingTo: source) { _ in }
     }
 
     /// Sends a request outside any transaction (ACK for 2xx, §13.2.2.4, §16.11).
-    public nonisolated func sendStateless(_ request: SIPRequest, to destination: SIPDestination) {
+    public func sendStateless(_ request: SIPRequest, to destination: SIPDestination) {
         transport.send(request, to: destination) { _ in }
     }
 
     /// The sent-by our transport would put in a Via towards `destination`.
-    public nonisolated func sentBy(for destination: SIPDestination) -> SIPHostPort {
+    public func sentBy(for destination: SIPDestination) -> SIPHostPort {
         transport.sentBy(for: destination)
+    }
+
+    /// Runs `body` once after `delay`, with the layer's scheduler (a Task sleep without one).
+    /// For TU timers such as a proxy's timer C (§16.8).
+    public func schedule(after delay: Duration, _ body: @escaping @Sendable () -> Void) {
+        if let scheduler = state.withLock({ $0.scheduler }) {
+            scheduler.schedule(after: delay, body)
+        } else {
+            Task {
+                try? await Task.sleep(for: delay)
+                body()
+            }
+        }
+    }
+
+    // MARK: effects
+
+    /// Carries out what a locked section decided, in order, outside the lock.
+    func perform(_ effects: Effects) {
+        for effect in effects.list {
+            switch effect {
+            case .sendResponse(let response, let source, let server):
+                transport.send(response, replyingTo: source, onFailure: failureHandler(server: server))
+            case .sendRequest(let request, let destination, let client):
+                transport.send(request, to: destination, onFailure: failureHandler(client: client))
+            case .user(let event):
+                if let user = effects.user { user(event) } else { eventSink.yield(event) }
+            case .report(let sink, let report):
+                sink(report)
+            case .wakeup(let delay, let scheduler):
+                scheduler.schedule(after: delay) { [weak self] in self?.fireDueTimers() }
+            case .log(let message, let metadata):
+                logger.debug(message, metadata: metadata)
+            }
+        }
+    }
+
+    func failureHandler(server id: UInt64?) -> @Sendable (SIPTransactionError) -> Void {
+        guard let id else { return { _ in } }
+        return { [weak self] _ in
+            guard let self else { return }
+            var effects = Effects()
+            let instant = self.now()
+            self.state.withLock { $0.handleServer(id, .transportError, at: instant, &effects) }
+            self.perform(effects)
+        }
+    }
+
+    func failureHandler(client id: UInt64?) -> @Sendable (SIPTransactionError) -> Void {
+        guard let id else { return { _ in } }
+        return { [weak self] _ in self?.clientTransportFailed(id) }
+    }
+
+    func clientTransportFailed(_ id: UInt64) {
+        var effects = Effects()
+        let instant = now()
+        state.withLock { $0.handleClient(id, .transportError, response: nil, at: instant, &effects) }
+        perform(effects)
+    }
+
+    /// RFC 3261 §17.1.4: the connection `flowID` closed; every client transaction waiting on
+    /// it fails now with a transport error instead of at timer B/F.
+    public func connectionClosed(flowID: UInt64) {
+        let ids = state.withLock { s in
+            s.clients.compactMap { $0.value.destination.flowID == flowID && $0.value.isInFlight ? $0.key : nil }
+        }
+        for id in ids { clientTransportFailed(id) }
+    }
+}
+
+/// What a locked section of the layer leaves to do once the lock is released.
+struct Effects {
+    enum Effect {
+        case sendResponse(SIPResponse, SIPMessageSource, server: UInt64?)
+        case sendRequest(SIPRequest, SIPDestination, client: UInt64?)
+        case user(TransactionUserEvent)
+        case report(@Sendable (ClientTransactionReport) -> Void, ClientTransactionReport)
+        case wakeup(Duration, any TransactionTimerScheduler)
+        case log(Logger.Message, Logger.Metadata)
+    }
+    var list: [Effect] = []
+    var user: (@Sendable (TransactionUserEvent) -> Void)?
+
+    mutating func append(_ effect: Effect) { list.append(effect) }
+}
+
+/// The layer's tables, only touched under its lock.
+struct LayerState {
+    let settings: TransactionTimerSettings
+    let limits: TransactionLayer.Limits
+    var nextID: UInt64 = 0
+    var clients: [UInt64: ClientEntry] = [:]
+    var clientIndex: [ClientTransactionKey: UInt64] = [:]
+    var servers: [UInt64: ServerEntry] = [:]
+    var serverIndex: [ServerTransactionKey: UInt64] = [:]
+    var timers = TimerHeap()
+    var user: (@Sendable (TransactionUserEvent) -> Void)?
+    var scheduler: (any TransactionTimerScheduler)?
+    /// When the one scheduled wake-up fires (nil: none scheduled).
+    var wakeupAt: SIPInstant?
+
+    init(settings: TransactionTimerSettings, limits: TransactionLayer.Limits) {
+        self.settings = settings
+        self.limits = limits
+    }
+
+    mutating func makeID() -> UInt64 {
+        nextID &+= 1
+        return nextID
+    }
+
+    mutating func arm(_ id: UInt64, _ timer: TransactionTimer, _ duration: Duration, at instant: SIPInstant) {
+        timers.push(.init(deadline: instant + duration, transaction: id, timer: timer))
+    }
+
+    /// Schedules the wake-up for the earliest deadline unless one already comes no later.
+    mutating func armWakeup(now instant: SIPInstant, _ effects: inout Effects) {
+        guard let scheduler, let earliest = timers.earliest else { return }
+        if let wakeupAt, wakeupAt <= earliest { return }
+        wakeupAt = earliest
+        let delay = earliest.sinceOrigin - instant.sinceOrigin
+        effects.append(.wakeup(max(delay, .zero), scheduler))
+    }
+
+    mutating func fireDue(at instant: SIPInstant, _ effects: inout Effects) {
+        while let entry = timers.popDue(now: instant) {
+            if clients[entry.transaction] != nil {
+                handleClient(entry.transaction, .timerFired(entry.timer), response: nil, at: instant, &effects)
+            } else if servers[entry.transaction] != nil {
+                handleServer(entry.transaction, .timerFired(entry.timer), at: instant, &effects)
+            }
+        }
+    }
+
+    /// A TU event, to the handler captured with the effects.
+    mutating func emit(_ event: TransactionUserEvent, _ effects: inout Effects) {
+        effects.user = user
+        effects.append(.user(event))
     }
 }

@@ -5,12 +5,11 @@ import SIPCore
 /// The server assembly (issue 3 item 5) the roles reuse: listeners + transaction layer +
 /// handlers, run as a swift-service-lifecycle `Service`.
 ///
-/// Dispatch of a new request: a handler registered for its method; else the catch-all
-/// handler; else the server answers itself: OPTIONS with 200 (Allow, Accept, Supported;
+/// Dispatch of a new request (one path): a handler registered for its method; else the
+/// catch-all handler (a role's proxy core, whose policy answers OPTIONS, 405 and 501 as
+/// steps); else the server answers itself: OPTIONS with 200 (Allow, Accept, Supported;
 /// RFC 3261 §11.2), a known method with 405 and Allow (§21.4.6), an unknown one with 501
-/// (§8.2.1, §21.5.2). OPTIONS addressed to the server (no user part in the Request-URI,
-/// or one of our hosts) is answered by the server unless an OPTIONS handler is registered;
-/// other OPTIONS go to the catch-all if there is one.
+/// (§8.2.1, §21.5.2).
 ///
 /// Graceful stop (`ServiceGroup` graceful shutdown or task cancellation): listeners close
 /// first, in-flight transactions finish (bounded by `drainTimeout`), then the transport
@@ -24,9 +23,13 @@ public final class SIPServer: Service, Sendable {
         public var supported: [String]
         /// Longest wait for in-flight transactions on graceful stop.
         public var drainTimeout: Duration
+        /// Caps on the transaction tables.
+        public var limits: TransactionLayer.Limits
         public init(timers: TransactionTimerSettings = .default, accept: [String] = ["application/sdp", "text/plain"],
-                    supported: [String] = ["path", "outbound"], drainTimeout: Duration = .seconds(32)) {
+                    supported: [String] = ["path", "outbound"], drainTimeout: Duration = .seconds(32),
+                    limits: TransactionLayer.Limits = .init()) {
             self.timers = timers
+            self.limits = limits
             self.accept = accept
             self.supported = supported
             self.drainTimeout = drainTimeout
@@ -52,7 +55,8 @@ public final class SIPServer: Service, Sendable {
         self.handlers = handlers
         self.catchAll = catchAll
         self.logger = logger
-        layer = TransactionLayer(transport: transport, settings: configuration.timers, logger: logger, now: now)
+        layer = TransactionLayer(transport: transport, settings: configuration.timers, limits: configuration.limits,
+                                 logger: logger, now: now)
     }
 
     /// The methods in `Allow`: what we answer ourselves plus what handlers take.
@@ -67,28 +71,28 @@ public final class SIPServer: Service, Sendable {
     }
 
     /// Runs until `stop()`, a graceful shutdown of its `ServiceGroup`, or cancellation.
+    ///
+    /// Run to completion: the transport calls the layer on the event loop that read each
+    /// message, the layer calls ``dispatch(_:)`` there, and the handler answers there. No
+    /// task, actor hop or stream per message.
     public func run() async throws {
         let layer = self.layer
         let transport = self.transport
+        layer.setUser { [weak self] event in self?.dispatch(event) }
+        transport.onConnectionClosed { [weak layer] flowID in layer?.connectionClosed(flowID: flowID) }
+        let scheduler = transport.timerScheduler
+        if let scheduler { layer.setTimerScheduler(scheduler) }
         try await withThrowingDiscardingTaskGroup { group in
-            group.addTask { await layer.runTimers() }
+            if scheduler == nil { group.addTask { await layer.runTimers() } }
             group.addTask {
-                // Dispatch: each TU event in its own child task.
-                await withDiscardingTaskGroup { handlers in
-                    for await event in layer.events {
-                        handlers.addTask { await self.dispatch(event) }
-                    }
-                }
-            }
-            group.addTask {
-                try await transport.runBatches { batch in await layer.receive(batch) }
+                try await transport.runInline { message, source in layer.receive(message, from: source) }
             }
             await self.waitForStop()
             // Graceful stop: listeners first, then in-flight transactions, then the rest.
             await transport.stopListening()
             await self.drain()
             await transport.shutdown()
-            await layer.finishEvents()
+            layer.finishEvents()
             group.cancelAll()
         }
     }
@@ -114,32 +118,33 @@ public final class SIPServer: Service, Sendable {
         }
     }
 
-    func dispatch(_ event: TransactionUserEvent) async {
+    /// One TU event, handled synchronously on the caller's thread.
+    public func dispatch(_ event: TransactionUserEvent) {
         switch event {
         case .request(let transaction):
             let method = transaction.request.method
             if let handler = handlers[method] {
-                await handler.handle(transaction)
-            } else if method == .options, isAddressedToUs(transaction.request) || catchAll == nil {
-                await answerOptions(transaction)
+                handler.handle(transaction)
             } else if let catchAll {
-                await catchAll.handle(transaction)
+                catchAll.handle(transaction)
+            } else if method == .options {
+                answerOptions(transaction)
             } else {
-                await answerUnsupported(transaction)
+                answerUnsupported(transaction)
             }
         case .cancel(let cancel, let invite):
             if let handler = handler(for: invite.request.method) {
-                await handler.handleCancel(cancel, for: invite)
+                handler.handleCancel(cancel, for: invite)
             } else {
-                try? await invite.respond(487)
+                try? invite.respond(487)
             }
         case .ack(let ack, let source, let invite):
-            await handler(for: .invite)?.handleACK(ack, source: source, invite: invite)
+            handler(for: .invite)?.handleACK(ack, source: source, invite: invite)
         case .strayResponse(let response, let source):
-            await catchAll?.handleStrayResponse(response, source: source)
+            catchAll?.handleStrayResponse(response, source: source)
         case .serverTransactionFailed(let transaction, let error):
             logger.debug("server transaction failed", metadata: ["sip.error": "\(error)"])
-            await handler(for: transaction.request.method)?.transactionFailed(transaction, error: error)
+            handler(for: transaction.request.method)?.transactionFailed(transaction, error: error)
         }
     }
 
@@ -156,8 +161,8 @@ public final class SIPServer: Service, Sendable {
     private var allowHeader: String { allowedMethods.map(\.rawValue).joined(separator: ", ") }
 
     /// RFC 3261 §11.2: 200 with Allow, Accept, Supported.
-    func answerOptions(_ transaction: ServerTransaction) async {
-        try? await transaction.respond(200, headers: [
+    func answerOptions(_ transaction: ServerTransaction) {
+        try? transaction.respond(200, headers: [
             ("Allow", allowHeader),
             ("Accept", configuration.accept.joined(separator: ", ")),
             ("Supported", configuration.supported.joined(separator: ", ")),
@@ -165,11 +170,11 @@ public final class SIPServer: Service, Sendable {
     }
 
     /// 405 with Allow for a method we know (§21.4.6), 501 for one we do not (§21.5.2).
-    func answerUnsupported(_ transaction: ServerTransaction) async {
+    func answerUnsupported(_ transaction: ServerTransaction) {
         if transaction.request.method.isStandard {
-            try? await transaction.respond(405, headers: [("Allow", allowHeader)])
+            try? transaction.respond(405, headers: [("Allow", allowHeader)])
         } else {
-            try? await transaction.respond(501, headers: [("Allow", allowHeader)])
+            try? transaction.respond(501, headers: [("Allow", allowHeader)])
         }
     }
 }

@@ -7,6 +7,10 @@ public protocol SIPServerTransport: TransactionTransport {
     /// Opens the listeners (if not yet open) and delivers every inbound message (after
     /// framing and the §18.2.1 Via fix-ups) to `deliver`, one at a time, until `shutdown`.
     func run(deliver: @escaping @Sendable (SIPMessage, SIPMessageSource) async -> Void) async throws
+    /// As ``run(deliver:)``, but `deliver` is called synchronously on the thread (event
+    /// loop) that read the message: run to completion. Returns after `shutdown`. By default
+    /// it is ``run(deliver:)``.
+    func runInline(deliver: @escaping @Sendable (SIPMessage, SIPMessageSource) -> Void) async throws
     /// Closes the listeners (no new inbound requests); open connections may stay for the
     /// responses of in-flight transactions.
     func stopListening() async
@@ -14,14 +18,16 @@ public protocol SIPServerTransport: TransactionTransport {
     func shutdown() async
     /// Host names and addresses that are "us" (for OPTIONS addressed to the server).
     var localHosts: Set<String> { get }
-    /// As ``run(deliver:)``, but hands over, in arrival order, every message that arrived while
-    /// the previous batch was being delivered (one hop into the transaction layer per burst
-    /// instead of one per message). By default: ``run(deliver:)``, one message per batch.
-    func runBatches(deliver: @escaping @Sendable ([(SIPMessage, SIPMessageSource)]) async -> Void) async throws
+    /// Wakes the transaction layer at its timers' deadlines; nil = the layer polls.
+    var timerScheduler: (any TransactionTimerScheduler)? { get }
+    /// Called with a connection's flow id when it closes (RFC 3261 §17.1.4); set before `runInline`.
+    func onConnectionClosed(_ body: @escaping @Sendable (UInt64) -> Void)
 }
 
 extension SIPServerTransport {
-    public func runBatches(deliver: @escaping @Sendable ([(SIPMessage, SIPMessageSource)]) async -> Void) async throws {
-        try await run { message, source in await deliver([(message, source)]) }
+    public func runInline(deliver: @escaping @Sendable (SIPMessage, SIPMessageSource) -> Void) async throws {
+        try await run { message, source in deliver(message, source) }
     }
+    public var timerScheduler: (any TransactionTimerScheduler)? { nil }
+    public func onConnectionClosed(_ body: @escaping @Sendable (UInt64) -> Void) {}
 }

@@ -13,7 +13,8 @@ public final class SIPTransportAdapter: SIPServerTransport {
     /// The host put in our Via sent-by and recognised as "us"; the listener's address if nil.
     let advertisedHost: String?
     private let bound = Mutex<[SIPListener]?>(nil)
-    private let inbound = InboundMailbox()
+    private let sink = InboundSink()
+    private let stopped = AsyncStream<Void>.makeStream()
 
     public init(transportLayer: SIPTransportLayer, listen specs: [ListenSpec], advertisedHost: String? = nil) {
         self.transportLayer = transportLayer
@@ -21,34 +22,42 @@ public final class SIPTransportAdapter: SIPServerTransport {
         self.advertisedHost = advertisedHost
     }
 
-    /// Binds the listeners (once) and returns them (read bound ports from them).
+    /// Binds the listeners (once) and returns them (read bound ports from them). Messages
+    /// that arrive before ``runInline(deliver:)`` wait in a small bounded buffer.
     @discardableResult
     public func start() async throws(SIPTransportError) -> [SIPListener] {
         if let listeners = bound.withLock({ $0 }) { return listeners }
-        let mailbox = inbound
-        let listeners = try await transportLayer.start(specs, handler: SIPInboundClosure { mailbox.post($0) })
+        let listeners = try await transportLayer.start(specs, handler: sink)
         bound.withLock { $0 = listeners }
         return listeners
     }
 
     public var listeners: [SIPListener] { bound.withLock { $0 } ?? [] }
 
-    public func run(deliver: @escaping @Sendable (SIPMessage, SIPMessageSource) async -> Void) async throws {
+    public func runInline(deliver: @escaping @Sendable (SIPMessage, SIPMessageSource) -> Void) async throws {
         try await start()
-        while true {
-            let batch = await inbound.next()
-            if batch.isEmpty { return }
-            for message in batch { await deliver(message.message, Self.source(of: message)) }
+        sink.startDelivering { message in deliver(message.message, Self.source(of: message)) }
+        for await _ in stopped.stream {}
+    }
+
+    public func run(deliver: @escaping @Sendable (SIPMessage, SIPMessageSource) async -> Void) async throws {
+        let (stream, continuation) = AsyncStream.makeStream(of: (SIPMessage, SIPMessageSource).self,
+                                                            bufferingPolicy: .bufferingOldest(4096))
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask {
+                try await self.runInline { message, source in continuation.yield((message, source)) }
+                continuation.finish()
+            }
+            for await (message, source) in stream { await deliver(message, source) }
         }
     }
 
-    public func runBatches(deliver: @escaping @Sendable ([(SIPMessage, SIPMessageSource)]) async -> Void) async throws {
-        try await start()
-        while true {
-            let batch = await inbound.next()
-            if batch.isEmpty { return }
-            await deliver(batch.map { ($0.message, Self.source(of: $0)) })
-        }
+    public func onConnectionClosed(_ body: @escaping @Sendable (UInt64) -> Void) {
+        sink.setCloseHandler(body)
+    }
+
+    public var timerScheduler: (any TransactionTimerScheduler)? {
+        EventLoopTimerScheduler(loop: transportLayer.group.next())
     }
 
     public func stopListening() async {
@@ -57,7 +66,8 @@ public final class SIPTransportAdapter: SIPServerTransport {
 
     public func shutdown() async {
         await transportLayer.shutdown()
-        inbound.finish()
+        sink.close()
+        stopped.continuation.finish()
     }
 
     public var localHosts: Set<String> {
@@ -120,5 +130,65 @@ public final class SIPTransportAdapter: SIPServerTransport {
         let local = transportLayer.localAddress(for: destination.transport) ?? listeners.first?.localAddress
         let host = advertisedHost ?? local?.ipAddress ?? "127.0.0.1"
         return SIPHostPort(host: host, port: local?.port ?? destination.transport.defaultPort)
+    }
+}
+
+/// Timers as NIO scheduled tasks on one event loop.
+struct EventLoopTimerScheduler: TransactionTimerScheduler {
+    let loop: any EventLoop
+    func schedule(after delay: Duration, _ body: @escaping @Sendable () -> Void) {
+        let nanoseconds = delay.components.seconds * 1_000_000_000 + delay.components.attoseconds / 1_000_000_000
+        loop.scheduleTask(in: .nanoseconds(max(nanoseconds, 0))) { body() }
+    }
+}
+
+/// The transport's upward handler: hands each message to the deliverer on the event loop
+/// that read it; before delivery starts, up to `capacity` messages wait (the rest are
+/// dropped: UDP retransmits, and a TCP peer this early is a client racing the start-up).
+final class InboundSink: SIPInboundHandler {
+    private enum Mode {
+        case buffering([InboundMessage])
+        case delivering(@Sendable (InboundMessage) -> Void)
+        case closed
+    }
+    private let mode = Mutex<Mode>(.buffering([]))
+    private let closeHandler = Mutex<(@Sendable (UInt64) -> Void)?>(nil)
+    let capacity = 1024
+
+    func transportDidReceive(_ inbound: InboundMessage) {
+        let deliver: (@Sendable (InboundMessage) -> Void)? = mode.withLock { mode in
+            switch mode {
+            case .delivering(let deliver):
+                return deliver
+            case .buffering(var queue):
+                if queue.count < capacity { queue.append(inbound) }
+                mode = .buffering(queue)
+                return nil
+            case .closed:
+                return nil
+            }
+        }
+        deliver?(inbound)
+    }
+
+    func transportDidCloseConnection(_ id: SIPConnectionID, endpoint: SIPEndpoint) {
+        closeHandler.withLock { $0 }?(id.rawValue)
+    }
+
+    func setCloseHandler(_ body: @escaping @Sendable (UInt64) -> Void) {
+        closeHandler.withLock { $0 = body }
+    }
+
+    func startDelivering(_ deliver: @escaping @Sendable (InboundMessage) -> Void) {
+        let queued: [InboundMessage] = mode.withLock { mode in
+            guard case .buffering(let queue) = mode else { return [] }
+            mode = .delivering(deliver)
+            return queue
+        }
+        for message in queued { deliver(message) }
+    }
+
+    func close() {
+        mode.withLock { $0 = .closed }
     }
 }

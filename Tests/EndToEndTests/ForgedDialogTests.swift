@@ -1,0 +1,111 @@
+import Foundation
+import SIPCore
+import Testing
+
+/// Attacks with nothing but a UDP socket on the in-dialog shortcut (issue 7): a To tag, or a
+/// To tag with a Route naming the server, must not let a request skip authentication or the
+/// relay check. Only a Route carrying the dialog token the server put in its Record-Route
+/// does (RFC 3261 §12.2, §16.4).
+@Suite(.serialized) struct ForgedDialogTests {
+    static func message(from: String, fromDomain: String, uri: String, toTag: String?, route: String?, uaPort: Int,
+                        callID: String) -> String {
+        """
+        MESSAGE \(uri) SIP/2.0
+        Via: SIP/2.0/UDP 127.0.0.1:\(uaPort);branch=z9hG4bK-\(callID);rport
+        Max-Forwards: 70
+        \(route.map { "Route: \($0)\n" } ?? "")From: <sip:\(from)@\(fromDomain)>;tag=forged
+        To: <sip:bob@example.com>\(toTag.map { ";tag=\($0)" } ?? "")
+        Call-ID: \(callID)
+        CSeq: 7 MESSAGE
+        Content-Type: text/plain
+        Content-Length: *
+
+        I am alice, trust me
+        """
+    }
+
+    @Test func forgedToTagFromOurUserIsChallengedNotDelivered() async throws {
+        let server = try await RunningHomeServer.start(users: [("alice", "pw-a", true), ("bob", "pw-b", true)])
+        let (bob, registered) = try await RegisteredUA.register("bob", password: "pw-b", on: server, group: testEventLoops)
+        #expect(registered?.statusCode == 200)
+        let attacker = try await TestUA(group: testEventLoops)
+        let ownRoute = "<sip:127.0.0.1:\(server.udpPort);lr>"
+        let forgedToken = "<sip:127.0.0.1:\(server.udpPort);lr;dlg=0123456789abcdef01234567>"
+        for (index, route) in [nil, ownRoute, forgedToken].enumerated() {
+            try await attacker.send(Self.message(from: "alice", fromDomain: "example.com", uri: "sip:bob@example.com",
+                                                 toTag: "made-up", route: route, uaPort: attacker.port,
+                                                 callID: "forged-\(index)"), to: server.udpPort)
+            let answer = try #require(await attacker.response())
+            #expect(answer.statusCode == 407, "route \(route ?? "none"): got \(answer.statusCode)")
+        }
+        #expect(await bob.mailbox.next(timeout: .milliseconds(500)) == nil, "bob received a forged message")
+        await attacker.close()
+        await bob.close()
+        try await server.stop()
+    }
+
+    @Test func forgedToTagToAForeignTargetIsNotRelayed() async throws {
+        let server = try await RunningHomeServer.start(users: [("alice", "pw-a", true)])
+        let victim = try await TestUA(group: testEventLoops)  // any host the attacker wants to reach
+        let attacker = try await TestUA(group: testEventLoops)
+        for (index, route) in [nil, "<sip:127.0.0.1:\(server.udpPort);lr>", "<sip:127.0.0.1:\(victim.port);lr>"].enumerated() {
+            try await attacker.send(Self.message(from: "mallory", fromDomain: "evil.example", uri: "sip:x@127.0.0.1:\(victim.port)",
+                                                 toTag: "made-up", route: route, uaPort: attacker.port,
+                                                 callID: "relay-\(index)"), to: server.udpPort)
+            let answer = try #require(await attacker.response())
+            #expect(answer.statusCode == 403, "route \(route ?? "none"): got \(answer.statusCode)")
+        }
+        #expect(await victim.mailbox.next(timeout: .milliseconds(500)) == nil, "the server relayed for a stranger")
+        await attacker.close()
+        await victim.close()
+        try await server.stop()
+    }
+
+    /// The real thing still works with authentication on: a BYE in a dialog the server
+    /// record-routed goes through without a challenge; the same BYE without the token is
+    /// challenged.
+    @Test func realInDialogRequestSkipsTheChallengeOnlyWithTheToken() async throws {
+        let server = try await RunningHomeServer.start(users: [("alice", "pw-a", true), ("bob", "pw-b", true)])
+        let domain = server.domain
+        let (bob, _) = try await RegisteredUA.register("bob", password: "pw-b", on: server, group: testEventLoops)
+        let alice = try await TestUA(group: testEventLoops)
+        let invite = ProxyInviteTests.invite(uaPort: alice.port, domain: domain, callID: "dlg-1", branch: "z9hG4bK-dlg-1")
+        try await alice.send(invite, to: server.udpPort)
+        let challengeResponse = try #require(await alice.response())
+        #expect(challengeResponse.statusCode == 407)
+        try await alice.send(ProxyInviteTests.invite(uaPort: alice.port, domain: domain, callID: "dlg-1", branch: "z9hG4bK-dlg-1")
+            .replacing("INVITE sip:bob@\(domain) SIP/2.0", with: "ACK sip:bob@\(domain) SIP/2.0")
+            .replacing("CSeq: 1 INVITE", with: "CSeq: 1 ACK"), to: server.udpPort)
+        let challenge = try #require(TestDigest.challenge(in: challengeResponse, header: "Proxy-Authenticate", algorithm: "MD5"))
+        let credentials = TestDigest.authorization(challenge: challenge, user: "alice", password: "pw-a", method: "INVITE",
+                                                   uri: "sip:bob@\(domain)")
+        let authorised = ProxyInviteTests.invite(uaPort: alice.port, domain: domain, callID: "dlg-1", cseq: 2, branch: "z9hG4bK-dlg-2")
+            .replacing("Contact:", with: "Proxy-Authorization: \(credentials)\nContact:")
+        try await alice.send(authorised, to: server.udpPort)
+        let forwarded = try #require(await bob.request())
+        let recordRoutes = forwarded.headers["Record-Route"]
+        #expect(recordRoutes.first?.contains(";dlg=") == true)
+        try await bob.answer(forwarded, 200, toTag: "bob-tag",
+                             extra: recordRoutes.map { ("Record-Route", $0) } + [("Contact", "<sip:bob@127.0.0.1:\(bob.port)>")],
+                             to: server.udpPort)
+        #expect(await alice.response()?.statusCode == 200)
+
+        let target = "sip:bob@127.0.0.1:\(bob.port)"
+        let stripped = recordRoutes.map { $0.replacing(/;dlg=[0-9a-f]+/, with: "") }
+        try await alice.send(ProxyInviteTests.inDialog("BYE", target: target, routes: stripped, uaPort: alice.port, domain: domain,
+                                                       callID: "dlg-1", cseq: 3, toTag: "bob-tag", branch: "z9hG4bK-bye-1"),
+                             to: server.udpPort)
+        #expect(await alice.response()?.statusCode == 407)
+
+        try await alice.send(ProxyInviteTests.inDialog("BYE", target: target, routes: recordRoutes, uaPort: alice.port, domain: domain,
+                                                       callID: "dlg-1", cseq: 4, toTag: "bob-tag", branch: "z9hG4bK-bye-2"),
+                             to: server.udpPort)
+        var bye = try #require(await bob.request())
+        while bye.method != .bye { bye = try #require(await bob.request()) }  // the ACK for the 200 may come first
+        try await bob.answer(bye, 200, toTag: "bob-tag", to: server.udpPort)
+        #expect(await alice.response()?.statusCode == 200)
+        await alice.close()
+        await bob.close()
+        try await server.stop()
+    }
+}
