@@ -59,7 +59,8 @@ struct NonceAuthority: Sendable {
 }
 
 /// Nonce-count replay protection (RFC 7616 §3.4 "nc ... allows the server to detect request
-/// replays"): remembers the highest `nc` seen per nonce, in bounded memory.
+/// replays"): remembers the highest `nc` seen per nonce, in bounded memory. A nonce used
+/// without a count (RFC 2069 form) is recorded as spent.
 ///
 /// Entries live in two generations rotated every nonce lifetime, so an entry outlives its
 /// nonce's validity. When a generation fills up (`capacity`), it is rotated early and every
@@ -88,6 +89,10 @@ final class NonceCountTracker: Sendable {
 
     /// Records `nc` for the nonce when it is higher than any seen before.
     func check(_ id: NonceAuthority.ID, nc: UInt32, now: Int64) -> Verdict {
+        check(id, nc: nc, now: now, requireUnseen: false)
+    }
+
+    private func check(_ id: NonceAuthority.ID, nc: UInt32, now: Int64, requireUnseen: Bool) -> Verdict {
         state.withLock { s in
             if now - s.rotatedAt >= lifetime {
                 s.previous = s.current
@@ -96,7 +101,7 @@ final class NonceCountTracker: Sendable {
             }
             let seen = max(s.current[id] ?? 0, s.previous[id] ?? 0)
             if seen == 0, Int64(id.timestamp) < s.trackedSince { return .untrackable }
-            guard nc > seen else { return .replay }
+            guard nc > seen, !requireUnseen || seen == 0 else { return .replay }
             if s.current[id] == nil, s.current.count >= capacity {
                 s.previous = s.current
                 s.current = [:]
@@ -106,6 +111,12 @@ final class NonceCountTracker: Sendable {
             s.current[id] = nc
             return .fresh
         }
+    }
+
+    /// A nonce answered without a count (RFC 2069 form, RFC 2617 §4.3 "limited use nonce
+    /// values"): fresh only the first time it is seen; it is then spent for good.
+    func checkOnce(_ id: NonceAuthority.ID, now: Int64) -> Verdict {
+        check(id, nc: .max, now: now, requireUnseen: true)
     }
 
     var trackedCount: Int { state.withLock { $0.current.count + $0.previous.count } }

@@ -75,7 +75,10 @@ public final class Registrar: Sendable {
     // MARK: - REGISTER
 
     /// Answers a REGISTER: authenticates it with `authenticator` when given, then ``register(_:context:authenticatedAOR:)``.
-    public func handle(_ request: SIPRequest, context: RegistrationContext, authenticator: DigestAuthenticator?) async -> SIPResponse {
+    /// - Parameter source: the IP address the request came from, for the authenticator's
+    ///   failed-attempt throttling (``AuthenticationThrottle``); nil: not throttled.
+    public func handle(_ request: SIPRequest, context: RegistrationContext, authenticator: DigestAuthenticator?,
+                       source: String? = nil) async -> SIPResponse {
         guard request.method == .register else {
             var response = SIPResponse(responding: request, statusCode: 405, toTag: Self.localTag(for: request))
             response.headers.append("Allow", "REGISTER")
@@ -83,7 +86,7 @@ public final class Registrar: Sendable {
         }
         var authenticated: String?
         if let authenticator {
-            switch await authenticator.authenticate(request) {
+            switch authenticator.authenticate(request, source: source) {
             case .respond(let response): return response
             case .authenticated(let user): authenticated = user.aor
             }

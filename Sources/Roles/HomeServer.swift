@@ -69,8 +69,8 @@ public final class HomeServer: Service, Sendable {
         let domains = Set(settings.domains)
         let registrar = Registrar(location: table, directory: directory,
                                   configuration: Registrar.Configuration(domains: domains), logger: logger)
-        // Offered in the configured order (ServerSettings.digestAlgorithms: MD5 first by
-        // default, since sipp and sipsak answer only the first challenge and know only MD5).
+        // Offered in the configured order (ServerSettings.digestAlgorithms: MD5 alone by
+        // default, since sipp, sipsak and baresip 1.0 cope with nothing else).
         var digest = DigestAuthenticator.Configuration(domains: domains)
         digest.algorithms = settings.digestAlgorithms.compactMap { DigestAlgorithm(token: $0) }
         let authenticator = settings.authentication

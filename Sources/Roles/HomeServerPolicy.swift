@@ -12,7 +12,8 @@ import SIPCore
 ///    our users; the authenticated user must own the From AOR.
 /// 5. `am-i-responsible` — §16.5: a Route left, or a foreign Request-URI, goes to the
 ///    Request-URI (relaying for foreign originators refused).
-/// 6. `location` — §16.5: 404 unknown user, 480 no binding, else fork to every contact.
+/// 6. `location` — §16.5: 480 for an unknown user as for one with no binding (the answer does
+///    not reveal who exists), else fork to every contact.
 public struct HomeServerPolicy: RoutingPolicy {
     public let chain: StepChain
 

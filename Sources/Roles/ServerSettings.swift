@@ -15,10 +15,11 @@ public struct ServerSettings: Hashable, Sendable {
     public var tlsCA: String?
     public var authentication = true
     /// Digest challenges in the order offered (RFC 8760 §2.4: most preferred first; a UAC
-    /// uses the topmost it supports). MD5 first by default because deployed clients (sipp,
-    /// sipsak, older softphones) answer only the first challenge and know only MD5;
-    /// `digest-algorithms = SHA-256,MD5` makes RFC 8760 clients use SHA-256.
-    public var digestAlgorithms: [String] = ["MD5", "SHA-256"]
+    /// uses the topmost it supports). MD5 alone by default, as Kamailio offers: deployed
+    /// clients (sipp, sipsak) answer only the first challenge and know only MD5, and libre
+    /// (baresip 1.0) gives up on a challenge list holding SHA-256. `digest-algorithms =
+    /// SHA-256,MD5` (or `MD5,SHA-256`) also offers RFC 8760's SHA-256.
+    public var digestAlgorithms: [String] = ["MD5"]
     public var logLevel = LogLevel.info
 
     public init(serverName: String) { self.serverName = serverName }

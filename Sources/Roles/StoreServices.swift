@@ -61,7 +61,7 @@ public struct RegistrarAdapter: RegistrarService {
         let request = transaction.request
         var aor: String?
         if let authenticator {
-            switch authenticator.authenticate(request) {
+            switch authenticator.authenticate(request, source: context.source.host) {
             case .respond(let response):
                 try? transaction.respond(response)
                 return
@@ -76,7 +76,8 @@ public struct RegistrarAdapter: RegistrarService {
 
     /// The whole answer to a REGISTER from `source` (tests, tools).
     public func register(_ request: SIPRequest, source: RequestSource) async -> SIPResponse {
-        await registrar.handle(request, context: Self.registrationContext(source), authenticator: authenticator)
+        await registrar.handle(request, context: Self.registrationContext(source), authenticator: authenticator,
+                               source: source.host)
     }
 
     static func registrationContext(_ source: RequestSource) -> RegistrationContext {
@@ -96,7 +97,7 @@ public struct DigestRequestAuthenticator: RequestAuthenticator {
     public init(_ authenticator: DigestAuthenticator) { self.authenticator = authenticator }
 
     public func authenticate(_ request: SIPRequest, source: RequestSource) -> AuthenticationOutcome {
-        switch authenticator.authenticate(request) {
+        switch authenticator.authenticate(request, source: source.host) {
         case .authenticated(let user): return .authenticated(aor: user.aor)
         case .respond(let response): return .answer(response)
         }

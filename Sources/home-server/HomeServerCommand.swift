@@ -64,7 +64,11 @@ struct HomeServerCommand: AsyncParsableCommand {
                                valueName: "on|off"))
     var auth: String?
 
-    @Option(help: ArgumentHelp("Digest algorithms offered in challenges, most preferred first (RFC 8760): MD5,SHA-256 or SHA-256,MD5 (default: MD5,SHA-256, because sipp and sipsak answer only the first challenge and know only MD5).",
+    @Option(help: ArgumentHelp("""
+                Digest algorithms offered in challenges, one WWW-/Proxy-Authenticate header each, most preferred \
+                first (RFC 8760): MD5, SHA-256,MD5 or MD5,SHA-256 (default: MD5, as Kamailio offers; sipp and \
+                sipsak know only MD5, and baresip 1.0 (libre) gives up on a challenge list with SHA-256 in it).
+                """,
                                valueName: "LIST"))
     var digestAlgorithms: String?
 

@@ -32,13 +32,15 @@ struct RunningHomeServer {
         try store.close()
     }
 
+    /// - Parameter digestAlgorithms: `--digest-algorithms` (nil: the default, MD5 alone).
     static func start(dataDirectory: String? = nil, domain: String = "example.com", auth: Bool = true,
-                      users: [(String, String, Bool)] = []) async throws -> RunningHomeServer {
+                      users: [(String, String, Bool)] = [], digestAlgorithms: String? = nil) async throws -> RunningHomeServer {
         let dir = try dataDirectory ?? temporaryDirectory()
         if !users.isEmpty { try await provision(users, domain: domain, in: dir) }
         var settings = ServerSettings(serverName: "127.0.0.1")
         try settings.apply([("data", dir), ("domain", domain), ("listen", "udp:127.0.0.1:0"),
                             ("listen", "tcp:127.0.0.1:0"), ("auth", auth ? "on" : "off")])
+        if let digestAlgorithms { try settings.apply([("digest-algorithms", digestAlgorithms)]) }
         var logger = Logger(label: "test.home-server")
         logger.logLevel = .warning
         let server = try await HomeServer.start(settings: settings, logger: logger, drainTimeout: .milliseconds(500))

@@ -39,12 +39,14 @@ import Testing
         try await server.stop()
     }
 
-    @Test func unknownUserIs404AndUnregisteredUserIs480() async throws {
+    /// An unknown user and a known one without a binding get the same 480, so that the answer
+    /// does not tell an outsider who exists.
+    @Test func unknownUserAndUnregisteredUserAreBoth480() async throws {
         let server = try await RunningHomeServer.start(auth: false, users: [("alice", "a", true), ("carol", "c", true)])
         let alice = try await TestUA(group: testEventLoops)
         try await alice.send(SIPText.message(from: "alice", to: "nobody", domain: server.domain, uaPort: alice.port, cseq: 1,
                                              callID: "im-404", body: "?"), to: server.udpPort)
-        #expect(await alice.response()?.statusCode == 404)
+        #expect(await alice.response()?.statusCode == 480)
         try await alice.send(SIPText.message(from: "alice", to: "carol", domain: server.domain, uaPort: alice.port, cseq: 1,
                                              callID: "im-480", body: "?"), to: server.udpPort)
         #expect(await alice.response()?.statusCode == 480)

@@ -62,12 +62,13 @@ final class TestUA: Sendable {
         }
     }
 
-    init(group: any EventLoopGroup) async throws {
+    /// - Parameter host: the loopback address to bind (127.0.0.2 is a second source address).
+    init(group: any EventLoopGroup, host: String = "127.0.0.1") async throws {
         let mailbox = Mailbox()
         self.mailbox = mailbox
         channel = try await DatagramBootstrap(group: group)
             .channelInitializer { $0.pipeline.addHandler(Inbound(mailbox)) }
-            .bind(host: "127.0.0.1", port: 0).get()
+            .bind(host: host, port: 0).get()
         port = channel.localAddress?.port ?? 0
     }
 

@@ -30,8 +30,26 @@ struct DigestTests {
         #expect(Hex.string(ha1.sha256) == hexDigest("alice:example.com:s3cret", sha256: true))
     }
 
-    @Test func challengeOffersSHA256ThenMD5() async throws {
+    /// The default is one MD5 challenge (as Kamailio), which libre/baresip 1.0 can answer.
+    @Test func defaultChallengeIsMD5Only() async throws {
         let h = try await Harness()
+        defer { h.remove() }
+        let response = await h.register(try registerRequest(), auth: true)
+        #expect(response.statusCode == 401)
+        let challenges = response.headers["WWW-Authenticate"]
+        #expect(challenges.map { challengeParameter($0, "algorithm") } == ["MD5"])
+        #expect(challengeParameter(challenges[0], "qop") == "auth")
+        let message = try registerRequest(contacts: [], expires: nil, method: "MESSAGE")
+        guard case .respond(let proxyChallenge) = await h.authenticator.authenticate(message) else {
+            Issue.record("MESSAGE without credentials was accepted")
+            return
+        }
+        #expect(proxyChallenge.headers["Proxy-Authenticate"].map { challengeParameter($0, "algorithm") } == ["MD5"])
+    }
+
+    /// RFC 8760 stays available: SHA-256 then MD5 when configured so.
+    @Test func challengeOffersSHA256ThenMD5WhenConfigured() async throws {
+        let h = try await Harness(configureAuth: { $0.algorithms = [.sha256, .md5] })
         defer { h.remove() }
         let response = await h.register(try registerRequest(), auth: true)
         #expect(response.statusCode == 401)
@@ -55,7 +73,7 @@ struct DigestTests {
 
     @Test(arguments: [0, 1])
     func registerWithDigest(challengeIndex: Int) async throws {
-        let h = try await Harness()
+        let h = try await Harness(configureAuth: { $0.algorithms = [.sha256, .md5] })
         defer { h.remove() }
         let challenge = await h.register(try registerRequest(), auth: true).headers["WWW-Authenticate"][challengeIndex]
         let credentials = authorization(password: "alice-pw", challenge: challenge)
@@ -77,7 +95,7 @@ struct DigestTests {
     @Test func replayedNonceCountIsRefused() async throws {
         let h = try await Harness()
         defer { h.remove() }
-        let challenge = await h.register(try registerRequest(), auth: true).headers["WWW-Authenticate"][1]
+        let challenge = await h.register(try registerRequest(), auth: true).headers["WWW-Authenticate"][0]
         let first = authorization(password: "alice-pw", challenge: challenge, nc: "00000001")
         #expect(await h.register(try registerRequest(cseq: 2, headers: [first]), auth: true).statusCode == 200)
         // The same credentials again (a captured request replayed): refused with a new challenge.

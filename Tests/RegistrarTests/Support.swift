@@ -29,7 +29,8 @@ struct Harness {
     static let context = RegistrationContext(transport: "TCP", source: "192.0.2.10:5080", flow: "tcp#1")
 
     init(configure: (inout Registrar.Configuration) -> Void = { _ in }, storeConfiguration: SQLiteStore.Configuration? = nil,
-         dir existing: String? = nil, clock: ManualClock = ManualClock(), extraUsers: Int = 0) async throws {
+         dir existing: String? = nil, clock: ManualClock = ManualClock(), extraUsers: Int = 0,
+         configureAuth: (inout DigestAuthenticator.Configuration) -> Void = { _ in }) async throws {
         dir = existing ?? (NSTemporaryDirectory() as NSString).appendingPathComponent("registrartests-\(UUID().uuidString)")
         self.clock = clock
         if existing == nil {
@@ -52,13 +53,14 @@ struct Harness {
         registrar = Registrar(location: location, directory: directory, configuration: configuration)
         var auth = DigestAuthenticator.Configuration(domains: ["example.com"])
         auth.nonceLifetime = 300
+        configureAuth(&auth)
         authenticator = DigestAuthenticator(directory: directory, configuration: auth, clock: clock.storeClock)
     }
 
     func remove() { try? FileManager.default.removeItem(atPath: dir) }
 
-    func register(_ request: SIPRequest, auth: Bool = false) async -> SIPResponse {
-        await registrar.handle(request, context: Self.context, authenticator: auth ? authenticator : nil)
+    func register(_ request: SIPRequest, auth: Bool = false, source: String? = nil) async -> SIPResponse {
+        await registrar.handle(request, context: Self.context, authenticator: auth ? authenticator : nil, source: source)
     }
 }
 
@@ -141,4 +143,12 @@ func authorization(user: String = "alice", password: String, challenge: String, 
                                   nc: nc, cnonce: cnonce, sha256: algorithm == "SHA-256")
     return "\(header): Digest username=\"\(user)\", realm=\"\(realm)\", nonce=\"\(nonce)\", uri=\"\(uri)\", "
         + "response=\"\(response)\", algorithm=\(algorithm), cnonce=\"\(cnonce)\", qop=auth, nc=\(nc)"
+}
+
+/// RFC 2617 §3.2.2.1 without qop (the RFC 2069 form): H(HA1 ":" nonce ":" HA2).
+func rfc2069Response(user: String, realm: String, password: String, method: String, uri: String, nonce: String,
+                     sha256: Bool = false) -> String {
+    let ha1 = hexDigest("\(user):\(realm):\(password)", sha256: sha256)
+    let ha2 = hexDigest("\(method):\(uri)", sha256: sha256)
+    return hexDigest("\(ha1):\(nonce):\(ha2)", sha256: sha256)
 }

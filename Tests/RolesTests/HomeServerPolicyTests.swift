@@ -69,8 +69,10 @@ struct FakeAuthenticator: RequestAuthenticator {
         #expect(!policy(auth: false).stepNames.contains("authenticate"))
     }
 
-    @Test func unknownUserIs404() async throws {
-        #expect(await decide(try message(to: "sip:nobody@example.com")) == .respond(StatusAnswer(404)))
+    /// The same answer as for a known user without a binding: an unauthenticated outsider
+    /// must not learn which users exist.
+    @Test func unknownUserIs480() async throws {
+        #expect(await decide(try message(to: "sip:nobody@example.com")) == .respond(StatusAnswer(480)))
     }
 
     @Test func knownUserWithoutBindingIs480() async throws {

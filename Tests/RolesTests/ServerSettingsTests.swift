@@ -36,6 +36,8 @@ import Testing
 
     @Test func digestAlgorithmOrderIsConfigurable() throws {
         var s = ServerSettings(serverName: "h")
+        #expect(s.digestAlgorithms == ["MD5"])
+        try s.apply([("digest-algorithms", "MD5,SHA-256")])
         #expect(s.digestAlgorithms == ["MD5", "SHA-256"])
         try s.apply([("digest-algorithms", "sha-256, md5")])
         #expect(s.digestAlgorithms == ["SHA-256", "MD5"])

@@ -2,7 +2,7 @@ import SIPCore
 
 /// What a location lookup found for an AOR (RFC 3261 §10, §16.5).
 public enum LocationResult: Hashable, Sendable {
-    /// No such user in the directory (404), or the user is disabled.
+    /// No such user in the directory, or the user is disabled (answered as `noBindings` is).
     case unknownUser
     /// A known user with no current binding (480).
     case noBindings
@@ -34,6 +34,7 @@ public enum AuthenticationOutcome: Hashable, Sendable {
 
 /// Digest authentication of requests other than REGISTER (RFC 3261 §22.3: 407).
 public protocol RequestAuthenticator: Sendable {
+    /// - Parameter source: who sent it; its host keys the failed-attempt throttling.
     func authenticate(_ request: SIPRequest, source: RequestSource) -> AuthenticationOutcome
 }
 

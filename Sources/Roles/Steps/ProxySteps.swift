@@ -148,8 +148,9 @@ public struct ResponsibilityStep: RoutingStep {
     }
 }
 
-/// §16.5 target determination from the location service: 404 for an unknown user, 480 for
-/// a known user with no binding, else every binding in parallel (highest q first).
+/// §16.5 target determination from the location service: 480 for an unknown user as for a
+/// known user with no binding (the same answer, so that nobody learns which users exist),
+/// else every binding in parallel (highest q first).
 public struct LocationStep: RoutingStep {
     public let name = "location"
     public let location: any LocationService
@@ -160,9 +161,7 @@ public struct LocationStep: RoutingStep {
         let request = context.request
         guard let sip = request.uri.sipURI, let user = sip.user else { return .respond(StatusAnswer(404)) }
         switch location.lookup(user: user, domain: sip.host.lowercased()) {
-        case .unknownUser:
-            return .respond(StatusAnswer(404))
-        case .noBindings:
+        case .unknownUser, .noBindings:
             return .respond(StatusAnswer(480))
         case .targets(let targets):
             guard !targets.isEmpty else { return .respond(StatusAnswer(480)) }
