@@ -165,6 +165,8 @@ extension LayerState {
     mutating func performClient(_ id: UInt64, _ actions: [TransactionAction], response: SIPResponse?, at instant: SIPInstant,
                                 _ effects: inout Effects) {
         guard let entry = clients[id] else { return }
+        var immediate: [TransactionTimer] = []
+        defer { for timer in immediate { handleClient(id, .timerFired(timer), response: nil, at: instant, &effects) } }
         for action in actions {
             switch action {
             case .transmitRequest:
@@ -177,7 +179,9 @@ extension LayerState {
             case .passToTU:
                 if let response { effects.append(.report(entry.report, .outcome(.response(response)))) }
             case .startTimer(let timer, let duration):
-                arm(id, timer, duration, at: instant)
+                // A zero timer (J or K on a reliable transport, §17.2.2, §17.1.2.2) fires now,
+                // not through the heap and a wake-up.
+                if duration <= .zero { immediate.append(timer) } else { arm(id, timer, duration, at: instant) }
             case .reportTimeout(let timer):
                 effects.append(.report(entry.report, .outcome(.failed(SIPTransactionError(.timeout, "Timer \(timer) fired", status: 408)))))
             case .reportTransportError:

@@ -170,6 +170,8 @@ extension LayerState {
                                         _ effects: inout Effects, ack: SIPRequest? = nil, ackSource: SIPMessageSource? = nil) {
         guard let entry = servers[id] else { return }
         let handle = entry.handle
+        var immediate: [TransactionTimer] = []
+        defer { for timer in immediate { handleServer(id, .timerFired(timer), at: instant, &effects) } }
         for action in actions {
             switch action {
             case .transmitResponse, .transmitTrying:
@@ -183,7 +185,9 @@ extension LayerState {
                     emit(.request(handle), &effects)
                 }
             case .startTimer(let timer, let duration):
-                arm(id, timer, duration, at: instant)
+                // A zero timer (J or K on a reliable transport, §17.2.2, §17.1.2.2) fires now,
+                // not through the heap and a wake-up.
+                if duration <= .zero { immediate.append(timer) } else { arm(id, timer, duration, at: instant) }
             case .reportTimeout(let timer):
                 emit(.serverTransactionFailed(handle, SIPTransactionError(.timeout, "Timer \(timer) fired")), &effects)
             case .reportTransportError:
