@@ -17,6 +17,10 @@ import Configuration
 /// lines are ignored, values may be double-quoted. A key not in `ParsingOptions.keys` is
 /// refused with its line number. Asked for a string, a key gives its last value; asked for a
 /// string array, all of its values in file order.
+///
+/// Why not a stock format: swift-configuration 1.4 reads JSON (`JSONSnapshot`, its default
+/// trait), YAML (`YAMLSnapshot`, trait `YAML`, pulls in Yams) and property lists (trait
+/// `PropertyList`); this snapshot keeps the servers' existing files working unchanged.
 public struct KeyValueSnapshot: FileConfigSnapshot {
     public struct ParsingOptions: FileParsingOptions {
         /// The keys a file may hold.
