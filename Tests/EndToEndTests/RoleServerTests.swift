@@ -10,7 +10,7 @@ import Testing
 @Suite(.serialized) struct RoleServerTests {
     /// A role that refuses everything: the policy alone differs from the home server.
     struct RefuseAll: RoutingPolicy {
-        func decide(_ context: inout RoutingContext) async -> RoutingDecision { .respond(StatusAnswer(403)) }
+        func decide(_ context: inout RoutingContext) -> RoutingDecision { .respond(StatusAnswer(403)) }  // sync: witnesses an async or a sync requirement
     }
 
     static func settings(auth: Bool) throws -> ServerSettings {
