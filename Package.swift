@@ -5,7 +5,7 @@ import PackageDescription
 
 let package = Package(
     name: "swift-sip-server",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],  // swift-configuration needs macOS 15
     products: [
         .library(name: "SIPCore", targets: ["SIPCore"]),
         .library(name: "SIPTransport", targets: ["SIPTransport"]),
@@ -25,6 +25,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+        // One reader over the config file, the environment and the flags (default trait
+        // JSON only; our `key = value` files have their own snapshot type in Roles).
+        .package(url: "https://github.com/apple/swift-configuration.git", from: "1.4.0"),
     ],
     targets: [
         // Message grammar: pure value types, no NIO.
@@ -75,6 +78,8 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Configuration", package: "swift-configuration"),
             ]
         ),
         .executableTarget(
@@ -84,15 +89,8 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .executableTarget(
-            name: "home-server",
-            dependencies: [
-                "Roles", "SIPTransport", "Store", "Registrar",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ]
-        ),
+        // A role executable is its policy choice and nothing else (Roles.RoleMain).
+        .executableTarget(name: "home-server", dependencies: ["Roles"]),
         .testTarget(name: "SIPCoreTests", dependencies: ["SIPCore"], resources: [.copy("Fixtures")]),
         .testTarget(
             name: "SIPTransportTests",
@@ -114,7 +112,11 @@ let package = Package(
             name: "RegistrarTests",
             dependencies: ["Registrar", "Store", "SIPCore", .product(name: "Crypto", package: "swift-crypto")]
         ),
-        .testTarget(name: "RolesTests", dependencies: ["Roles", "SIPCore", "SIPTransaction"]),
+        .testTarget(
+            name: "RolesTests",
+            dependencies: ["Roles", "SIPCore", "SIPTransaction",
+                           .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
         .testTarget(
             name: "EndToEndTests",
             dependencies: [

@@ -1,125 +1,33 @@
 import Logging
-import NIOCore
-import Registrar
 import ServiceLifecycle
-import SIPCore
-import SIPTransaction
-import SIPTransport
-import Store
 
-/// The home server assembled (ARCHITECTURE.md "Home server"): listeners, transaction layer,
-/// the embedded store with its in-memory directory and location table, the registrar, and
-/// the stateful proxy core running the home-server policy. A swift-service-lifecycle
-/// `Service`: `run()` serves until graceful shutdown or cancellation.
+/// The home server assembled (ARCHITECTURE.md "Home server"): the one `RoleServer` assembly
+/// running the home-server policy (registrar, digest authentication, stateful proxy).
+/// Kept as a convenience for tests and package users; `home-server` itself runs
+/// `RoleMain.run(HomeServerRole.self)`.
 public final class HomeServer: Service, Sendable {
+    public let server: RoleServer
     /// The bound listeners (ports the system chose for port 0 included).
-    public let listeners: [ListenAddress]
-    public let identity: ProxyIdentity
-    let server: SIPServer
-    let store: SQLiteStore
-    let directory: UserDirectory
-    let table: LocationTable
-    let logger: Logger
+    public var listeners: [ListenAddress] { server.listeners }
+    public var identity: ProxyIdentity { server.identity }
 
-    init(listeners: [ListenAddress], identity: ProxyIdentity, server: SIPServer, store: SQLiteStore,
-         directory: UserDirectory, table: LocationTable, logger: Logger) {
-        self.listeners = listeners
-        self.identity = identity
-        self.server = server
-        self.store = store
-        self.directory = directory
-        self.table = table
-        self.logger = logger
-    }
+    init(server: RoleServer) { self.server = server }
 
     /// Opens the store and binds the listeners; throws (with a one-line reason) when it
     /// cannot: store unusable, port taken, unreadable certificate.
     /// - Parameter drainTimeout: the longest a graceful stop waits for in-flight transactions.
     public static func start(settings: ServerSettings, logger: Logger,
                              drainTimeout: Duration = .seconds(32)) async throws -> HomeServer {
-        if !settings.authentication {
-            logger.warning("AUTHENTICATION IS OFF (--auth off): anyone can register as any user and relay through this server; use only in closed labs and benchmarks")
-        }
-        let store: SQLiteStore
-        do {
-            store = try SQLiteStore(directory: settings.dataDirectory, logger: logger)
-        } catch {
-            throw RolesError(.startupFailed, "cannot open the store in \(settings.dataDirectory): \(error)")
-        }
-        let directory = try await UserDirectory.load(from: store, logger: logger)
-        let table = try await LocationTable.load(from: store, logger: logger)
-
-        let tls = try settings.tlsSettings()
-        let transportLayer = try SIPTransportLayer(configuration: SIPTransportConfiguration(tls: tls))
-        let specs = settings.effectiveListen.map {
-            ListenSpec(transport: $0.transport, host: $0.host, port: $0.port)
-        }
-        let adapter = SIPTransportAdapter(transportLayer: transportLayer, listen: specs)
-        let bound: [SIPListener]
-        do {
-            bound = try await adapter.start()
-        } catch {
-            await transportLayer.shutdown()
-            throw RolesError(.startupFailed, "cannot listen: \(error)")
-        }
-        let listeners = bound.map {
-            ListenAddress(transport: $0.spec.transport, host: $0.spec.host, port: $0.port)
-        }
-        let identity = ProxyIdentity(serverName: settings.serverName, domains: settings.domains, listeners: listeners)
-        let domains = Set(settings.domains)
-        let registrar = Registrar(location: table, directory: directory,
-                                  configuration: Registrar.Configuration(domains: domains), logger: logger)
-        // Offered in the configured order (ServerSettings.digestAlgorithms: MD5 alone by
-        // default, since sipp, sipsak and baresip 1.0 cope with nothing else).
-        var digest = DigestAuthenticator.Configuration(domains: domains)
-        digest.algorithms = settings.digestAlgorithms.compactMap { DigestAlgorithm(token: $0) }
-        let authenticator = settings.authentication
-            ? DigestAuthenticator(directory: directory, configuration: digest, logger: logger)
-            : nil
-        let policy = HomeServerPolicy(identity: identity,
-                                      registrar: RegistrarAdapter(registrar: registrar, authenticator: authenticator),
-                                      location: StoreLocationService(directory: directory, table: table),
-                                      authenticator: authenticator.map { DigestRequestAuthenticator($0) })
-        let proxy = ProxyCore(policy: policy, identity: identity, logger: logger)
-        let server = SIPServer(transport: adapter, configuration: SIPServer.Configuration(drainTimeout: drainTimeout),
-                               catchAll: proxy, logger: logger)
-        proxy.attach(server.layer)
-        return HomeServer(listeners: listeners, identity: identity, server: server, store: store,
-                          directory: directory, table: table, logger: logger)
+        HomeServer(server: try await RoleServer.start(settings: settings, logger: logger, drainTimeout: drainTimeout,
+                                                      policy: HomeServerRole.policy))
     }
 
     /// The bound port of the first listener of `transport`.
-    public func port(_ transport: ListenTransport) -> Int? {
-        listeners.first { $0.transport == transport }?.port
-    }
+    public func port(_ transport: ListenTransport) -> Int? { server.port(transport) }
 
-    /// Serves until graceful shutdown (listeners close, in-flight transactions finish) or
-    /// cancellation; keeps the directory fresh and purges expired bindings meanwhile.
-    public func run() async throws {
-        let directory = self.directory
-        let table = self.table
-        try await withThrowingDiscardingTaskGroup { group in
-            group.addTask { await directory.runRefresher() }
-            group.addTask { await table.runPurger() }
-            try await server.run()
-            group.cancelAll()
-        }
-        try? store.close()
-        logger.info("home server stopped")
-    }
+    /// Serves until graceful shutdown or cancellation.
+    public func run() async throws { try await server.run() }
 
     /// Stops the server as a graceful shutdown would.
-    public func stop() {
-        server.stop()
-    }
-}
-
-extension ServerSettings {
-    /// `--tls-cert`/`--tls-key`/`--tls-ca` loaded (nil without a certificate). Users connect
-    /// without certificates; peer servers' certificates, when presented, must chain to the CA.
-    func tlsSettings() throws -> SIPTLSSettings? {
-        guard let cert = tlsCertificate, let key = tlsKey else { return nil }
-        return try SIPTLSSettings(certificateChainPEMFile: cert, privateKeyPEMFile: key, trustRootsPEMFile: tlsCA,
-                                  clientCertificates: tlsCA == nil ? .none : .optional)
-    }
+    public func stop() { server.stop() }
 }

@@ -1,6 +1,7 @@
-/// The shared server options of CONTRACT.md, resolved from a config file and the command
-/// line (the command line wins; a repeatable option given on the command line replaces the
-/// file's values). The three server executables share it and differ in their policy.
+/// The shared server options of CONTRACT.md, resolved by `SettingsReader` from the command
+/// line, the environment (`SIP_*`) and a config file, in that order of precedence; a
+/// repeatable option given at a higher level replaces the lower levels' values. The three
+/// server executables share it and differ in their policy.
 public struct ServerSettings: Hashable, Sendable {
     public enum LogLevel: String, Hashable, Sendable, CaseIterable {
         case trace, debug, info, notice, warning, error, critical
@@ -34,56 +35,85 @@ public struct ServerSettings: Hashable, Sendable {
         return l
     }
 
-    /// The keys a config file may use: the long option names.
+    /// The keys a config file may use: the long option names (ServerOptions.settingKeys adds
+    /// the CONTRACT options that are not supported yet, so that they are refused by name).
     public static let keys: Set<String> = ["data", "domain", "listen", "server-name", "tls-cert", "tls-key",
                                            "tls-ca", "auth", "digest-algorithms", "log-level"]
-    static let repeatable: Set<String> = ["domain", "listen"]
+    /// The keys that take several values (an option given several times).
+    public static let repeatable: Set<String> = ["domain", "listen"]
 
     /// Applies `key = value` settings in order; a repeatable key's values accumulate, and
     /// the first value of a repeatable key in `entries` replaces what was there before.
     public mutating func apply(_ entries: [(key: String, value: String)]) throws(RolesError) {
-        var replaced: Set<String> = []
+        var accumulated: [String: [String]] = [:]
         for (key, value) in entries {
-            switch key {
-            case "data": dataDirectory = value
-            case "domain":
-                if replaced.insert(key).inserted { domains = [] }
-                guard !value.isEmpty, !value.contains(" ") else { throw bad("bad --domain '\(value)'") }
-                domains.append(value.lowercased())
-            case "listen":
-                if replaced.insert(key).inserted { listen = [] }
-                guard let address = ListenAddress(spec: value) else {
-                    throw bad("bad --listen '\(value)' (expected udp:HOST:PORT, tcp:HOST:PORT or tls:HOST:PORT)")
-                }
-                listen.append(address)
-            case "server-name":
-                guard !value.isEmpty else { throw bad("empty --server-name") }
-                serverName = value
-            case "tls-cert": tlsCertificate = value
-            case "tls-key": tlsKey = value
-            case "tls-ca": tlsCA = value
-            case "auth":
-                switch value.lowercased() {
-                case "on": authentication = true
-                case "off": authentication = false
-                default: throw bad("bad --auth '\(value)' (expected on or off)")
-                }
-            case "digest-algorithms":
-                let names = value.split(separator: ",").map { $0.filter { $0 != " " }.uppercased() }
-                guard !names.isEmpty, Set(names).count == names.count,
-                      names.allSatisfy({ $0 == "MD5" || $0 == "SHA-256" }) else {
-                    throw bad("bad --digest-algorithms '\(value)' (expected MD5 and/or SHA-256, comma-separated, most preferred first)")
-                }
-                digestAlgorithms = names
-            case "log-level":
-                guard let level = LogLevel(rawValue: value.lowercased()) else {
-                    throw bad("bad --log-level '\(value)' (expected \(LogLevel.allCases.map(\.rawValue).joined(separator: ", ")))")
-                }
-                logLevel = level
-            default:
-                throw bad("unknown setting '\(key)'")
+            if Self.repeatable.contains(key) {
+                accumulated[key, default: []].append(value)
+                try set(key, to: accumulated[key]!)
+            } else {
+                try set(key, to: [value])
             }
         }
+        try validate()
+    }
+
+    /// Sets one setting: a repeatable key takes all `values` (replacing what was there), any
+    /// other key the last one. Throws with a reason naming the key when a value is unusable.
+    public mutating func set(_ key: String, to values: [String]) throws(RolesError) {
+        if key == "domain" {
+            domains = []
+            for value in values {
+                guard !value.isEmpty, !value.contains(" ") else { throw bad("bad domain '\(value)'") }
+                domains.append(value.lowercased())
+            }
+            return
+        }
+        if key == "listen" {
+            listen = []
+            for value in values {
+                guard let address = ListenAddress(spec: value) else {
+                    throw bad("bad listen '\(value)' (expected udp:HOST:PORT, tcp:HOST:PORT or tls:HOST:PORT)")
+                }
+                listen.append(address)
+            }
+            return
+        }
+        guard let value = values.last else { return }
+        switch key {
+        case "data":
+            guard !value.isEmpty else { throw bad("empty data") }
+            dataDirectory = value
+        case "server-name":
+            guard !value.isEmpty else { throw bad("empty server-name") }
+            serverName = value
+        case "tls-cert": tlsCertificate = value
+        case "tls-key": tlsKey = value
+        case "tls-ca": tlsCA = value
+        case "auth":
+            switch value.lowercased() {
+            case "on": authentication = true
+            case "off": authentication = false
+            default: throw bad("bad auth '\(value)' (expected on or off)")
+            }
+        case "digest-algorithms":
+            let names = value.split(separator: ",").map { $0.filter { $0 != " " }.uppercased() }
+            guard !names.isEmpty, Set(names).count == names.count,
+                  names.allSatisfy({ $0 == "MD5" || $0 == "SHA-256" }) else {
+                throw bad("bad digest-algorithms '\(value)' (expected MD5 and/or SHA-256, comma-separated, most preferred first)")
+            }
+            digestAlgorithms = names
+        case "log-level":
+            guard let level = LogLevel(rawValue: value.lowercased()) else {
+                throw bad("bad log-level '\(value)' (expected \(LogLevel.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+            logLevel = level
+        default:
+            throw bad("unknown setting '\(key)'")
+        }
+    }
+
+    /// Checks what no single setting can: a tls listener needs a certificate and its key.
+    public func validate() throws(RolesError) {
         if effectiveListen.contains(where: { $0.transport == .tls }), tlsCertificate == nil || tlsKey == nil {
             throw bad("a tls listener needs --tls-cert and --tls-key")
         }
@@ -93,7 +123,8 @@ public struct ServerSettings: Hashable, Sendable {
 
     /// Reads a config file: `key = value` lines named after the long options, `#` comments,
     /// blank lines ignored, values optionally in double quotes.
-    public static func parseConfigFile(_ text: String, name: String = "config") throws(RolesError) -> [(key: String, value: String)] {
+    public static func parseConfigFile(_ text: String, name: String = "config",
+                                       keys: Set<String> = keys) throws(RolesError) -> [(key: String, value: String)] {
         var entries: [(key: String, value: String)] = []
         for (number, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             var line = Substring(rawLine)

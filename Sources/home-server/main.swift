@@ -1,10 +1,7 @@
-import ArgumentParser
+import Roles
 
-// Before any other thread exists (hence no `@main` on the command): see useOneMallocArena.
-HomeServerCommand.useOneMallocArena()
-do {
-    let command = try HomeServerCommand.parse()
-    await command.serve()
-} catch {
-    HomeServerCommand.exit(withError: error)
-}
+// The home-server role: the shared server options and assembly (Roles.RoleMain) with the
+// home-server policy. One malloc arena first, before any other thread exists (hence no
+// `@main`): see RoleMain.useOneMallocArena.
+RoleMain.useOneMallocArena()
+await RoleMain.run(HomeServerRole.self)

@@ -67,9 +67,10 @@ import Testing
         let run = try Self.launch(["--data", server.dataDirectory + "-second", "--listen", "tcp:127.0.0.1:\(server.tcpPort)",
                                    "--log-level", "error"])
         #expect(await Self.wait(run.process))
-        #expect(run.process.terminationStatus != 0)
+        #expect(run.process.terminationStatus == 1)  // cannot start: 1 (a bad option would be 2)
         let reason = String(decoding: run.stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         #expect(reason.split(separator: "\n").count == 1)
+        #expect(reason.contains("cannot listen"))
         #expect(reason.hasPrefix("home-server: "))
         try await server.stop()
     }
@@ -83,5 +84,47 @@ import Testing
         #expect(run.process.terminationStatus != 0)
         let reason = String(decoding: run.stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         #expect(reason.contains("home-server: "))
+    }
+
+    @Test func helpListsTheContractOptions() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Self.executable.path), "build home-server first")
+        let run = try Self.launch(["--help"])
+        let help = String(decoding: run.stdout.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(await Self.wait(run.process))
+        #expect(run.process.terminationStatus == 0)
+        for option in ["--config", "--data", "--domain", "--listen", "--server-name", "--tls-cert", "--tls-key",
+                       "--tls-ca", "--auth", "--log-level", "--peer", "--federate", "--metrics", "--archive",
+                       "--archive-required", "--directory", "--digest-algorithms", "--demo",
+                       "SIP_DOMAIN", "SIP_CONFIG", "key = value"] {
+            #expect(help.contains(option), "--help lacks \(option)")
+        }
+    }
+
+    /// A bad setting (here from a config file) or a not-yet-supported option: exit 2 and one
+    /// line naming the key.
+    @Test(arguments: [(["auth = maybe"], "auth"), (["metrics = 127.0.0.1:9090"], "metrics is not supported yet"),
+                      (["colour = blue"], "unknown setting 'colour'")])
+    func badConfigFileExitsTwo(lines: [String], expected: String) async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Self.executable.path), "build home-server first")
+        let data = try RunningHomeServer.temporaryDirectory()
+        let config = data + "/home-server.conf"
+        try (lines.joined(separator: "\n") + "\n").write(toFile: config, atomically: true, encoding: .utf8)
+        let run = try Self.launch(["--config", config, "--data", data, "--listen", "udp:127.0.0.1:0"])
+        #expect(await Self.wait(run.process))
+        #expect(run.process.terminationStatus == 2)
+        let reason = String(decoding: run.stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(reason.split(separator: "\n").count == 1)
+        #expect(reason.hasPrefix("home-server: \(config)"))
+        #expect(reason.contains(expected))
+    }
+
+    @Test func unknownOptionExitsTwo() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: Self.executable.path), "build home-server first")
+        let run = try Self.launch(["--colour", "blue"])
+        #expect(await Self.wait(run.process))
+        #expect(run.process.terminationStatus == 2)
+        let reason = String(decoding: run.stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(reason.hasPrefix("home-server: "))
+        #expect(reason.split(separator: "\n").count == 1)
     }
 }

@@ -1,5 +1,4 @@
 import Registrar
-import Roles
 import Store
 
 #if canImport(Glibc)
@@ -8,15 +7,15 @@ import Glibc
 import Darwin
 #endif
 
-/// `home-server --demo`: the README's first command. Provisions the demo users alice and bob
+/// `--demo` (every role): the README's first command. Provisions the demo users alice and bob
 /// in the first domain with fresh random passwords (each run sets new ones: the store keeps
 /// only digests), and prints a sipsak command that registers alice.
-enum Demo {
-    static let users = ["alice", "bob"]
+public enum DemoUsers {
+    public static let users = ["alice", "bob"]
 
     /// Creates (or resets the passwords of) alice and bob; returns `(aor, password)`.
     @discardableResult
-    static func provision(settings: ServerSettings) async throws -> [(aor: String, password: String)] {
+    public static func provision(settings: ServerSettings) async throws -> [(aor: String, password: String)] {
         let domain = settings.domains.first ?? "localhost"
         let store = try SQLiteStore(directory: settings.dataDirectory)
         defer { try? store.close() }
@@ -36,7 +35,7 @@ enum Demo {
         return created
     }
 
-    static func printInstructions(_ provisioned: [(aor: String, password: String)], settings: ServerSettings,
+    public static func printInstructions(_ provisioned: [(aor: String, password: String)], settings: ServerSettings,
                                   listeners: [ListenAddress]) {
         let domain = settings.domains.first ?? "localhost"
         let udp = listeners.first { $0.transport == .udp }
@@ -52,7 +51,7 @@ enum Demo {
         fflush(nil)
     }
 
-    static func randomPassword() -> String {
+    public static func randomPassword() -> String {
         let alphabet = Array("abcdefghijkmnopqrstuvwxyzACDEFGHJKLMNPQRSTUVWXYZ23456789")
         var generator = SystemRandomNumberGenerator()
         return String((0..<12).map { _ in alphabet[Int(generator.next(upperBound: UInt64(alphabet.count)))] })

@@ -1,0 +1,173 @@
+import Logging
+import Registrar
+import ServiceLifecycle
+import SIPTransaction
+import SIPTransport
+import Store
+
+/// What the assembly has built when it asks a role for its policy: who the server is, the
+/// embedded store with its in-memory directory and location table, the registrar, and the
+/// digest authenticator (nil with `--auth off`).
+public struct RoleServices: Sendable {
+    public let settings: ServerSettings
+    public let identity: ProxyIdentity
+    public let store: SQLiteStore
+    public let directory: UserDirectory
+    public let table: LocationTable
+    /// The registrar behind a `local-server` step (authenticates REGISTER itself when on).
+    public let registrar: RegistrarAdapter
+    /// The location service over `directory` and `table`.
+    public let location: StoreLocationService
+    /// Digest authentication of other requests (407); nil when authentication is off.
+    public let authenticator: DigestRequestAuthenticator?
+    public let logger: Logger
+}
+
+/// Given the assembled services, the role's routing policy (ARCHITECTURE.md: "a role
+/// executable is its policy choice and nothing else").
+public typealias PolicyFactory = @Sendable (RoleServices) throws -> any RoutingPolicy
+
+/// The one server assembly every role uses: the embedded store, the listeners, the
+/// transaction layer (`SIPServer`) and the stateful proxy core running the policy the role's
+/// factory returns. A swift-service-lifecycle `Service`: `run()` serves until graceful
+/// shutdown (listeners close, in-flight transactions finish) or cancellation.
+public final class RoleServer: Service, Sendable {
+    /// The bound listeners (ports the system chose for port 0 included).
+    public let listeners: [ListenAddress]
+    public let identity: ProxyIdentity
+    public let policy: any RoutingPolicy
+    let server: SIPServer
+    let store: SQLiteStore
+    let directory: UserDirectory
+    let table: LocationTable
+    let logger: Logger
+
+    init(listeners: [ListenAddress], identity: ProxyIdentity, policy: any RoutingPolicy, server: SIPServer,
+         store: SQLiteStore, directory: UserDirectory, table: LocationTable, logger: Logger) {
+        self.listeners = listeners
+        self.identity = identity
+        self.policy = policy
+        self.server = server
+        self.store = store
+        self.directory = directory
+        self.table = table
+        self.logger = logger
+    }
+
+    /// Opens the store, binds the listeners, asks `policy` for the routing policy and wires
+    /// the proxy core to the transaction layer; throws (with a one-line reason) when it
+    /// cannot: store unusable, port taken, unreadable certificate, a policy that fails.
+    /// - Parameter drainTimeout: the longest a graceful stop waits for in-flight transactions.
+    public static func start(settings: ServerSettings, logger: Logger, drainTimeout: Duration = .seconds(32),
+                             policy makePolicy: PolicyFactory) async throws -> RoleServer {
+        if !settings.authentication {
+            logger.warning("AUTHENTICATION IS OFF (--auth off): anyone can register as any user and relay through this server; use only in closed labs and benchmarks")
+        }
+        let store: SQLiteStore
+        do {
+            store = try SQLiteStore(directory: settings.dataDirectory, logger: logger)
+        } catch {
+            throw RolesError(.startupFailed, "cannot open the store in \(settings.dataDirectory): \(error)")
+        }
+        do {
+            return try await assemble(settings: settings, store: store, logger: logger, drainTimeout: drainTimeout,
+                                      makePolicy: makePolicy)
+        } catch {
+            try? store.close()
+            throw error
+        }
+    }
+
+    static func assemble(settings: ServerSettings, store: SQLiteStore, logger: Logger, drainTimeout: Duration,
+                         makePolicy: PolicyFactory) async throws -> RoleServer {
+        let directory = try await UserDirectory.load(from: store, logger: logger)
+        let table = try await LocationTable.load(from: store, logger: logger)
+
+        let tls: SIPTLSSettings?
+        do {
+            tls = try settings.tlsSettings()
+        } catch {
+            throw RolesError(.startupFailed, "cannot load the certificate or key: \(error)")
+        }
+        let transportLayer = try SIPTransportLayer(configuration: SIPTransportConfiguration(tls: tls))
+        let specs = settings.effectiveListen.map {
+            ListenSpec(transport: $0.transport, host: $0.host, port: $0.port)
+        }
+        let adapter = SIPTransportAdapter(transportLayer: transportLayer, listen: specs)
+        let bound: [SIPListener]
+        do {
+            bound = try await adapter.start()
+        } catch {
+            await transportLayer.shutdown()
+            throw RolesError(.startupFailed, "cannot listen: \(error)")
+        }
+        let listeners = bound.map {
+            ListenAddress(transport: $0.spec.transport, host: $0.spec.host, port: $0.port)
+        }
+        let identity = ProxyIdentity(serverName: settings.serverName, domains: settings.domains, listeners: listeners)
+        let domains = Set(settings.domains)
+        let registrar = Registrar(location: table, directory: directory,
+                                  configuration: Registrar.Configuration(domains: domains), logger: logger)
+        // Offered in the configured order (ServerSettings.digestAlgorithms: MD5 alone by
+        // default, since sipp and sipsak answer only the first challenge and know only MD5).
+        var digest = DigestAuthenticator.Configuration(domains: domains)
+        digest.algorithms = settings.digestAlgorithms.compactMap { DigestAlgorithm(token: $0) }
+        let authenticator = settings.authentication
+            ? DigestAuthenticator(directory: directory, configuration: digest, logger: logger)
+            : nil
+        let services = RoleServices(
+            settings: settings, identity: identity, store: store, directory: directory, table: table,
+            registrar: RegistrarAdapter(registrar: registrar, authenticator: authenticator),
+            location: StoreLocationService(directory: directory, table: table),
+            authenticator: authenticator.map { DigestRequestAuthenticator($0) }, logger: logger)
+        let policy: any RoutingPolicy
+        do {
+            policy = try makePolicy(services)
+        } catch {
+            await adapter.stopListening()
+            await transportLayer.shutdown()
+            throw error
+        }
+        let proxy = ProxyCore(policy: policy, identity: identity, logger: logger)
+        let server = SIPServer(transport: adapter, configuration: SIPServer.Configuration(drainTimeout: drainTimeout),
+                               catchAll: proxy, logger: logger)
+        proxy.attach(server.layer)
+        return RoleServer(listeners: listeners, identity: identity, policy: policy, server: server, store: store,
+                          directory: directory, table: table, logger: logger)
+    }
+
+    /// The bound port of the first listener of `transport`.
+    public func port(_ transport: ListenTransport) -> Int? {
+        listeners.first { $0.transport == transport }?.port
+    }
+
+    /// Serves until graceful shutdown (listeners close, in-flight transactions finish) or
+    /// cancellation; keeps the directory fresh and purges expired bindings meanwhile.
+    public func run() async throws {
+        let directory = self.directory
+        let table = self.table
+        try await withThrowingDiscardingTaskGroup { group in
+            group.addTask { await directory.runRefresher() }
+            group.addTask { await table.runPurger() }
+            try await server.run()
+            group.cancelAll()
+        }
+        try? store.close()
+        logger.info("server stopped")
+    }
+
+    /// Stops the server as a graceful shutdown would.
+    public func stop() {
+        server.stop()
+    }
+}
+
+extension ServerSettings {
+    /// `--tls-cert`/`--tls-key`/`--tls-ca` loaded (nil without a certificate). Users connect
+    /// without certificates; peer servers' certificates, when presented, must chain to the CA.
+    func tlsSettings() throws -> SIPTLSSettings? {
+        guard let cert = tlsCertificate, let key = tlsKey else { return nil }
+        return try SIPTLSSettings(certificateChainPEMFile: cert, privateKeyPEMFile: key, trustRootsPEMFile: tlsCA,
+                                  clientCertificates: tlsCA == nil ? .none : .optional)
+    }
+}

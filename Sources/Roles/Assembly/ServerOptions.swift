@@ -1,0 +1,149 @@
+import ArgumentParser
+
+/// The shared server options of CONTRACT.md, as every server executable parses them. Every
+/// value option is optional here: an option left out falls back to the environment, then the
+/// config file, then the default (`SettingsReader`), so the defaults live in `ServerSettings`.
+///
+/// `--peer`, `--federate`, `--metrics`, `--archive`, `--archive-required` and `--directory`
+/// are accepted and their syntax checked, but a server given any of them (on the command
+/// line, in the environment or in the file) refuses to start (exit 2, "not supported yet")
+/// rather than run without what was asked for.
+public struct ServerOptions: ParsableArguments, Sendable {
+    @Option(help: ArgumentHelp("Read settings from FILE: `key = value` lines named after the long options (env SIP_CONFIG).",
+                               valueName: "FILE"))
+    public var config: String?
+
+    @Option(help: ArgumentHelp("Where the embedded SQLite store lives, created if missing (default: ./sip-data).",
+                               valueName: "DIR"))
+    public var data: String?
+
+    @Option(name: .customLong("domain"),
+            help: ArgumentHelp("A SIP domain this server is responsible for; repeatable (default: localhost).",
+                               valueName: "NAME"))
+    public var domains: [String] = []
+
+    @Option(name: .customLong("listen"),
+            help: ArgumentHelp("""
+                udp:HOST:PORT, tcp:HOST:PORT or tls:HOST:PORT; repeatable (default: udp:0.0.0.0:5060, \
+                tcp:0.0.0.0:5060, and tls:0.0.0.0:5061 when a certificate is set).
+                """, valueName: "SPEC"))
+    public var listen: [String] = []
+
+    @Option(help: ArgumentHelp("This server's name: Via/Record-Route host, and the name its certificate carries (default: the host name).",
+                               valueName: "FQDN"))
+    public var serverName: String?
+
+    @Option(help: ArgumentHelp("Certificate chain (PEM).", valueName: "PEM"))
+    public var tlsCert: String?
+
+    @Option(help: ArgumentHelp("Private key of the certificate (PEM).", valueName: "PEM"))
+    public var tlsKey: String?
+
+    @Option(help: ArgumentHelp("CA bundle that peer servers' certificates must chain to (PEM).", valueName: "PEM"))
+    public var tlsCa: String?
+
+    @Option(help: ArgumentHelp("Digest authentication of users: on, or off for closed labs and benchmarks (default: on).",
+                               valueName: "on|off"))
+    public var auth: String?
+
+    @Option(help: ArgumentHelp("""
+                Digest algorithms offered in challenges, one WWW-/Proxy-Authenticate header each, most preferred \
+                first (RFC 8760): MD5, SHA-256,MD5 or MD5,SHA-256 (default: MD5, as Kamailio offers; sipp and \
+                sipsak know only MD5, and baresip 1.0 (libre) gives up on a challenge list with SHA-256 in it).
+                """,
+                               valueName: "LIST"))
+    public var digestAlgorithms: String?
+
+    @Option(help: ArgumentHelp("trace, debug, info, notice, warning, error (default: info).", valueName: "LEVEL"))
+    public var logLevel: String?
+
+    @Flag(help: "Provision the demo users alice and bob with fresh random passwords, print them and a sipsak command.")
+    public var demo = false
+
+    @Option(help: ArgumentHelp("A known server and where it listens; repeatable. Not supported yet: refused (exit 2).",
+                               valueName: "NAME=tls:HOST:PORT"))
+    public var peer: [String] = []
+
+    @Option(help: ArgumentHelp("A partner domain reached through SERVER over mutual TLS; repeatable. Not supported yet: refused (exit 2).",
+                               valueName: "DOMAIN=SERVER"))
+    public var federate: [String] = []
+
+    @Option(help: ArgumentHelp("HTTP endpoint for /metrics and /health. Not supported yet: refused (exit 2).",
+                               valueName: "HOST:PORT"))
+    public var metrics: String?
+
+    @Option(help: ArgumentHelp("Archive every relayed MESSAGE. Not supported yet: refused (exit 2).",
+                               valueName: "sqlite|postgresql://..."))
+    public var archive: String?
+
+    @Flag(help: "Refuse IM with 503 while the archive cannot be written. Not supported yet: refused (exit 2).")
+    public var archiveRequired = false
+
+    @Option(help: ArgumentHelp("The user directory in a shared PostgreSQL. Not supported yet: refused (exit 2).",
+                               valueName: "postgresql://..."))
+    public var directory: String?
+
+    public init() {}
+
+    /// The keys of the settings that work, as in a config file (`ServerSettings.keys`).
+    public static let supportedKeys = ServerSettings.keys
+    /// CONTRACT options that later work implements: refused by name until then.
+    public static let unsupportedKeys: Set<String> = ["peer", "federate", "metrics", "archive", "archive-required",
+                                                      "directory"]
+    /// Every key a config file or `SIP_*` variable may name (`config` and `demo` are command-line
+    /// and `SIP_CONFIG` only).
+    public static let settingKeys = supportedKeys.union(unsupportedKeys)
+    /// The keys that take several values.
+    public static let repeatableKeys = ServerSettings.repeatable.union(["peer", "federate"])
+
+    /// The values given on the command line, by setting key.
+    public var commandLineValues: [String: [String]] {
+        var values: [String: [String]] = [:]
+        func add(_ key: String, _ value: String?) { if let value { values[key] = [value] } }
+        func many(_ key: String, _ list: [String]) { if !list.isEmpty { values[key] = list } }
+        add("data", data)
+        many("domain", domains)
+        many("listen", listen)
+        add("server-name", serverName)
+        add("tls-cert", tlsCert)
+        add("tls-key", tlsKey)
+        add("tls-ca", tlsCa)
+        add("auth", auth)
+        add("digest-algorithms", digestAlgorithms)
+        add("log-level", logLevel)
+        many("peer", peer)
+        many("federate", federate)
+        add("metrics", metrics)
+        add("archive", archive)
+        add("archive-required", archiveRequired ? "on" : nil)
+        add("directory", directory)
+        return values
+    }
+
+    /// Why a value of a not-yet-supported key is refused: its syntax when that is wrong
+    /// (`bad peer 'x' (expected NAME=tls:HOST:PORT)`), else "not supported yet".
+    static func refusal(_ key: String, _ value: String) -> String {
+        func pair(_ text: String) -> (String, String)? {
+            guard let eq = text.firstIndex(of: "="), eq != text.startIndex else { return nil }
+            let right = String(text[text.index(after: eq)...])
+            return right.isEmpty ? nil : (String(text[..<eq]), right)
+        }
+        let expected: String?
+        switch key {
+        case "peer":
+            let ok = pair(value).flatMap { ListenAddress(spec: $0.1) }?.transport == .tls
+            expected = ok ? nil : "NAME=tls:HOST:PORT"
+        case "federate": expected = pair(value) == nil ? "DOMAIN=SERVER" : nil
+        case "metrics": expected = ListenAddress(spec: "tcp:" + value) == nil ? "HOST:PORT" : nil
+        case "archive":
+            let ok = value == "sqlite" || value.hasPrefix("postgresql://") || value.hasPrefix("postgres://")
+            expected = ok ? nil : "sqlite or postgresql://..."
+        case "directory":
+            let ok = value.hasPrefix("postgresql://") || value.hasPrefix("postgres://")
+            expected = ok ? nil : "postgresql://..."
+        default: expected = nil
+        }
+        if let expected { return "bad \(key) '\(value)' (expected \(expected))" }
+        return "\(key) is not supported yet"
+    }
+}
