@@ -56,7 +56,7 @@ import Testing
         #expect(!s.authentication)                        // file over default
         #expect(s.logLevel == .debug)
         #expect(s.listen == [ListenAddress(transport: .udp, host: "127.0.0.1", port: 5070)])
-        #expect(s.digestAlgorithms == ["MD5", "SHA-256"])  // default
+        #expect(s.digestAlgorithms == ["MD5"])  // default: one MD5 challenge
 
         let flags = try await Self.read(["--config", path, "--domain", "a.example", "--domain", "b.example",
                                          "--auth", "on"], environment: environment)
