@@ -98,6 +98,11 @@ func isASCII(_ b: Bytes, _ r: Range<Int>) -> Bool {
     return true
 }
 
+/// True when `b[r]` is well-formed UTF-8 (for values that are not all ASCII).
+func isValidUTF8(_ b: Bytes, _ r: Range<Int>) -> Bool {
+    String(validating: UnsafeBufferPointer(rebasing: b[r]), as: UTF8.self) != nil
+}
+
 /// Runs `body` over the UTF-8 bytes of `text` without copying when it is native.
 @inline(__always)
 func withBytes<R>(_ text: String, _ body: (Bytes) throws(SIPParseError) -> R) throws(SIPParseError) -> R {
