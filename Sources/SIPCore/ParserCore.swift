@@ -228,7 +228,8 @@ extension SIPParser {
             }
             if hot.first(.cseq) { hot.cseq = cseq }
         case .contact:
-            hot.contacts += try ContactValue.parseList(b, r, build: true)
+            let list = try ContactValue.parseList(b, r, build: true)
+            if hot.contacts.isEmpty { hot.contacts = list } else { hot.contacts += list }
         case .route, .recordRoute, .path:
             try forEachListElement(b, r) { (e) throws(SIPParseError) in try NameAddr.validate(b, e) }
         case .callID:

@@ -56,23 +56,18 @@ struct HeaderEntry: Sendable {
 /// carried with the message, so that the accessors only read them. Immutable and shared
 /// between copies; `SIPHeaders.hotMask` says which of them still match the header list.
 final class HotHeaders: Sendable {
-    let topVia: Via?
-    let from: NameAddr?
-    let to: NameAddr?
-    let cseq: CSeq?
-    let contacts: [ContactValue]
-    let maxForwards: Int?
-    let expires: Int?
+    /// The values, moved in from the parser's builder (no copy).
+    let values: HotBuilder
 
-    init(_ b: HotBuilder) {
-        topVia = b.topVia
-        from = b.from
-        to = b.to
-        cseq = b.cseq
-        contacts = b.contacts
-        maxForwards = b.maxForwards
-        expires = b.expires
-    }
+    init(_ b: consuming HotBuilder) { values = b }
+
+    var topVia: Via? { values.topVia }
+    var from: NameAddr? { values.from }
+    var to: NameAddr? { values.to }
+    var cseq: CSeq? { values.cseq }
+    var contacts: [ContactValue] { values.contacts }
+    var maxForwards: Int? { values.maxForwards }
+    var expires: Int? { values.expires }
 
     /// The mask bit of the header kinds that have a cached value; 0 for the others.
     @inline(__always)
@@ -92,7 +87,7 @@ final class HotHeaders: Sendable {
 }
 
 /// What the parser collects into `HotHeaders`: the first field of each kind (all Contact fields).
-struct HotBuilder {
+struct HotBuilder: Sendable {
     var topVia: Via?
     var from: NameAddr?
     var to: NameAddr?

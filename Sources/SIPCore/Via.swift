@@ -92,7 +92,7 @@ public struct Via: Hashable, Sendable, CustomStringConvertible {
             if n == 0 { first = try scan(b, r, build: true) } else { _ = try scan(b, r, build: false) }
             n += 1
         }
-        top = first
+        swap(&top, &first)
         return n
     }
 
