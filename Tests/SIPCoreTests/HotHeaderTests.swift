@@ -134,10 +134,43 @@ struct HotHeaderTests {
         let text = "OPTIONS sip:a@example.com SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\nCall-ID: c\r\nCSeq: 1 OPTIONS\r\nFrom: <sip:b@example.com>;tag=1\r\nTo: <sip:a@example.com>\r\nMax-Forwards: 70\r\n\r\n"
         let parsed = try #require(try SIPParser.parseDatagram(Array(text.utf8)).request)
         var built = SIPRequest(method: .options, uri: try #require(URI("sip:a@example.com")))
-        built.headers = ["Via": "SIP/2.0/UDP h;branch=z9hG4bK1", "i": "c", "CSeq": "1 OPTIONS",
-                         "f": "<sip:b@example.com>;tag=1", "To": "<sip:a@example.com>", "Max-Forwards": "70"]
+        built.headers = [("Via", "SIP/2.0/UDP h;branch=z9hG4bK1"), ("i", "c"), ("CSeq", "1 OPTIONS"),
+                         ("f", "<sip:b@example.com>;tag=1"), ("To", "<sip:a@example.com>"), ("Max-Forwards", "70")]
         #expect(parsed == built)
         #expect(parsed.hashValue == built.hashValue)
         #expect(Set([parsed, built]).count == 1)
+    }
+
+    /// The parser's cached values equal what the accessors compute from the header list alone.
+    static func expectCacheMatchesList(_ m: SIPMessage, _ context: String) {
+        let plain = SIPHeaders(m.headers.fields)
+        #expect(plain.hot == nil)
+        struct View: SIPHeaderAccess { var headers: SIPHeaders; var body: [UInt8] }
+        let a = View(headers: m.headers, body: m.body), b = View(headers: plain, body: m.body)
+        #expect((try? a.topVia) == (try? b.topVia), "\(context)")
+        #expect((try? a.cseq) == (try? b.cseq), "\(context)")
+        #expect(a.from == b.from, "\(context)")
+        #expect(a.to == b.to, "\(context)")
+        #expect(a.contacts == b.contacts, "\(context)")
+        #expect(a.maxForwards == b.maxForwards, "\(context)")
+        #expect(a.expires == b.expires, "\(context)")
+        #expect(a.callID == b.callID, "\(context)")
+        #expect(a.headers == b.headers, "\(context)")
+    }
+
+    @Test(arguments: Fixtures.rows.map(\.file) + Fixtures.fuzzFindings)
+    func cacheMatchesListOnFixtures(_ file: String) {
+        guard let m = try? SIPParser.parseDatagram(Fixtures.bytes(file)) else { return }
+        Self.expectCacheMatchesList(m, file)
+    }
+
+    @Test(arguments: 0..<5)
+    func cacheMatchesListOnGeneratedMessages(_ batch: Int) throws {
+        var gen = MessageGenerator(seed: 0x407_0000 + UInt64(batch))
+        for _ in 0..<50 {
+            let bytes = gen.message().serialized()
+            guard let m = try? SIPParser.parseDatagram(bytes) else { continue }
+            Self.expectCacheMatchesList(m, String(decoding: bytes, as: UTF8.self))
+        }
     }
 }
