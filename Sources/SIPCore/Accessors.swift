@@ -14,8 +14,11 @@ extension SIPHeaderAccess {
     /// All Via values, top first (RFC 3261 §20.42).
     public var vias: [Via] {
         get throws(SIPParseError) {
+            let h = headers
             var out: [Via] = []
-            for f in headers.fields where f.name == "Via" { out += try Via.parseList(f.value) }
+            for e in h.entries where e.kind == .via {
+                out += try h.withValueBytes(e) { (b, r) throws(SIPParseError) in try Via.parseList(b, r) }
+            }
             return out
         }
     }
@@ -23,50 +26,84 @@ extension SIPHeaderAccess {
     /// The top Via (the one this element compares and removes).
     public var topVia: Via? {
         get throws(SIPParseError) {
-            guard let v = headers.first("Via") else { return nil }
-            return try Via.parseList(v).first
+            let h = headers
+            if let hot = h.cached(.via) { return hot.topVia }
+            for e in h.entries where e.kind == .via {
+                let top = try h.withValueBytes(e) { (b, r) throws(SIPParseError) -> Via? in
+                    guard let x = firstListElementRange(b, r) else { return nil }
+                    return try Via.parseList(b, x).first
+                }
+                if let top { return top }
+            }
+            return nil
         }
     }
 
     /// Call-ID (§20.8); the first when a message carries several.
-    public var callID: String? { headers.first("Call-ID") }
+    public var callID: String? {
+        let h = headers
+        guard let e = h.entries.first(where: { $0.kind == .callID }) else { return nil }
+        return h.value(of: e)
+    }
 
     /// CSeq (§20.16).
     public var cseq: CSeq? {
         get throws(SIPParseError) {
-            guard let v = headers.first("CSeq") else { return nil }
-            return try CSeq.parse(v)
+            let h = headers
+            if let hot = h.cached(.cseq) { return hot.cseq }
+            guard let e = h.entries.first(where: { $0.kind == .cseq }) else { return nil }
+            return try h.withValueBytes(e) { (b, r) throws(SIPParseError) in try CSeq.parse(b, r) }
         }
     }
 
     /// From (§20.20); nil when absent or malformed.
-    public var from: NameAddr? { headers.first("From").flatMap { try? NameAddr.parse($0) } }
+    public var from: NameAddr? {
+        let h = headers
+        if let hot = h.cached(.from) { return hot.from }
+        return h.firstNameAddr(.from)
+    }
     /// To (§20.39); nil when absent or malformed.
-    public var to: NameAddr? { headers.first("To").flatMap { try? NameAddr.parse($0) } }
+    public var to: NameAddr? {
+        let h = headers
+        if let hot = h.cached(.to) { return hot.to }
+        return h.firstNameAddr(.to)
+    }
 
     /// All Contact values in order (§20.10); `*` as `ContactValue.wildcard`; malformed fields skipped.
     public var contacts: [ContactValue] {
+        let h = headers
+        if let hot = h.cached(.contact) { return hot.contacts }
         var out: [ContactValue] = []
-        for f in headers.fields where f.name == "Contact" {
-            if let l = try? ContactValue.parseList(f.value) { out += l }
+        for e in h.entries where e.kind == .contact {
+            if let l = try? h.withValueBytes(e, throwing: { (b, r) throws(SIPParseError) in try ContactValue.parseList(b, r) }) { out += l }
         }
         return out
     }
 
     /// Max-Forwards (§20.22); nil when absent or not a number.
-    public var maxForwards: Int? { headers.first("Max-Forwards").flatMap { parseDecimal($0, limit: UInt64(Int32.max)) }.map { Int($0) } }
+    public var maxForwards: Int? {
+        let h = headers
+        if let hot = h.cached(.maxForwards) { return hot.maxForwards }
+        guard let e = h.entries.first(where: { $0.kind == .maxForwards }) else { return nil }
+        return h.withValueBytes(e) { b, r in parseDecimal(b, r, limit: UInt64(Int32.max)).map { Int($0) } }
+    }
 
     /// Expires (§20.19) in seconds; values past 2³²−1 are clamped to it.
-    public var expires: Int? { headers.first("Expires").flatMap(deltaSeconds) }
+    public var expires: Int? {
+        let h = headers
+        if let hot = h.cached(.expires) { return hot.expires }
+        guard let e = h.entries.first(where: { $0.kind == .expires }) else { return nil }
+        return h.withValueBytes(e) { b, r in deltaSeconds(b, r) }
+    }
     /// Min-Expires (§20.23).
     public var minExpires: Int? { headers.first("Min-Expires").flatMap(deltaSeconds) }
 
     /// Route values, top first (§20.34).
-    public var routes: [NameAddr] { nameAddrList("Route") }
+    public var routes: [NameAddr] { headers.nameAddrList(.route) }
     /// Record-Route values, top first (§20.30).
-    public var recordRoutes: [NameAddr] { nameAddrList("Record-Route") }
+    public var recordRoutes: [NameAddr] { headers.nameAddrList(.recordRoute) }
     /// Path values (RFC 3327).
-    public var paths: [NameAddr] { nameAddrList("Path") }
+    public var paths: [NameAddr] { headers.nameAddrList(.path) }
 
     /// The body's length: what the serializer writes as Content-Length (§20.14).
     public var contentLength: Int { body.count }
@@ -76,10 +113,40 @@ extension SIPHeaderAccess {
     }
 }
 
+extension SIPHeaders {
+    /// The first field of `kind` as a name-addr, parsed from its bytes; nil when absent or malformed.
+    func firstNameAddr(_ kind: HeaderKind) -> NameAddr? {
+        guard let e = entries.first(where: { $0.kind == kind }) else { return nil }
+        return try? withValueBytes(e, throwing: { (b, r) throws(SIPParseError) in try NameAddr.parse(b, r) })
+    }
+
+    /// Every element of every field of `kind` (a list header) as a name-addr; malformed ones skipped.
+    func nameAddrList(_ kind: HeaderKind) -> [NameAddr] {
+        var out: [NameAddr] = []
+        for e in entries where e.kind == kind {
+            withValueBytes(e) { b, r in
+                forEachListElement(b, r) { x in
+                    if !x.isEmpty, let na = try? NameAddr.parse(b, x) { out.append(na) }
+                }
+            }
+        }
+        return out
+    }
+}
+
 func deltaSeconds(_ text: String) -> Int? {
-    let t = text.trimmingWS()
-    guard !t.isEmpty, t.utf8.allSatisfy(ASCII.isDigit) else { return nil }
-    return Int(parseDecimal(t, limit: UInt64.max / 10) .map { min($0, UInt64(UInt32.max)) } ?? UInt64(UInt32.max))
+    (try? withBytes(text) { b in deltaSeconds(b, 0..<b.count) }) ?? nil
+}
+
+/// `delta-seconds` (§25.1) in `b[r]` with surrounding whitespace; values past 2³²−1 are
+/// clamped to it; nil when empty or not all digits.
+func deltaSeconds(_ b: Bytes, _ r: Range<Int>) -> Int? {
+    var s = r.lowerBound, e = r.upperBound
+    while s < e, ASCII.isWS(b[s]) { s += 1 }
+    while e > s, ASCII.isWS(b[e - 1]) { e -= 1 }
+    guard s < e else { return nil }
+    for i in s..<e where !ASCII.isDigit(b[i]) { return nil }
+    return Int(parseDecimal(b, s..<e, limit: UInt64.max / 10).map { min($0, UInt64(UInt32.max)) } ?? UInt64(UInt32.max))
 }
 
 extension String {

@@ -78,7 +78,47 @@ func firstIndex(of byte: UInt8, _ b: Bytes, _ r: Range<Int>) -> Int? {
 
 @inline(__always)
 func makeString(_ bytes: Bytes, _ range: Range<Int>) -> String {
-    String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self)
+    if let s = commonToken(bytes, range) { return s }
+    return String(decoding: UnsafeBufferPointer(rebasing: bytes[range]), as: UTF8.self)
+}
+
+/// The tokens most messages repeat (sent-protocol parts, parameter names), as string literals
+/// so that making them costs nothing; nil for anything else. Exact bytes, case kept.
+@inline(__always)
+func commonToken(_ b: Bytes, _ r: Range<Int>) -> String? {
+    @inline(__always) func eq(_ s: StaticString) -> Bool {
+        guard let base = b.baseAddress else { return false }
+        return memcmp(base + r.lowerBound, s.utf8Start, r.count) == 0
+    }
+    switch r.count {
+    case 2:
+        if eq("lr") { return "lr" }
+    case 3:
+        switch b[r.lowerBound] {
+        case UInt8(ascii: "S"): if eq("SIP") { return "SIP" }
+        case UInt8(ascii: "2"): if eq("2.0") { return "2.0" }
+        case UInt8(ascii: "U"): if eq("UDP") { return "UDP" }
+        case UInt8(ascii: "T"): if eq("TCP") { return "TCP" }; if eq("TLS") { return "TLS" }
+        case UInt8(ascii: "t"): if eq("tag") { return "tag" }; if eq("tcp") { return "tcp" }; if eq("tls") { return "tls" }
+        case UInt8(ascii: "u"): if eq("udp") { return "udp" }
+        default: break
+        }
+    case 5:
+        if eq("rport") { return "rport" }
+    case 6:
+        if eq("branch") { return "branch" }
+        if eq("reg-id") { return "reg-id" }
+    case 7:
+        if eq("expires") { return "expires" }
+    case 8:
+        if eq("received") { return "received" }
+    case 9:
+        if eq("transport") { return "transport" }
+    case 13:
+        if eq("+sip.instance") { return "+sip.instance" }
+    default: break
+    }
+    return nil
 }
 
 /// True when every byte of `b[r]` is below 0x80 (eight at a time).
@@ -96,6 +136,11 @@ func isASCII(_ b: Bytes, _ r: Range<Int>) -> Bool {
         i += 1
     }
     return true
+}
+
+/// True when `b[r]` is well-formed UTF-8 (for values that are not all ASCII).
+func isValidUTF8(_ b: Bytes, _ r: Range<Int>) -> Bool {
+    String(validating: UnsafeBufferPointer(rebasing: b[r]), as: UTF8.self) != nil
 }
 
 /// Runs `body` over the UTF-8 bytes of `text` without copying when it is native.

@@ -1,6 +1,6 @@
 /// Headers the parser checks as it reads them (RFC 3261 §8.2.2, §16.3).
 enum HeaderKind {
-    case via, from, to, callID, cseq, contact, route, recordRoute, path, maxForwards, contentLength, other
+    case via, from, to, callID, cseq, contact, route, recordRoute, path, maxForwards, expires, contentLength, other
 }
 
 /// Header field names: canonical spellings, compact forms (RFC 3261 §7.3.3, §20 and the
@@ -127,7 +127,7 @@ enum HeaderNames {
                 if equalsLowercased(b, r, "call-id") { return ("Call-ID", .callID, false) }
                 if equalsLowercased(b, r, "contact") { return ("Contact", .contact, true) }
             case UInt8(ascii: "e"):
-                if equalsLowercased(b, r, "expires") { return ("Expires", .other, false) }
+                if equalsLowercased(b, r, "expires") { return ("Expires", .expires, false) }
             case UInt8(ascii: "p"):
                 if equalsLowercased(b, r, "privacy") { return ("Privacy", .other, true) }
             case UInt8(ascii: "r"):
@@ -288,8 +288,14 @@ enum HeaderNames {
 
     /// Canonical name and whether the header is a comma-separated list (unknown: not split).
     static func resolve(_ name: String) -> (String, Bool) {
-        var name = name
-        guard let (c, _, isList) = name.withUTF8({ b in lookup(b, 0..<b.count) }) else { return (name, false) }
+        let (c, _, isList) = resolveKind(name)
         return (c, isList)
+    }
+
+    /// Canonical name, kind and list-ness of a String name (unknown: unchanged, `.other`, not split).
+    static func resolveKind(_ name: String) -> (String, HeaderKind, Bool) {
+        var name = name
+        guard let r = name.withUTF8({ b in lookup(b, 0..<b.count) }) else { return (name, .other, false) }
+        return r
     }
 }

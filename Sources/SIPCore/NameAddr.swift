@@ -134,7 +134,11 @@ func parseHeaderParameters(_ c: inout Cursor, build: Bool,
             }
         }
         try inspect(n, vr)
-        if build { out.append(SIPParameter(name: c.string(n), value: vr.map { c.string($0) })) }
+        if build {
+            // One allocation for the usual few parameters instead of growing 1, 2, 4.
+            if out.isEmpty { out.reserveCapacity(4) }
+            out.append(SIPParameter(name: c.string(n), value: vr.map { c.string($0) }))
+        }
     }
 }
 

@@ -29,9 +29,11 @@ extension SIPParser {
         var statusLine: (Int, String)?
         if isResponse { statusLine = try parseStatusLine(b, start) } else { requestLine = try parseRequestLine(b, start, limits: limits) }
 
-        // Header fields.
-        var fields: [SIPHeaderField] = []
-        fields.reserveCapacity(16)
+        // Header fields: names and value ranges; the hot headers' typed values are built
+        // while they are checked (ARCHITECTURE "The hot path").
+        var entries: [HeaderEntry] = []
+        entries.reserveCapacity(16)
+        var hot = HotBuilder()
         var contentLength: Int?
         var bodyStart = n
         var folded: [UInt8] = []
@@ -93,23 +95,23 @@ extension SIPParser {
                 if let old = contentLength, old != Int(v) { throw fail(400, "Conflicting Content-Length values") }
                 contentLength = Int(v)
             } else {
-                if fields.count >= limits.maxHeaderCount { throw fail(400, "More than \(limits.maxHeaderCount) header fields") }
-                let value: String
+                if entries.count >= limits.maxHeaderCount { throw fail(400, "More than \(limits.maxHeaderCount) header fields") }
+                let name = known?.0 ?? makeString(b, i..<ns)
                 do throws(SIPParseError) {
                     if isFolded {
-                        let copy = folded
-                        value = try copy.withUnsafeBufferPointer { fb -> Result<String, SIPParseError> in
+                        try folded.withUnsafeBufferPointer { fb -> Result<Void, SIPParseError> in
                             do throws(SIPParseError) {
-                                return .success(try checkedValue(fb, 0..<fb.count, kind, requestMethod, limits, &viaCount))
+                                return .success(try checkValue(fb, 0..<fb.count, kind, requestMethod, limits, &viaCount, &hot))
                             } catch { return .failure(error) }
                         }.get()
+                        entries.append(HeaderEntry(name: name, kind: kind, text: String(decoding: folded, as: UTF8.self)))
                     } else {
-                        value = try checkedValue(b, vs..<ve, kind, requestMethod, limits, &viaCount)
+                        try checkValue(b, vs..<ve, kind, requestMethod, limits, &viaCount, &hot)
+                        entries.append(HeaderEntry(name: name, kind: kind, range: vs..<ve))
                     }
                 } catch {
                     throw fail(error.status ?? 400, error.reason)
                 }
-                fields.append(SIPHeaderField(name: known?.0 ?? makeString(b, i..<ns), value: value))
             }
             i = after
         }
@@ -125,7 +127,9 @@ extension SIPParser {
             bodyEnd = bodyStart
         }
         let body = bodyStart < bodyEnd ? Array(UnsafeBufferPointer(rebasing: b[bodyStart..<bodyEnd])) : []
-        let headers = SIPHeaders(canonicalFields: fields)
+        // One copy of the start line and header section: the values' ranges point into it.
+        let storage = Array(UnsafeBufferPointer(rebasing: b[0..<min(bodyStart, n)]))
+        let headers = SIPHeaders(storage: storage, entries: entries, hot: HotHeaders(hot))
 
         if let (code, reason) = statusLine {
             return .response(SIPResponse(statusCode: code, reasonPhrase: reason, headers: headers, body: body))
@@ -199,24 +203,33 @@ extension SIPParser {
 
     /// Checks the value of a header every element relies on (§8.1.1, §8.2.2, §16.3): Via,
     /// From, To, CSeq (and its method against the Request-Line), Contact, Route,
-    /// Record-Route, Path, Call-ID, Max-Forwards; then makes the value's string, which must be
-    /// UTF-8 (§25.1 TEXT-UTF8: anything else could not be kept as received).
+    /// Record-Route, Path, Call-ID, Max-Forwards; builds the typed value of the first of each
+    /// hot header (every Contact) into `hot`; and checks the value is UTF-8 (§25.1
+    /// TEXT-UTF8: anything else could not be kept as received).
     @inline(__always)
-    static func checkedValue(_ b: Bytes, _ r: Range<Int>, _ kind: HeaderKind, _ method: SIPMethod?,
-                             _ limits: SIPParseLimits, _ viaCount: inout Int) throws(SIPParseError) -> String {
+    static func checkValue(_ b: Bytes, _ r: Range<Int>, _ kind: HeaderKind, _ method: SIPMethod?,
+                           _ limits: SIPParseLimits, _ viaCount: inout Int, _ hot: inout HotBuilder) throws(SIPParseError) {
         switch kind {
         case .via:
-            viaCount += try Via.validateList(b, r)
+            if hot.first(.via) {
+                viaCount += try Via.validateList(b, r, top: &hot.topVia)
+            } else {
+                viaCount += try Via.validateList(b, r)
+            }
             if viaCount > limits.maxViaCount { throw .badRequest("More than \(limits.maxViaCount) Via values") }
-        case .from, .to:
-            try NameAddr.validate(b, r)
+        case .from:
+            if hot.first(.from) { hot.from = try NameAddr.parse(b, r) } else { try NameAddr.validate(b, r) }
+        case .to:
+            if hot.first(.to) { hot.to = try NameAddr.parse(b, r) } else { try NameAddr.validate(b, r) }
         case .cseq:
             let cseq = try CSeq.parse(b, r)
             if let method, cseq.method != method {
                 throw SIPParseError(status: method.isStandard ? 400 : 501, reason: "CSeq method \(cseq.method) does not match \(method)")
             }
+            if hot.first(.cseq) { hot.cseq = cseq }
         case .contact:
-            _ = try ContactValue.parseList(b, r, build: false)
+            let list = try ContactValue.parseList(b, r, build: true)
+            if hot.contacts.isEmpty { hot.contacts = list } else { hot.contacts += list }
         case .route, .recordRoute, .path:
             try forEachListElement(b, r) { (e) throws(SIPParseError) in try NameAddr.validate(b, e) }
         case .callID:
@@ -224,13 +237,12 @@ extension SIPParser {
             for i in r where b[i] <= 0x20 { throw .badRequest("Malformed Call-ID") }
         case .maxForwards:
             guard parseDecimal(b, r, limit: UInt64(UInt32.max)) != nil else { throw .badRequest("Malformed Max-Forwards") }
+            if hot.first(.maxForwards) { hot.maxForwards = parseDecimal(b, r, limit: UInt64(Int32.max)).map { Int($0) } }
+        case .expires:
+            if hot.first(.expires) { hot.expires = deltaSeconds(b, r) }
         case .contentLength, .other:
             break
         }
-        if isASCII(b, r) { return makeString(b, r) }
-        guard let s = String(validating: UnsafeBufferPointer(rebasing: b[r]), as: UTF8.self) else {
-            throw .badRequest("Header value is not valid UTF-8")
-        }
-        return s
+        if !isASCII(b, r), !isValidUTF8(b, r) { throw .badRequest("Header value is not valid UTF-8") }
     }
 }

@@ -34,19 +34,23 @@ public struct SIPResponse: Hashable, Sendable {
         self.statusCode = statusCode
         self.reasonPhrase = reasonPhrase ?? SIPStatus.reasonPhrase(for: statusCode)
         self.body = []
-        var h = SIPHeaders()
-        for f in request.headers.fields where f.name == "Via" { h.append("Via", f.value) }
-        if let from = request.headers.first("From") { h.append("From", from) }
-        if var to = request.headers.first("To") {
+        // The copied values stay ranges of the request's bytes: nothing is copied but To.
+        let rh = request.headers
+        var h = SIPHeaders(storage: rh.storage, entries: [], hot: nil)
+        h.entries.reserveCapacity(6)
+        for e in rh.entries where e.kind == .via { h.entries.append(e) }
+        if let from = rh.entries.first(where: { $0.kind == .from }) { h.entries.append(from) }
+        if let to = rh.entries.first(where: { $0.kind == .to }) {
             // The request's To as received, with the tag appended (§8.2.6.2, §19.3).
-            if let toTag, let na = try? NameAddr.parse(to), na.tag == nil {
-                to += ";tag=" + toTag
+            if let toTag, let na = rh.firstNameAddr(.to), na.tag == nil {
+                h.entries.append(HeaderEntry(name: "To", kind: .to, text: rh.value(of: to) + ";tag=" + toTag))
+            } else {
+                h.entries.append(to)
             }
-            h.append("To", to)
         }
-        if let callID = request.headers.first("Call-ID") { h.append("Call-ID", callID) }
-        if let cseq = request.headers.first("CSeq") { h.append("CSeq", cseq) }
-        if statusCode == 100, let ts = request.headers.first("Timestamp") { h.append("Timestamp", ts) }
+        if let callID = rh.entries.first(where: { $0.kind == .callID }) { h.entries.append(callID) }
+        if let cseq = rh.entries.first(where: { $0.kind == .cseq }) { h.entries.append(cseq) }
+        if statusCode == 100, let ts = rh.entries.first(where: { $0.name == "Timestamp" }) { h.entries.append(ts) }
         self.headers = h
     }
 }

@@ -41,21 +41,24 @@ extension SIPMessage {
 
 private func estimatedSize(_ headers: SIPHeaders, _ body: [UInt8]) -> Int {
     var n = body.count + 24
-    for f in headers.fields { n += f.name.utf8.count + f.value.utf8.count + 4 }
+    for e in headers.entries {
+        n += e.name.utf8.count + 4
+        n += e.text?.utf8.count ?? Int(e.end - e.start)
+    }
     return n
 }
 
 private func appendHeadersAndBody(_ out: inout [UInt8], _ headers: SIPHeaders, _ body: [UInt8]) {
-    for f in headers.fields {
-        if f.name == "Content-Length" || asciiCaseInsensitiveEqual(f.name, "Content-Length") { continue }
-        out.append(contentsOf: f.name.utf8)
+    for e in headers.entries {
+        if e.kind == .contentLength || e.name == "Content-Length" || asciiCaseInsensitiveEqual(e.name, "Content-Length") { continue }
+        out.append(contentsOf: e.name.utf8)
         out.append(ASCII.colon)
         out.append(ASCII.sp)
         // A value must stay on its line: a CR or LF built in by hand becomes a space.
-        var value = f.value
-        value.withUTF8 { v in
+        headers.withValueBytes(e) { b, r in
+            let v = UnsafeBufferPointer(rebasing: b[r])
             if v.contains(where: { $0 == ASCII.cr || $0 == ASCII.lf }) {
-                for b in v { out.append(b == ASCII.cr || b == ASCII.lf ? ASCII.sp : b) }
+                for x in v { out.append(x == ASCII.cr || x == ASCII.lf ? ASCII.sp : x) }
             } else {
                 out.append(contentsOf: v)
             }

@@ -84,6 +84,18 @@ public struct Via: Hashable, Sendable, CustomStringConvertible {
         return n
     }
 
+    /// As `validateList`, building the first via-parm (the top Via) into `top`.
+    static func validateList(_ b: Bytes, _ range: Range<Int>, top: inout Via?) throws(SIPParseError) -> Int {
+        var n = 0
+        var first: Via?
+        try forEachListElement(b, range) { (r) throws(SIPParseError) in
+            if n == 0 { first = try scan(b, r, build: true) } else { _ = try scan(b, r, build: false) }
+            n += 1
+        }
+        swap(&top, &first)
+        return n
+    }
+
     static func parse(_ b: Bytes, _ range: Range<Int>) throws(SIPParseError) -> Via { try scan(b, range, build: true)! }
 
     static func scan(_ b: Bytes, _ range: Range<Int>, build: Bool) throws(SIPParseError) -> Via? {
