@@ -153,6 +153,13 @@ public struct SIPHeaders: Sendable, RandomAccessCollection, ExpressibleByArrayLi
         entries.map { SIPHeaderField(name: $0.name, value: value(of: $0)) }
     }
 
+    /// The canonical name of the field at `index` (no value built): for passes over the
+    /// list that look at most values only by name.
+    public func name(at index: Int) -> String { entries[index].name }
+
+    /// The value of the field at `index`.
+    public func value(at index: Int) -> String { value(of: entries[index]) }
+
     public var startIndex: Int { entries.startIndex }
     public var endIndex: Int { entries.endIndex }
     public subscript(position: Int) -> SIPHeaderField {

@@ -48,21 +48,22 @@ public enum RequestValidation {
         var to = 0, from = 0, callID = 0, cseqCount = 0, viaFields = 0, maxForwardsCount = 0
         var cseqValue: String?, maxForwardsValue: String?, viaMayBeMultiple = false
         var proxyRequire: [String] = []
-        for field in request.headers.fields {
-            switch field.name {
+        let headers = request.headers
+        for index in headers.indices {
+            switch headers.name(at: index) {
             case "Via":
                 viaFields += 1
-                if viaFields > 1 || field.value.utf8.contains(UInt8(ascii: ",")) { viaMayBeMultiple = true }
+                if viaFields > 1 || headers.value(at: index).utf8.contains(UInt8(ascii: ",")) { viaMayBeMultiple = true }
             case "To": to += 1
             case "From": from += 1
             case "Call-ID": callID += 1
             case "CSeq":
                 cseqCount += 1
-                cseqValue = field.value
+                cseqValue = headers.value(at: index)
             case "Max-Forwards":
                 maxForwardsCount += 1
-                maxForwardsValue = field.value
-            case "Proxy-Require": proxyRequire.append(field.value)
+                maxForwardsValue = headers.value(at: index)
+            case "Proxy-Require": proxyRequire.append(headers.value(at: index))
             default: break
             }
         }
