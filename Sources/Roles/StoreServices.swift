@@ -1,6 +1,7 @@
 import Registrar
 import SIPCore
 import SIPTransaction
+import SIPTransport
 import Store
 
 /// The location service over the store's in-memory tables (RFC 3261 §10, §16.5): bindings
@@ -35,11 +36,13 @@ public struct StoreLocationService: LocationService {
         return UInt64(text[text.index(after: hash)...])
     }
 
-    /// The flow's remote address from a `tcp:HOST:PORT#id` token; nil for a bare id (a
-    /// binding stored before tokens, whose flow must then lead to the contact itself).
+    /// The flow's remote address from a `tcp:HOST:PORT#id` token (SIPTransport's
+    /// `SIPEndpoint(flowToken:)`); nil for a bare id (a binding stored before tokens, whose
+    /// flow must then lead to the contact itself).
     static func flowAddress(_ text: String) -> SIPHostPort? {
-        guard let hash = text.lastIndex(of: "#"), let spec = ListenAddress(spec: String(text[..<hash])) else { return nil }
-        return SIPHostPort(host: spec.host, port: spec.port)
+        guard let endpoint = try? SIPEndpoint(flowToken: text), let ip = endpoint.address.ipAddress,
+              let port = endpoint.address.port else { return nil }
+        return SIPHostPort(host: ip, port: port)
     }
 }
 

@@ -28,6 +28,22 @@ import Testing
         """
     }
 
+    /// Alice's CANCEL of her INVITE (same branch, §9.1).
+    static func cancel(uaPort: Int, domain: String, callID: String, branch: String) -> String {
+        """
+        CANCEL sip:bob@\(domain) SIP/2.0
+        Via: SIP/2.0/UDP 127.0.0.1:\(uaPort);branch=\(branch);rport
+        Max-Forwards: 70
+        From: <sip:alice@\(domain)>;tag=alice-tag
+        To: <sip:bob@\(domain)>
+        Call-ID: \(callID)
+        CSeq: 1 CANCEL
+        Content-Length: 0
+
+
+        """
+    }
+
     /// An in-dialog request from alice: Request-URI = bob's Contact, Route = the route set
     /// (Record-Route reversed; one proxy here), To with bob's tag (RFC 3261 §12.2.1.1).
     static func inDialog(_ method: String, target: String, routes: [String], uaPort: Int, domain: String,
@@ -106,18 +122,8 @@ import Testing
         try await bob.answer(invite, 180, toTag: "bob-tag", to: server.udpPort)
         #expect(await alice.response()?.statusCode == 180)
 
-        try await alice.send("""
-        CANCEL sip:bob@\(domain) SIP/2.0
-        Via: SIP/2.0/UDP 127.0.0.1:\(alice.port);branch=z9hG4bK-inv-2;rport
-        Max-Forwards: 70
-        From: <sip:alice@\(domain)>;tag=alice-tag
-        To: <sip:bob@\(domain)>
-        Call-ID: call-2
-        CSeq: 1 CANCEL
-        Content-Length: 0
-
-
-        """, to: server.udpPort)
+        try await alice.send(Self.cancel(uaPort: alice.port, domain: domain, callID: "call-2", branch: "z9hG4bK-inv-2"),
+                             to: server.udpPort)
         // Alice's CANCEL is answered by the proxy; bob gets the proxy's own CANCEL.
         #expect(await alice.response()?.statusCode == 200)
         let cancel = try #require(await bob.request())
@@ -140,18 +146,8 @@ import Testing
         let domain = server.domain
         try await alice.send(Self.invite(uaPort: alice.port, domain: domain, callID: "call-3", branch: "z9hG4bK-inv-3"),
                              to: server.udpPort)
-        try await alice.send("""
-        CANCEL sip:bob@\(domain) SIP/2.0
-        Via: SIP/2.0/UDP 127.0.0.1:\(alice.port);branch=z9hG4bK-inv-3;rport
-        Max-Forwards: 70
-        From: <sip:alice@\(domain)>;tag=alice-tag
-        To: <sip:bob@\(domain)>
-        Call-ID: call-3
-        CSeq: 1 CANCEL
-        Content-Length: 0
-
-
-        """, to: server.udpPort)
+        try await alice.send(Self.cancel(uaPort: alice.port, domain: domain, callID: "call-3", branch: "z9hG4bK-inv-3"),
+                             to: server.udpPort)
         let invite = try #require(await bob.request())
         #expect(invite.method == .invite)
         try await bob.answer(invite, 180, toTag: "bob-tag", extra: [("X-From", "bob")], to: server.udpPort)

@@ -1,4 +1,5 @@
 import Crypto
+import Registrar
 import SIPCore
 
 /// The proof that a request is inside a dialog this proxy record-routed (RFC 3261 §12.2,
@@ -33,17 +34,10 @@ public enum DialogRouteToken {
         var message = Array(callID.utf8)
         message.append(0)
         message += Array(tag.utf8)
-        let mac = HMAC<SHA256>.authenticationCode(for: message, using: key)
-        return Array(mac).prefix(12).map { byte in
-            let digits: [Character] = Array("0123456789abcdef")
-            return String([digits[Int(byte >> 4)], digits[Int(byte & 15)]])
-        }.joined()
-    }
-
-    static func constantTimeEquals(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-        guard a.count == b.count else { return false }
-        var difference: UInt8 = 0
-        for i in a.indices { difference |= a[i] ^ b[i] }
-        return difference == 0
+        let mac = Array(HMAC<SHA256>.authenticationCode(for: message, using: key))
+        // 96 bits as 24 hex digits: the first 8 bytes, then the next 4.
+        let high = mac[0..<8].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        let low = mac[8..<12].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        return BranchParameter.hex(high, digits: 16) + BranchParameter.hex(low, digits: 8)
     }
 }
