@@ -12,6 +12,8 @@ let package = Package(
         .library(name: "SIPTransaction", targets: ["SIPTransaction"]),
         .library(name: "Store", targets: ["Store"]),
         .library(name: "Registrar", targets: ["Registrar"]),
+        .library(name: "SIPDialog", targets: ["SIPDialog"]),
+        .library(name: "Presence", targets: ["Presence"]),
         .library(name: "Roles", targets: ["Roles"]),
         .executable(name: "sipctl", targets: ["sipctl"]),
         .executable(name: "home-server", targets: ["home-server"]),
@@ -69,10 +71,26 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // RFC 3261 §12 dialogs: the base of the presence agent and of a user-agent API.
+        .target(
+            name: "SIPDialog",
+            dependencies: [
+                "SIPCore", "SIPTransaction",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // RFC 6665/3856/3903/3863/3857-3858: the presence agent, its documents and access lists.
+        .target(
+            name: "Presence",
+            dependencies: [
+                "SIPCore", "SIPTransaction", "SIPDialog", "Store",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .target(
             name: "Roles",
             dependencies: [
-                "SIPCore", "SIPTransport", "SIPTransaction", "Store", "Registrar",
+                "SIPCore", "SIPTransport", "SIPTransaction", "SIPDialog", "Presence", "Store", "Registrar",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -108,6 +126,12 @@ let package = Package(
         ),
         .testTarget(name: "SIPTransactionTests", dependencies: ["SIPTransaction", "SIPCore"]),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
+        .testTarget(name: "SIPDialogTests", dependencies: ["SIPDialog", "SIPTransaction", "SIPCore"]),
+        .testTarget(
+            name: "PresenceTests",
+            dependencies: ["Presence", "SIPDialog", "SIPTransaction", "Store", "SIPCore"],
+            resources: [.copy("Fixtures")]
+        ),
         .testTarget(
             name: "RegistrarTests",
             dependencies: ["Registrar", "Store", "SIPCore", .product(name: "Crypto", package: "swift-crypto")]
@@ -120,7 +144,7 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "Roles", "SIPTransport", "SIPTransaction", "Store", "Registrar", "SIPCore",
+                "Roles", "SIPTransport", "SIPTransaction", "Store", "Registrar", "SIPCore", "SIPDialog", "Presence",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
