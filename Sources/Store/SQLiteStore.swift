@@ -4,8 +4,10 @@ import Logging
 import Synchronization
 
 /// The embedded store: one SQLite file (`DIR/store.sqlite`) in WAL mode through GRDB, on the
-/// system SQLite. Implements the directory (``DirectoryStore``) and binding persistence
-/// (``BindingStore``); schema changes go through `DatabaseMigrator`.
+/// system SQLite. Implements the directory (``DirectoryStore``), binding persistence
+/// (``BindingStore``), access lists (``AccessListStore``) and presence state
+/// (``PresenceStateStore``, in `SQLiteStore+Presence.swift`); schema changes go through
+/// `DatabaseMigrator`.
 ///
 /// Durability (a REGISTER is answered only after the commit of the batch holding its binding;
 /// ``LocationTable`` batches the REGISTERs that arrive while a commit is in flight into the
@@ -124,6 +126,9 @@ public final class SQLiteStore: DirectoryStore, BindingStore {
                 );
                 INSERT INTO directory_meta (id, generation) VALUES (1, 0);
                 """)
+        }
+        migrator.registerMigration("v2-presence") { db in
+            try db.execute(sql: presenceSchemaSQL)
         }
         return migrator
     }

@@ -15,27 +15,11 @@ struct UserCommand: AsyncParsableCommand {
     )
 }
 
-/// Shared by the user subcommands: the store in `--data`, and failures that exit 1.
-protocol UserSubcommand: AsyncParsableCommand {
-    var root: SipCtl { get }
-}
+/// Shared by the user subcommands: the store in `--data` and failures that exit 1
+/// (``StoreSubcommand``).
+protocol UserSubcommand: StoreSubcommand {}
 
 extension UserSubcommand {
-    func openStore() throws -> SQLiteStore {
-        do { return try SQLiteStore(directory: root.data) } catch { throw fail("\(error.reason)") }
-    }
-
-    /// Prints `message` to stderr and returns the exit status 1 (a failed operation).
-    func fail(_ message: String) -> ExitCode {
-        FileHandle.standardError.write(Data("sipctl: \(message)\n".utf8))
-        return ExitCode(1)
-    }
-
-    /// Runs a store operation, turning its error into exit status 1 with a clear message.
-    func perform(_ body: () async throws(StoreError) -> Void) async throws {
-        do { try await body() } catch { throw fail(error.reason) }
-    }
-
     /// `user enable` / `user disable`: sets the flag and says what it did.
     func setEnabled(_ text: String, _ enabled: Bool) async throws {
         let aor = try parseAOR(text)
@@ -43,14 +27,6 @@ extension UserSubcommand {
         try await perform { () async throws(StoreError) in try await store.setEnabled(aor, enabled) }
         print("\(enabled ? "enabled" : "disabled") \(aor)")
     }
-}
-
-/// Parses `user@domain`, or fails as bad usage (exit 2).
-func parseAOR(_ text: String) throws -> String {
-    guard let aor = AOR.normalize(text) else {
-        throw ValidationError("'\(text)' is not an address-of-record user@domain")
-    }
-    return aor
 }
 
 func makeUser(aor: String, password: String, displayName: String? = nil, homeServer: String? = nil) -> UserRecord {
