@@ -31,7 +31,10 @@ extension AclSubcommand {
         let watcher = try parseAOR(watcherText)
         let store = try openStore()
         try await perform { () async throws(StoreError) in
-            do { try await store.setAccess(user: user, watcher: watcher, rule: rule) } catch where error.code == .unknownUser {
+            do throws(StoreError) {
+                try await store.setAccess(user: user, watcher: watcher, rule: rule)
+            } catch {
+                guard error.code == .unknownUser else { throw error }
                 throw StoreError(.unknownUser, "no user \(user) in the directory (add it with 'sipctl user add')")
             }
         }
