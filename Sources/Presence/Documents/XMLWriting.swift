@@ -16,10 +16,12 @@ extension XML {
     /// characters XML 1.0 cannot carry (§2.2: most C0 controls) become U+FFFD.
     public static func serialize(_ root: Element) -> [UInt8] {
         let writer = Writer(root: root)
-        var out = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+        var out: [UInt8] = []
         out.reserveCapacity(1024)
+        out += #"<?xml version="1.0" encoding="UTF-8"?>"#.utf8
+        out.append(UInt8(ascii: "\n"))
         writer.write(root, isRoot: true, defaultInScope: root.namespace, into: &out)
-        return Array(out.utf8)
+        return out
     }
 
     struct Writer {
@@ -70,52 +72,71 @@ extension XML {
             return prefixes[namespace]! + ":" + name
         }
 
-        func write(_ element: Element, isRoot: Bool, defaultInScope: String?, into out: inout String) {
+        func write(_ element: Element, isRoot: Bool, defaultInScope: String?, into out: inout [UInt8]) {
             let name = qualified(element.name, namespace: element.namespace, isAttribute: false,
                                  defaultInScope: defaultInScope)
-            out += "<" + name
+            out.append(UInt8(ascii: "<"))
+            out += name.utf8
             var defaultHere = defaultInScope
             if isRoot {
-                if let ns = defaultNamespace { out += " xmlns=\""; escape(ns, attribute: true, into: &out); out += "\"" }
-                for (prefix, ns) in declarations { out += " xmlns:\(prefix)=\""; escape(ns, attribute: true, into: &out); out += "\"" }
+                if let ns = defaultNamespace { attribute("xmlns", ns, into: &out) }
+                for (prefix, ns) in declarations { attribute("xmlns:" + prefix, ns, into: &out) }
             } else if element.namespace == nil && defaultInScope != nil {
-                out += " xmlns=\"\""  // an element in no namespace inside the default one
+                attribute("xmlns", "", into: &out)  // an element in no namespace inside the default one
                 defaultHere = nil
             }
-            for attribute in element.attributes {
-                out += " " + qualified(attribute.name, namespace: attribute.namespace, isAttribute: true) + "=\""
-                escape(attribute.value, attribute: true, into: &out)
-                out += "\""
+            for a in element.attributes {
+                attribute(qualified(a.name, namespace: a.namespace, isAttribute: true), a.value, into: &out)
             }
-            if element.children.isEmpty { out += "/>"; return }
-            out += ">"
+            if element.children.isEmpty { out += "/>".utf8; return }
+            out.append(UInt8(ascii: ">"))
             for child in element.children {
                 switch child {
                 case .text(let text): escape(text, attribute: false, into: &out)
                 case .element(let e): write(e, isRoot: false, defaultInScope: defaultHere, into: &out)
                 }
             }
-            out += "</" + name + ">"
+            out += "</".utf8
+            out += name.utf8
+            out.append(UInt8(ascii: ">"))
+        }
+
+        /// ` name="value"`, the value escaped.
+        func attribute(_ name: String, _ value: String, into out: inout [UInt8]) {
+            out.append(UInt8(ascii: " "))
+            out += name.utf8
+            out += "=\"".utf8
+            escape(value, attribute: true, into: &out)
+            out.append(UInt8(ascii: "\""))
         }
     }
 
     /// Appends `text` escaped: `&` `<` `>` always; in attribute values also `"` and the white
     /// space that attribute-value normalization (XML 1.0 §3.3.3) would turn into spaces; `\r`
     /// in text too (end-of-line handling, §2.11, would turn it into `\n`).
-    static func escape(_ text: String, attribute: Bool, into out: inout String) {
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"" where attribute: out += "&quot;"
-            case "\n" where attribute: out += "&#10;"
-            case "\t" where attribute: out += "&#9;"
-            case "\r": out += "&#13;"
-            case "\t", "\n": out.unicodeScalars.append(scalar)
-            case "\u{0}"..."\u{1F}", "\u{FFFE}", "\u{FFFF}": out += "\u{FFFD}"
-            default: out.unicodeScalars.append(scalar)
+    static func escape(_ text: String, attribute: Bool, into out: inout [UInt8]) {
+        var utf8 = text.utf8.makeIterator()
+        while let byte = utf8.next() {
+            switch byte {
+            case UInt8(ascii: "&"): out += "&amp;".utf8
+            case UInt8(ascii: "<"): out += "&lt;".utf8
+            case UInt8(ascii: ">"): out += "&gt;".utf8
+            case UInt8(ascii: "\"") where attribute: out += "&quot;".utf8
+            case UInt8(ascii: "\n") where attribute: out += "&#10;".utf8
+            case UInt8(ascii: "\t") where attribute: out += "&#9;".utf8
+            case UInt8(ascii: "\r"): out += "&#13;".utf8
+            case UInt8(ascii: "\t"), UInt8(ascii: "\n"): out.append(byte)
+            case 0x00...0x1F: out += replacement
+            case 0xEF:
+                // U+FFFE and U+FFFF (EF BF BE, EF BF BF) are not XML characters either.
+                guard let b1 = utf8.next() else { out.append(byte); break }
+                guard let b2 = utf8.next() else { out += [byte, b1]; break }
+                if b1 == 0xBF && (b2 == 0xBE || b2 == 0xBF) { out += replacement } else { out += [byte, b1, b2] }
+            default: out.append(byte)
             }
         }
     }
+
+    /// U+FFFD REPLACEMENT CHARACTER in UTF-8.
+    static let replacement: [UInt8] = [0xEF, 0xBF, 0xBD]
 }
