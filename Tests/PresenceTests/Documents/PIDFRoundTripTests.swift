@@ -105,11 +105,11 @@ struct PIDFRoundTripTests {
     @Test func attributeWhitespaceAndControlCharacters() throws {
         var tuple = PresenceTuple(id: "t1", basic: .open)
         tuple.element.setAttribute("label", namespace: "urn:x", to: "line1\nline2\tend")
-        tuple.notes = ["bell\u{7}"]  // XML 1.0 cannot carry U+0007
+        tuple.notes = ["bell\u{7}", "non\u{FFFE}char"]  // XML 1.0 cannot carry U+0007 nor U+FFFE
         let document = PIDFDocument(entity: "sip:a@b", tuples: [tuple])
         let body = Self.text(document.serialized())
         #expect(body.contains(#"ns1:label="line1&#10;line2&#9;end""#))
-        #expect(body.contains("<note>bell\u{FFFD}</note>"))
+        #expect(body.contains("<note>bell\u{FFFD}</note><note>non\u{FFFD}char</note>"))
         let again = try PIDFDocument.parse(document.serialized())
         #expect(again.tuples[0].element.attribute("label", namespace: "urn:x") == "line1\nline2\tend")
     }
