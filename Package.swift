@@ -83,7 +83,7 @@ let package = Package(
         .target(
             name: "Presence",
             dependencies: [
-                "SIPCore", "SIPTransaction", "SIPDialog", "Store",
+                "SIPCore", "SIPTransport", "SIPTransaction", "SIPDialog", "Store",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

@@ -54,10 +54,15 @@ public struct RegistrarAdapter: RegistrarService {
     public let name = "registrar"
     public let registrar: Registrar
     public let authenticator: DigestAuthenticator?
+    /// Told the AOR of every successful REGISTER once its bindings are durable (the presence
+    /// agent: signing in or out changes what watchers see).
+    public let bindingsChanged: (@Sendable (String) -> Void)?
 
-    public init(registrar: Registrar, authenticator: DigestAuthenticator?) {
+    public init(registrar: Registrar, authenticator: DigestAuthenticator?,
+                bindingsChanged: (@Sendable (String) -> Void)? = nil) {
         self.registrar = registrar
         self.authenticator = authenticator
+        self.bindingsChanged = bindingsChanged
     }
 
     public func serve(_ transaction: ServerTransaction, context: RoutingContext) {
@@ -72,8 +77,13 @@ public struct RegistrarAdapter: RegistrarService {
                 aor = user.aor
             }
         }
+        let observer = bindingsChanged
         registrar.register(request, context: Self.registrationContext(context.source), authenticatedAOR: aor) { response in
             try? transaction.respond(response)
+            if let observer, response.statusCode == 200, request.headers.first("Contact") != nil,
+               let to = request.to?.uri.sipURI, let user = to.user, let aor = AOR.normalize("\(user)@\(to.host)") {
+                observer(aor)
+            }
         }
     }
 

@@ -1,4 +1,5 @@
 import Logging
+import Presence
 import Registrar
 import ServiceLifecycle
 import SIPTransaction
@@ -20,6 +21,9 @@ public struct RoleServices: Sendable {
     public let location: StoreLocationService
     /// Digest authentication of other requests (407); nil when authentication is off.
     public let authenticator: DigestRequestAuthenticator?
+    /// The presence agent of the users homed here (a role that homes nobody leaves it out
+    /// of its policy).
+    public let presence: PresenceAgent
     public let logger: Logger
 }
 
@@ -40,10 +44,16 @@ public final class RoleServer: Service, Sendable {
     let store: SQLiteStore
     let directory: UserDirectory
     let table: LocationTable
+    /// The presence agent, its journal (write-behind to the store) and access lists.
+    public let presence: PresenceAgent
+    let journal: PresenceJournal
     let logger: Logger
 
     init(listeners: [ListenAddress], identity: ProxyIdentity, policy: any RoutingPolicy, server: SIPServer,
-         store: SQLiteStore, directory: UserDirectory, table: LocationTable, logger: Logger) {
+         store: SQLiteStore, directory: UserDirectory, table: LocationTable, presence: PresenceAgent,
+         journal: PresenceJournal, logger: Logger) {
+        self.presence = presence
+        self.journal = journal
         self.listeners = listeners
         self.identity = identity
         self.policy = policy
@@ -115,11 +125,15 @@ public final class RoleServer: Service, Sendable {
         let authenticator = settings.authentication
             ? DigestAuthenticator(directory: directory, configuration: digest, logger: logger)
             : nil
+        let journal = PresenceJournal(store: store, logger: logger)
+        let presence = try await makePresenceAgent(identity: identity, store: store, directory: directory, table: table,
+                                                   journal: journal, logger: logger)
         let services = RoleServices(
             settings: settings, identity: identity, store: store, directory: directory, table: table,
-            registrar: RegistrarAdapter(registrar: registrar, authenticator: authenticator),
+            registrar: RegistrarAdapter(registrar: registrar, authenticator: authenticator,
+                                        bindingsChanged: { [presence] aor in presence.registrationChanged(aor) }),
             location: StoreLocationService(directory: directory, table: table),
-            authenticator: authenticator.map { DigestRequestAuthenticator($0) }, logger: logger)
+            authenticator: authenticator.map { DigestRequestAuthenticator($0) }, presence: presence, logger: logger)
         let policy: any RoutingPolicy
         do {
             policy = try makePolicy(services)
@@ -132,8 +146,46 @@ public final class RoleServer: Service, Sendable {
         let server = SIPServer(transport: adapter, configuration: SIPServer.Configuration(drainTimeout: drainTimeout),
                                catchAll: proxy, logger: logger)
         proxy.attach(server.layer)
+        presence.attach(server.layer)
         return RoleServer(listeners: listeners, identity: identity, policy: policy, server: server, store: store,
-                          directory: directory, table: table, logger: logger)
+                          directory: directory, table: table, presence: presence, journal: journal, logger: logger)
+    }
+
+    /// The presence agent over the store's in-memory tables, its state restored.
+    static func makePresenceAgent(identity: ProxyIdentity, store: SQLiteStore, directory: UserDirectory,
+                                  table: LocationTable, journal: PresenceJournal,
+                                  logger: Logger) async throws -> PresenceAgent {
+        let serverName = identity.serverName
+        let environment = PresenceAgent.Environment(
+            isLocalUser: { aor in
+                guard let user = directory.cachedUser(aor), user.enabled else { return false }
+                return user.homeServer == nil || user.homeServer == serverName
+            },
+            registeredContacts: { aor in table.lookup(aor).map(\.contact) },
+            registeredFlow: { aor, contact in
+                guard let flow = table.lookup(aor).first(where: { $0.contact == contact })?.flow,
+                      let id = StoreLocationService.flowID(flow),
+                      let address = StoreLocationService.flowAddress(flow) else { return nil }
+                return (id, address)
+            },
+            contactURI: { transport in
+                let host = identity.advertisedHost(for: transport)
+                let h = host.utf8.contains(UInt8(ascii: ":")) ? "[\(host)]" : host
+                let port = identity.advertisedPort(for: transport)
+                switch transport {
+                case .udp: return "sip:\(h):\(port)"
+                case .tcp: return "sip:\(h):\(port);transport=tcp"
+                case .tls: return "sips:\(h):\(port)"
+                }
+            })
+        do {
+            let access = try await AccessLists.load(from: store, logger: logger)
+            let agent = PresenceAgent(environment: environment, access: access, journal: journal, logger: logger)
+            try await agent.restore(from: store)
+            return agent
+        } catch {
+            throw RolesError(.startupFailed, "cannot load the presence state: \(error)")
+        }
     }
 
     /// The bound port of the first listener of `transport`.
@@ -146,9 +198,13 @@ public final class RoleServer: Service, Sendable {
     public func run() async throws {
         let directory = self.directory
         let table = self.table
+        let presence = self.presence
+        let journal = self.journal
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask { await directory.runRefresher() }
             group.addTask { await table.runPurger() }
+            group.addTask { await presence.run() }
+            group.addTask { await journal.run() }  // flushes what is left when cancelled
             try await server.run()
             group.cancelAll()
         }

@@ -66,7 +66,15 @@ public struct RoleCommand<Role: ServerRole>: AsyncParsableCommand {
 /// authentication, stateful proxy and IM relay (`HomeServerPolicy`).
 public enum HomeServerRole: ServerRole {
     public static let commandName = "home-server"
-    public static let abstract = "SIP home server: registrar, digest authentication, stateful proxy and IM relay (RFC 3261)."
+    public static let abstract = "SIP home server: registrar, presence agent, digest authentication, stateful proxy and IM relay."
+    public static let discussion = """
+        Presence (RFC 3856/6665/3903): the home server is the presence agent of its users. \
+        SUBSCRIBE (Event: presence or presence.winfo) and PUBLISH (application/pidf+xml) to a \
+        user homed here are answered by the server; a registered user who never publishes is \
+        shown open, a signed-out user closed. Who may watch whom: `sipctl acl` (allow, block, \
+        per-domain default allow|pending|block; out of the box same-domain watchers are allowed \
+        and foreign ones blocked); changes reach live subscriptions within about a second.
+        """
 
     public static func makePolicy(_ services: RoleServices, options: NoRoleOptions,
                                   config: ConfigReader) throws -> any RoutingPolicy {
@@ -76,6 +84,6 @@ public enum HomeServerRole: ServerRole {
     /// The policy factory alone, for `RoleServer.start(settings:logger:policy:)`.
     public static let policy: PolicyFactory = { services in
         HomeServerPolicy(identity: services.identity, registrar: services.registrar, location: services.location,
-                         authenticator: services.authenticator)
+                         authenticator: services.authenticator, presence: PresenceService(agent: services.presence))
     }
 }

@@ -49,7 +49,7 @@ public enum LocalTag {
 /// RFC 3261 §11: the server's own answer to OPTIONS.
 public enum OptionsResponder {
     /// Methods this server accepts (Allow).
-    public static let allow = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, MESSAGE, SUBSCRIBE, NOTIFY, REFER, INFO, UPDATE, PRACK"
+    public static let allow = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, MESSAGE, SUBSCRIBE, NOTIFY, PUBLISH, REFER, INFO, UPDATE, PRACK"
 
     public static func response(to request: SIPRequest) -> SIPResponse {
         var response = SIPResponse(responding: request, statusCode: 200, toTag: LocalTag.make())

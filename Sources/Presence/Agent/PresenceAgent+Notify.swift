@@ -1,0 +1,195 @@
+import SIPCore
+import SIPDialog
+import SIPTransaction
+import Store
+
+/// A NOTIFY built under the lock, started after it.
+struct PendingNotify {
+    let subscriptionID: String
+    let request: SIPRequest
+    let destination: SIPDestination
+    /// A final NOTIFY (terminated): its answer changes nothing.
+    let final: Bool
+}
+
+/// RFC 6665 §4.2.2: the notifier's NOTIFYs, their throttling and their failures.
+extension PresenceAgent {
+    /// Asks for a NOTIFY with the subscription's current state. §4.2.2 throttling: while one
+    /// is in flight, further changes coalesce into one more NOTIFY sent when it is answered,
+    /// carrying the latest state (so a watcher's NOTIFYs are also in order).
+    func requestNotify(_ sub: Subscription, _ s: inout State, now: Int64) -> PendingNotify? {
+        if sub.notifyInFlight {
+            sub.notifyWanted = true
+            return nil
+        }
+        guard let notify = makeNotify(sub, &s, now: now, terminated: nil) else { return nil }
+        sub.notifyInFlight = true
+        return notify
+    }
+
+    /// Builds the next NOTIFY of `sub` in its dialog (RFC 3261 §12.2.1.1): Event,
+    /// Subscription-State (§8.2.3) and the body its state calls for.
+    func makeNotify(_ sub: Subscription, _ s: inout State, now: Int64, terminated reason: String?) -> PendingNotify? {
+        let state: String
+        if let reason {
+            state = "terminated;reason=\(reason)"
+        } else {
+            let remaining = max(0, sub.expiresAt - now)
+            state = "\(sub.status.rawValue);expires=\(remaining)"
+        }
+        var headers: [SIPHeaderField] = [
+            SIPHeaderField(name: "Event", value: sub.package.rawValue + (sub.eventID.map { ";id=\($0)" } ?? "")),
+            SIPHeaderField(name: "Subscription-State", value: state),
+            SIPHeaderField(name: "Contact", value: "<\(sub.contact)>"),
+        ]
+        var body: [UInt8] = []
+        switch sub.package {
+        case .presence:
+            // RFC 3857 §3.2: a pending subscription learns nothing of the presentity's state.
+            if sub.status == .active {
+                body = sub.blocked ? Self.offlineBody(sub.presentity) : view(of: sub.presentity, &s).body
+            }
+        case .winfo:
+            sub.winfoVersion += 1
+            body = watcherInfo(of: sub.presentity, version: sub.winfoVersion, &s).serialized()
+        }
+        if !body.isEmpty { headers.append(SIPHeaderField(name: "Content-Type", value: sub.package.contentType)) }
+        let request = sub.dialog.makeRequest(.notify, headers: headers, body: body)
+        guard let destination = DialogDestination.resolve(sub.dialog.nextHopURI, flowID: sub.flowID,
+                                                          flowAddress: sub.flowAddress) else {
+            logger.warning("NOTIFY has no destination", metadata: ["sip.uri": "\(sub.dialog.nextHopURI)"])
+            return nil
+        }
+        // Persist the CSeq now and then: a restore jumps past what may have gone unwritten.
+        if reason == nil, sub.dialog.localSeq &- sub.persistedSeq >= Self.seqPersistInterval {
+            if journal.record([.upsertSubscription(sub.record)]) { sub.persistedSeq = sub.dialog.localSeq }
+        }
+        return PendingNotify(subscriptionID: sub.id, request: request, destination: destination, final: reason != nil)
+    }
+
+    /// Every how many NOTIFYs a subscription's CSeq is written; a restore adds twice this.
+    static let seqPersistInterval: UInt32 = 64
+
+    /// Starts the NOTIFYs' client transactions (outside the lock).
+    func send(_ notifies: [PendingNotify]) {
+        guard !notifies.isEmpty, let layer = state.withLock({ $0.layer }) else { return }
+        for notify in notifies {
+            let id = notify.subscriptionID
+            let final = notify.final
+            do {
+                try layer.start(notify.request, to: notify.destination) { [self] report in
+                    guard !final, case .outcome(let outcome) = report else { return }
+                    notifyAnswered(id, outcome)
+                }
+            } catch {
+                logger.warning("NOTIFY not sent", metadata: ["sip.error": "\(error)", "presence.subscription": "\(id)"])
+                if !final { notifyAnswered(id, .failed(error)) }
+            }
+        }
+    }
+
+    /// §4.2.2: a NOTIFY's answer. 2xx: the next coalesced NOTIFY may go. 481, 408, a
+    /// timeout, a transport failure or another failure without Retry-After: the
+    /// subscription is over (removed without a further NOTIFY).
+    func notifyAnswered(_ id: String, _ outcome: ClientTransactionOutcome) {
+        let now = environment.clock.now()
+        var sends: [PendingNotify] = []
+        state.withLock { s in
+            guard let sub = s.subscriptions[id] else { return }
+            var failed = false
+            switch outcome {
+            case .response(let response):
+                if response.statusCode < 200 { return }
+                if response.statusCode >= 300 { failed = response.headers.first("Retry-After") == nil }
+            case .failed:
+                failed = true
+            }
+            sub.notifyInFlight = false
+            if failed {
+                logger.info("subscription ended by a failed NOTIFY", metadata: [
+                    "presence.presentity": "\(sub.presentity)", "presence.watcher": "\(sub.watcher)",
+                ])
+                remove(sub, &s)
+                _ = journal.record([.removeSubscription(id: sub.id)])
+                if sub.package == .presence { winfoChanged(sub.presentity, &s, now: now, &sends) }
+                return
+            }
+            if sub.notifyWanted {
+                sub.notifyWanted = false
+                if let notify = requestNotify(sub, &s, now: now) { sends.append(notify) }
+            }
+        }
+        send(sends)
+    }
+
+    // MARK: - What watchers see
+
+    /// The presentity's composed state (RFC 3903 §4 event state compositor, RFC 4479):
+    /// its publications when it has any; else "open" while it is registered (clients that
+    /// never PUBLISH), "closed" when it is not.
+    func view(of presentity: String, _ s: inout State) -> PresentityView {
+        if let view = s.views[presentity] { return view }
+        let view = composeView(presentity, &s)
+        if s.watchers[presentity] != nil { s.views[presentity] = view }
+        return view
+    }
+
+    func composeView(_ presentity: String, _ s: inout State) -> PresentityView {
+        let entity = "sip:" + presentity
+        let contacts = environment.registeredContacts(presentity)
+        let document: PIDFDocument
+        if let publications = s.publications[presentity], !publications.isEmpty {
+            document = PIDFDocument.compose(entity: entity, publications: publications.map(\.document))
+        } else if let contact = contacts.first {
+            document = PIDFDocument.open(entity: entity, tupleID: "registration", contact: contact)
+        } else {
+            document = PIDFDocument.closed(entity: entity)
+        }
+        return PresentityView(registered: !contacts.isEmpty, body: document.serialized())
+    }
+
+    /// What a politely blocked watcher sees: the presentity offline (it cannot tell).
+    static func offlineBody(_ presentity: String) -> [UInt8] {
+        PIDFDocument.closed(entity: "sip:" + presentity).serialized()
+    }
+
+    /// The presentity's state changed: recompose, and NOTIFY every authorized watcher when
+    /// what they see differs.
+    func presentityChanged(_ presentity: String, _ s: inout State, now: Int64, _ sends: inout [PendingNotify]) {
+        guard let ids = s.watchers[presentity] else { return }
+        let old = s.views[presentity]
+        let view = composeView(presentity, &s)
+        s.views[presentity] = view
+        guard old?.body != view.body else { return }
+        for id in ids {
+            guard let sub = s.subscriptions[id], sub.status == .active, !sub.blocked else { continue }
+            if let notify = requestNotify(sub, &s, now: now) { sends.append(notify) }
+        }
+    }
+
+    /// RFC 3857 §4: the presentity's watchers changed; NOTIFY its winfo subscribers.
+    func winfoChanged(_ presentity: String, _ s: inout State, now: Int64, _ sends: inout [PendingNotify]) {
+        guard let ids = s.winfoWatchers[presentity] else { return }
+        for id in ids {
+            guard let sub = s.subscriptions[id] else { continue }
+            if let notify = requestNotify(sub, &s, now: now) { sends.append(notify) }
+        }
+    }
+
+    /// RFC 3858: every watcher of the presentity's presence, as full state.
+    func watcherInfo(of presentity: String, version: Int, _ s: inout State) -> WatcherInfoDocument {
+        let watchers = (s.watchers[presentity] ?? []).compactMap { id -> Watcher? in
+            guard let sub = s.subscriptions[id] else { return nil }
+            let status: Watcher.Status
+            let event: Watcher.Event
+            switch (sub.status, sub.blocked) {
+            case (.pending, _): (status, event) = (.pending, .subscribe)
+            case (.active, true): (status, event) = (.terminated, .rejected)
+            case (.active, false): (status, event) = (.active, .approved)
+            }
+            return Watcher(id: sub.id, uri: "sip:" + sub.watcher, status: status, event: event)
+        }
+        return WatcherInfoDocument(version: version, state: .full,
+                                   watcherList: WatcherList(resource: "sip:" + presentity, package: "presence", watchers: watchers))
+    }
+}

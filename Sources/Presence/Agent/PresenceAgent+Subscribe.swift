@@ -1,0 +1,182 @@
+import SIPCore
+import SIPDialog
+import SIPTransaction
+import Store
+
+/// RFC 6665 §4.2.1: the notifier's handling of SUBSCRIBE.
+extension PresenceAgent {
+    func subscribe(_ transaction: ServerTransaction, package: PresencePackage, event: EventHeader,
+                   authenticatedUser: String?) {
+        let request = transaction.request
+        // §4.2.1.1: Expires — absent is the package default, too short is 423.
+        var expires = request.expires ?? configuration.defaultExpires
+        if expires != 0, expires < configuration.minExpires {
+            respond(transaction, 423, headers: [("Min-Expires", "\(configuration.minExpires)")])
+            return
+        }
+        expires = min(expires, configuration.maxExpires)
+        if let toTag = request.to?.tag {
+            subscribeInDialog(transaction, toTag: toTag, package: package, expires: expires)
+        } else {
+            subscribeInitial(transaction, package: package, event: event, expires: expires,
+                             authenticatedUser: authenticatedUser)
+        }
+    }
+
+    private func subscribeInitial(_ transaction: ServerTransaction, package: PresencePackage, event: EventHeader,
+                                  expires: Int, authenticatedUser: String?) {
+        let request = transaction.request
+        guard let presentity = Self.aor(of: request.uri), environment.isLocalUser(presentity) else {
+            // The same answer as for a user with no binding: it does not reveal who exists.
+            respond(transaction, 480)
+            return
+        }
+        guard let watcher = authenticatedUser ?? request.from.flatMap({ Self.aor(of: $0.uri) }) else {
+            respond(transaction, 400, reason: "Bad From")
+            return
+        }
+        // RFC 3857 §5.1: only the presentity may see who watches it.
+        if package == .winfo, watcher != presentity {
+            respond(transaction, 403, reason: "Watcher Information Is Private")
+            return
+        }
+        // RFC 6665 §4.2.1: a body type the subscriber accepts (absent Accept: the default).
+        let accept = request.headers["Accept"]
+        if !accept.isEmpty, !PresenceContentType.accepts(accept, package.contentType) {
+            respond(transaction, 406, headers: [("Accept", package.contentType)])
+            return
+        }
+        let localTag = Self.makeTag()
+        let dialog: Dialog
+        do {
+            dialog = try Dialog.uas(request: request, localTag: localTag,
+                                    secureTransport: transaction.source.transport == .tls)
+        } catch {
+            respond(transaction, error.status ?? 400, reason: error.reason)
+            return
+        }
+        let decision: WatchPolicy = package == .winfo ? .allow : access.decide(presentity: presentity, watcher: watcher)
+        let now = environment.clock.now()
+        let flow = notifyFlow(request: request, source: transaction.source, watcher: watcher)
+        let contact = environment.contactURI(transaction.source.transport)
+        let eventID = event.id
+        var sends: [PendingNotify] = []
+        let refusal: Int? = state.withLock { s -> Int? in
+            // Made under the lock: the agent's objects never leave it.
+            let subscription = Subscription(
+                id: localTag, package: package, presentity: presentity, watcher: watcher, dialog: dialog,
+                eventID: eventID, expiresAt: now + Int64(expires), status: decision == .pending ? .pending : .active,
+                blocked: decision == .block, flowID: flow?.0, flowAddress: flow?.1, contact: contact)
+            guard s.subscriptions.count < configuration.maxSubscriptions else { return 503 }
+            if expires == 0 {
+                // §4.4.3: a fetch — one NOTIFY with the state, no lasting subscription.
+                if let notify = makeNotify(subscription, &s, now: now, terminated: "timeout") { sends.append(notify) }
+                return nil
+            }
+            let index = package == .presence ? s.watchers[presentity, default: []] : s.winfoWatchers[presentity, default: []]
+            guard index.count < configuration.maxWatchersPerPresentity else { return 503 }
+            guard journal.record([.upsertSubscription(subscription.record)]) else { return 503 }
+            insert(subscription, &s)
+            if let notify = requestNotify(subscription, &s, now: now) { sends.append(notify) }
+            if package == .presence { winfoChanged(presentity, &s, now: now, &sends) }
+            return nil
+        }
+        if let refusal {
+            respond(transaction, refusal, headers: [("Retry-After", "\(configuration.retryAfter)")])
+            return
+        }
+        var response = SIPResponse(responding: request, statusCode: 200, toTag: localTag)
+        response.headers.append("Expires", "\(expires)")
+        response.headers.append("Contact", "<\(contact)>")
+        do { try transaction.respond(response) } catch {
+            logger.debug("response not sent", metadata: ["sip.error": "\(error)"])
+        }
+        if logger.logLevel <= .debug {
+            logger.debug("subscription", metadata: [
+                "presence.presentity": "\(presentity)", "presence.watcher": "\(watcher)",
+                "presence.event": "\(package.rawValue)", "presence.decision": "\(decision)", "sip.expires": "\(expires)",
+            ])
+        }
+        send(sends)
+    }
+
+    private func subscribeInDialog(_ transaction: ServerTransaction, toTag: String, package: PresencePackage,
+                                   expires: Int) {
+        let request = transaction.request
+        let now = environment.clock.now()
+        var sends: [PendingNotify] = []
+        // nil: answered 200; else the status to refuse with.
+        let refusal: (Int, String?)? = state.withLock { s -> (Int, String?)? in
+            guard let sub = s.subscriptions[toTag], sub.dialog.matches(request) else {
+                return (481, nil)  // RFC 3261 §12.2.2, RFC 6665 §4.2.1.2
+            }
+            guard sub.package == package else { return (489, nil) }
+            if case .reject(let status, let reason) = sub.dialog.receive(request) { return (status, reason) }
+            if expires == 0 {
+                // §4.2.1.4: unsubscribe — a final NOTIFY, then the subscription is gone.
+                remove(sub, &s)
+                _ = journal.record([.removeSubscription(id: sub.id)])
+                if let notify = makeNotify(sub, &s, now: now, terminated: "timeout") { sends.append(notify) }
+                if sub.package == .presence { winfoChanged(sub.presentity, &s, now: now, &sends) }
+                return nil
+            }
+            reschedule(sub, expiresAt: now + Int64(expires), &s)
+            _ = journal.record([.upsertSubscription(sub.record)])
+            sub.persistedSeq = sub.dialog.localSeq
+            if let notify = requestNotify(sub, &s, now: now) { sends.append(notify) }
+            return nil
+        }
+        if let (status, reason) = refusal {
+            respond(transaction, status, reason: reason)
+            return
+        }
+        respond(transaction, 200, headers: [("Expires", "\(expires)")])
+        send(sends)
+    }
+
+    /// Where this subscriber's NOTIFYs go: over the connection its SUBSCRIBE came on when its
+    /// Contact names that connection's far end (RFC 5923 connection reuse) or asks for it
+    /// (`ob`, RFC 5626 §5.4), else over the flow its registration of that Contact holds.
+    private func notifyFlow(request: SIPRequest, source: SIPMessageSource, watcher: String) -> (UInt64, SIPHostPort)? {
+        guard let contact = request.contacts.first?.nameAddr else { return nil }
+        if let flowID = source.flowID, source.transport.isReliable, let sip = contact.uri.sipURI {
+            let port = sip.port ?? source.transport.defaultPort
+            if sip.parameter("ob") != nil || (sip.hostWithoutBrackets == source.remote.host && port == source.remote.port) {
+                return (flowID, source.remote)
+            }
+        }
+        return environment.registeredFlow(watcher, contact.uri.description)
+    }
+
+    // MARK: - Tables
+
+    func insert(_ sub: Subscription, _ s: inout State) {
+        s.subscriptions[sub.id] = sub
+        switch sub.package {
+        case .presence: s.watchers[sub.presentity, default: []].append(sub.id)
+        case .winfo: s.winfoWatchers[sub.presentity, default: []].append(sub.id)
+        }
+        s.subscriptionExpiry[sub.expiresAt, default: []].append(sub.id)
+    }
+
+    func remove(_ sub: Subscription, _ s: inout State) {
+        guard s.subscriptions.removeValue(forKey: sub.id) != nil else { return }
+        func drop(_ index: inout [String: [String]]) {
+            guard var ids = index[sub.presentity], let i = ids.firstIndex(of: sub.id) else { return }
+            ids.swapAt(i, ids.count - 1)
+            ids.removeLast()
+            index[sub.presentity] = ids.isEmpty ? nil : ids
+        }
+        switch sub.package {
+        case .presence:
+            drop(&s.watchers)
+            if s.watchers[sub.presentity] == nil { s.views[sub.presentity] = nil }
+        case .winfo: drop(&s.winfoWatchers)
+        }
+    }
+
+    func reschedule(_ sub: Subscription, expiresAt: Int64, _ s: inout State) {
+        sub.expiresAt = expiresAt
+        s.subscriptionExpiry[expiresAt, default: []].append(sub.id)
+    }
+}

@@ -1,0 +1,180 @@
+import Logging
+import SIPCore
+import SIPDialog
+import SIPTransaction
+import SIPTransport
+import Store
+import Synchronization
+
+/// The presence agent (RFC 3856 §3): the notifier of `presence` and `presence.winfo`
+/// subscriptions (RFC 6665, RFC 3857) and the event state compositor of PUBLISH
+/// (RFC 3903) for the users homed on this server, with LCS-style access lists.
+///
+/// Run to completion (ARCHITECTURE.md): a SUBSCRIBE or PUBLISH is decided on the event loop
+/// that read it, over in-memory tables under one short lock; the NOTIFYs it causes are built
+/// under the lock and started as client transactions after it (no Task per NOTIFY); their
+/// answers come back as callbacks. State is written behind to the store by the
+/// ``PresenceJournal`` (soft state: see its loss window) and restored at start.
+public final class PresenceAgent: Sendable {
+    public struct Configuration: Sendable {
+        /// RFC 6665 §4.2.1.1: shorter subscriptions are refused with 423 and Min-Expires.
+        public var minExpires: Int = 60
+        /// Longer ones are shortened to this.
+        public var maxExpires: Int = 7200
+        /// RFC 3856 §6.4: the presence package's default duration.
+        public var defaultExpires: Int = 3600
+        /// RFC 3903 §4.1: publication durations.
+        public var minPublishExpires: Int = 60
+        public var maxPublishExpires: Int = 7200
+        public var defaultPublishExpires: Int = 3600
+        /// Caps (ARCHITECTURE.md: every table has one; over it the answer is 503).
+        public var maxSubscriptions: Int = 1_000_000
+        public var maxWatchersPerPresentity: Int = 10_000
+        public var maxPublicationsPerPresentity: Int = 32
+        public var retryAfter: Int = 5
+        public init() {}
+    }
+
+    /// What the agent needs from the rest of the server, as functions (Presence sits below
+    /// Roles): who is homed here, who is signed in, how to name ourselves in a Contact.
+    public struct Environment: Sendable {
+        /// True for an enabled user homed on this server (`user@domain`).
+        public var isLocalUser: @Sendable (String) -> Bool
+        /// The contacts the user is registered at (empty: signed out).
+        public var registeredContacts: @Sendable (String) -> [String]
+        /// The flow (RFC 5626) the user's registration of this contact URI holds, if any.
+        public var registeredFlow: @Sendable (_ aor: String, _ contact: String) -> (UInt64, SIPHostPort)?
+        /// Our Contact URI for dialogs whose requests arrive over this transport.
+        public var contactURI: @Sendable (SIPTransportKind) -> String
+        public var clock: StoreClock
+
+        public init(isLocalUser: @escaping @Sendable (String) -> Bool,
+                    registeredContacts: @escaping @Sendable (String) -> [String],
+                    registeredFlow: @escaping @Sendable (String, String) -> (UInt64, SIPHostPort)? = { _, _ in nil },
+                    contactURI: @escaping @Sendable (SIPTransportKind) -> String, clock: StoreClock = .system) {
+            self.isLocalUser = isLocalUser
+            self.registeredContacts = registeredContacts
+            self.registeredFlow = registeredFlow
+            self.contactURI = contactURI
+            self.clock = clock
+        }
+    }
+
+    /// The agent's tables, touched only under `state`'s lock.
+    struct State: ~Copyable {
+        /// By our local tag.
+        var subscriptions: [String: Subscription] = [:]
+        /// Presentity → ids of its presence / winfo subscriptions.
+        var watchers: [String: [String]] = [:]
+        var winfoWatchers: [String: [String]] = [:]
+        /// Presentity → its publications, oldest first.
+        var publications: [String: [Publication]] = [:]
+        /// ETag → presentity.
+        var etags: [String: String] = [:]
+        /// Presentity → what its watchers were last shown.
+        var views: [String: PresentityView] = [:]
+        /// Expiry wheel: second → subscription ids / etags due then (checked lazily).
+        var subscriptionExpiry: [Int64: [String]] = [:]
+        var publicationExpiry: [Int64: [String]] = [:]
+        var sweptUntil: Int64 = 0
+        var publicationSequence: UInt64 = 0
+        var layer: TransactionLayer?
+    }
+
+    /// What a presentity's watchers see, composed once per change and shared by every NOTIFY.
+    struct PresentityView {
+        var registered: Bool
+        var body: [UInt8]
+    }
+
+    let configuration: Configuration
+    let environment: Environment
+    let access: AccessLists
+    let journal: PresenceJournal
+    let logger: Logger
+    let state: Mutex<State>
+
+    public init(configuration: Configuration = Configuration(), environment: Environment, access: AccessLists,
+                journal: PresenceJournal, logger: Logger = Logger(label: "sip.presence")) {
+        self.configuration = configuration
+        self.environment = environment
+        self.access = access
+        self.journal = journal
+        self.logger = logger
+        state = Mutex(State(sweptUntil: environment.clock.now()))
+    }
+
+    /// The transaction layer NOTIFYs are sent through (set once the server is assembled).
+    public func attach(_ layer: TransactionLayer) {
+        state.withLock { $0.layer = layer }
+    }
+
+    /// Counts for tests, logs and metrics.
+    public var counts: (subscriptions: Int, publications: Int) {
+        state.withLock { s in (s.subscriptions.count, s.etags.count) }
+    }
+
+    /// The event packages served, for `Allow-Events` (RFC 6665 §8.2.2).
+    public static let allowEvents = "presence, presence.winfo"
+
+    /// True when this agent serves `request`: SUBSCRIBE or PUBLISH with an Event of ours,
+    /// or any SUBSCRIBE/PUBLISH at all (it answers 489 for a package it does not know).
+    public static func handles(_ request: SIPRequest) -> Bool {
+        request.method == .subscribe || request.method == .publish
+    }
+
+    /// Answers a SUBSCRIBE or PUBLISH addressed to a presentity homed here (or, with a To
+    /// tag, inside one of our subscription dialogs). `watcher` is the authenticated AOR
+    /// when authentication is on. Runs on the event loop that read the request.
+    public func serve(_ transaction: ServerTransaction, authenticatedUser: String?) {
+        let request = transaction.request
+        guard let eventHeader = request.event else {
+            // RFC 6665 §8.2.1 / RFC 3903 §4: Event is mandatory (PUBLISH: 489 too).
+            respond(transaction, 489, headers: [("Allow-Events", Self.allowEvents)])
+            return
+        }
+        guard let package = PresencePackage(event: eventHeader),
+              request.method == .subscribe || package == .presence else {
+            respond(transaction, 489, headers: [("Allow-Events", Self.allowEvents)])
+            return
+        }
+        switch request.method {
+        case .subscribe: subscribe(transaction, package: package, event: eventHeader, authenticatedUser: authenticatedUser)
+        case .publish: publish(transaction, authenticatedUser: authenticatedUser)
+        default: respond(transaction, 405, headers: [("Allow", "SUBSCRIBE, PUBLISH")])
+        }
+    }
+
+    func respond(_ transaction: ServerTransaction, _ status: Int, reason: String? = nil,
+                 headers: [(String, String)] = []) {
+        do { try transaction.respond(status, reasonPhrase: reason, headers: headers) } catch {
+            logger.debug("response not sent", metadata: ["sip.error": "\(error)"])
+        }
+    }
+
+    /// A tag of 15 hex digits (60 random bits, RFC 3261 §19.3; short enough to be stored
+    /// inline in a Swift string).
+    static func makeTag() -> String {
+        var g = SystemRandomNumberGenerator()
+        let n = g.next() >> 4
+        let digits = Array("0123456789abcdef".utf8)
+        var out = [UInt8](repeating: 0, count: 15)
+        var v = n
+        for i in (0..<15).reversed() { out[i] = digits[Int(v & 0xf)]; v >>= 4 }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// `user@domain` of a SIP URI, nil for anything else.
+    static func aor(of uri: URI) -> String? {
+        guard let sip = uri.sipURI, let user = sip.user else { return nil }
+        return AOR.normalize("\(user)@\(sip.host)")
+    }
+}
+
+extension PresenceAgent {
+    /// True when the request's To tag names one of this agent's subscription dialogs.
+    public func ownsDialog(of request: SIPRequest) -> Bool {
+        guard let tag = request.to?.tag else { return false }
+        return state.withLock { $0.subscriptions[tag]?.dialog.matches(request) ?? false }
+    }
+}

@@ -1,0 +1,134 @@
+import SIPCore
+import SIPDialog
+import SIPTransaction
+import Store
+
+/// The event packages this presence agent serves (RFC 3856 §6.2, RFC 3857 §4).
+public enum PresencePackage: String, Sendable, CaseIterable {
+    case presence
+    case winfo = "presence.winfo"
+
+    /// The package an `Event` header names (compared without case: clients differ), nil
+    /// for one we do not serve (489, RFC 6665 §4.2.1).
+    init?(event: EventHeader) {
+        let name = event.package.lowercased()
+        guard let package = PresencePackage(rawValue: name) else { return nil }
+        self = package
+    }
+
+    /// The body type of this package's NOTIFYs.
+    var contentType: String {
+        switch self {
+        case .presence: PresenceContentType.pidf
+        case .winfo: PresenceContentType.watcherInfo
+        }
+    }
+}
+
+/// RFC 6665 §4.1.2 subscription states as the notifier keeps them.
+public enum SubscriptionStatus: String, Sendable {
+    /// Authorized: NOTIFYs carry the presentity's state (or, politely blocked, "offline").
+    case active
+    /// Waiting for the presentity's decision (RFC 3857 §3.2): NOTIFYs carry no state.
+    case pending
+}
+
+/// One subscription held by the presence agent: the dialog it lives in (the agent is the
+/// notifier, UAS of the SUBSCRIBE, RFC 6665 §4.2) and what the notifier must remember.
+/// A class so that the indexes (by dialog, by presentity, by expiry) share one copy;
+/// only ever touched under the agent's lock.
+final class Subscription {
+    /// The agent's key: our local tag (unique, unguessable: 60 random bits).
+    let id: String
+    let package: PresencePackage
+    /// The presentity watched (`user@domain`).
+    let presentity: String
+    /// Who subscribed (`user@domain`): the authenticated user, else the From AOR.
+    let watcher: String
+    var dialog: Dialog
+    /// The `Event` header's `id` parameter, echoed in NOTIFYs (RFC 6665 §8.2.1).
+    let eventID: String?
+    /// Absolute expiry, seconds since the Unix epoch.
+    var expiresAt: Int64
+    var status: SubscriptionStatus
+    /// The access decision last applied (politely blocked watchers see "offline").
+    var blocked: Bool
+    /// Where NOTIFYs go: the flow the SUBSCRIBE came over, while it leads to the contact.
+    var flowID: UInt64?
+    var flowAddress: SIPHostPort?
+    /// Our Contact for this dialog (a URI that routes back to this server).
+    let contact: String
+    /// RFC 6665 §4.2.2 throttling: one NOTIFY in flight per subscription; changes meanwhile
+    /// coalesce into one more NOTIFY carrying the latest state.
+    var notifyInFlight = false
+    var notifyWanted = false
+    /// RFC 3858 §4.4: the version of the last watcher-info document sent.
+    var winfoVersion = 0
+    /// The local CSeq last persisted (the journal writes it every few NOTIFYs, and a
+    /// restore jumps past the gap, §12.2.2: CSeq numbers may have gaps).
+    var persistedSeq: UInt32
+
+    init(id: String, package: PresencePackage, presentity: String, watcher: String, dialog: Dialog, eventID: String?,
+         expiresAt: Int64, status: SubscriptionStatus, blocked: Bool, flowID: UInt64?, flowAddress: SIPHostPort?,
+         contact: String) {
+        self.id = id
+        self.package = package
+        self.presentity = presentity
+        self.watcher = watcher
+        self.dialog = dialog
+        self.eventID = eventID
+        self.expiresAt = expiresAt
+        self.status = status
+        self.blocked = blocked
+        self.flowID = flowID
+        self.flowAddress = flowAddress
+        self.contact = contact
+        self.persistedSeq = dialog.localSeq
+    }
+
+    /// The persisted form (flows are not: their ids mean nothing after a restart).
+    var record: SubscriptionRecord {
+        SubscriptionRecord(
+            id: id, event: package.rawValue + (eventID.map { ";id=\($0)" } ?? ""), presentity: presentity,
+            watcher: watcher, callID: dialog.id.callID, localTag: dialog.id.localTag, remoteTag: dialog.id.remoteTag,
+            localURI: dialog.localURI.description, remoteURI: dialog.remoteURI.description,
+            remoteTarget: dialog.remoteTarget.description, routeSet: dialog.routeSet.map(\.description),
+            localCSeq: dialog.localSeq, remoteCSeq: dialog.remoteSeq ?? 0, expiresAt: expiresAt, flow: nil,
+            state: blocked ? "blocked" : status.rawValue, accept: contact)
+    }
+
+    /// Rebuilds a persisted subscription (restart): the same dialog, the CSeq moved past any
+    /// NOTIFY sent since the record was written.
+    static func restore(_ r: SubscriptionRecord, seqJump: UInt32) -> Subscription? {
+        let parts = r.event.split(separator: ";", maxSplits: 1)
+        guard let first = parts.first, let package = PresencePackage(rawValue: String(first)),
+              let local = NameAddr(r.localURI), let remote = NameAddr(r.remoteURI), let target = URI(r.remoteTarget)
+        else { return nil }
+        let eventID = parts.count > 1 && parts[1].hasPrefix("id=") ? String(parts[1].dropFirst(3)) : nil
+        let routes = r.routeSet.compactMap { NameAddr($0) }
+        let dialog = Dialog(id: DialogID(callID: r.callID, localTag: r.localTag, remoteTag: r.remoteTag),
+                            localURI: local, remoteURI: remote, localSeq: r.localCSeq &+ seqJump,
+                            remoteSeq: r.remoteCSeq, remoteTarget: target, routeSet: routes, secure: false)
+        let status: SubscriptionStatus = r.state == "pending" ? .pending : .active
+        return Subscription(id: r.id, package: package, presentity: r.presentity, watcher: r.watcher, dialog: dialog,
+                            eventID: eventID, expiresAt: r.expiresAt, status: status, blocked: r.state == "blocked",
+                            flowID: nil, flowAddress: nil, contact: r.accept ?? "")
+    }
+}
+
+/// One RFC 3903 publication of a presentity's state by one of its devices.
+struct Publication {
+    var etag: String
+    let presentity: String
+    var expiresAt: Int64
+    var document: PIDFDocument
+    var body: [UInt8]
+    var publishedAt: Int64
+    /// Order of arrival (composition puts the newest last).
+    var sequence: UInt64
+
+    var record: PublicationRecord {
+        PublicationRecord(etag: etag, presentity: presentity, expiresAt: expiresAt,
+                          contentType: PresenceContentType.pidf, body: body, publishedAt: publishedAt)
+    }
+}

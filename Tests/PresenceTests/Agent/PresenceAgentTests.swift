@@ -1,0 +1,251 @@
+import SIPCore
+import Store
+import Testing
+@testable import Presence
+
+/// The presence agent through a real transaction layer (no sockets) with a manual clock:
+/// RFC 6665 subscriptions, RFC 3903 publications, RFC 3857 watcher info, access lists.
+@Suite struct PresenceAgentTests {
+    @Test func subscribeIsAnswered200ThenNotifiedWithTheCurrentState() async throws {
+        let h = try await AgentHarness()
+        let ok = try #require(h.deliver(PresenceText.subscribe()))
+        #expect(ok.statusCode == 200)
+        #expect(ok.headers.first("Expires") == "600")
+        #expect(ok.to?.tag != nil)
+        #expect(ok.headers.first("Contact") == "<sip:192.0.2.1:5060>")
+        let notify = try #require(h.notifies.first)
+        #expect(notify.subscriptionStateText == "active;expires=600")
+        #expect(notify.headers.first("Event") == "presence")
+        #expect(notify.headers.first("Content-Type") == "application/pidf+xml")
+        #expect(notify.from?.tag == ok.to?.tag)  // our tag: the dialog the 200 made
+        #expect(notify.to?.tag == "w-alice")
+        #expect(notify.uri.description == "sip:alice@198.51.100.7:5062")  // the remote target
+        let state = try PIDFDocument.parse(notify.body)
+        #expect(state.summary.basic == .closed)  // bob neither registered nor published
+        try await h.close()
+    }
+
+    @Test func publishOpenThenClosedReachesTheWatcher() async throws {
+        let h = try await AgentHarness()
+        h.deliver(PresenceText.subscribe())
+        h.answerAll()
+        let published = try #require(h.deliver(PresenceText.publish(body: PresenceText.pidf(basic: "open", note: "in a meeting"))))
+        #expect(published.statusCode == 200)
+        let etag = try #require(published.headers.first("SIP-ETag"))
+        #expect(h.notifies.count == 2)
+        let open = try PIDFDocument.parse(h.notifies[1].body)
+        #expect(open.summary.basic == .open)
+        #expect(open.summary.note == "in a meeting")
+        h.answerAll()
+        let modified = try #require(h.deliver(PresenceText.publish(body: PresenceText.pidf(basic: "closed"), ifMatch: etag, cseq: 2)))
+        #expect(modified.statusCode == 200)
+        #expect(modified.headers.first("SIP-ETag") != etag)  // a new entity-tag per change (§6 step 8)
+        #expect(try PIDFDocument.parse(h.notifies[2].body).summary.basic == .closed)
+        try await h.close()
+    }
+
+    @Test func publicationRefreshRemoveAndUnknownETag() async throws {
+        let h = try await AgentHarness()
+        let first = try #require(h.deliver(PresenceText.publish(body: PresenceText.pidf(basic: "open"))))
+        let etag = try #require(first.headers.first("SIP-ETag"))
+        #expect(h.deliver(PresenceText.publish(body: nil, ifMatch: "no-such-etag", cseq: 2))?.statusCode == 412)
+        let refreshed = try #require(h.deliver(PresenceText.publish(body: nil, ifMatch: etag, expires: 900, cseq: 3)))
+        #expect(refreshed.statusCode == 200)
+        let next = try #require(refreshed.headers.first("SIP-ETag"))
+        #expect(h.deliver(PresenceText.publish(body: nil, ifMatch: etag, cseq: 4))?.statusCode == 412)  // the old tag is gone
+        #expect(h.deliver(PresenceText.publish(body: nil, ifMatch: next, expires: 0, cseq: 5))?.statusCode == 200)
+        #expect(h.agent.counts.publications == 0)
+        #expect(h.deliver(PresenceText.publish(body: nil))?.statusCode == 400)  // initial without body
+        try await h.close()
+    }
+
+    @Test(arguments: ["dialog", "message-summary", "presencex"])
+    func unknownEventIs489(_ event: String) async throws {
+        let h = try await AgentHarness()
+        let sub = try #require(h.deliver(PresenceText.subscribe(event: event)))
+        #expect(sub.statusCode == 489)
+        #expect(sub.headers.first("Allow-Events")?.contains("presence") == true)
+        #expect(h.deliver(PresenceText.publish(body: PresenceText.pidf(basic: "open"), event: event))?.statusCode == 489)
+        #expect(h.deliver(PresenceText.publish(body: PresenceText.pidf(basic: "open"), event: "presence.winfo"))?.statusCode == 489)
+        try await h.close()
+    }
+
+    @Test(arguments: ["not xml at all", "<presence entity=\"sip:bob@example.com\"/>",
+                      "<presence xmlns=\"urn:ietf:params:xml:ns:pidf\"><tuple id=\"a\"><status/></tuple></presence>"])
+    func badPIDFIs400(_ body: String) async throws {
+        let h = try await AgentHarness()
+        #expect(h.deliver(PresenceText.publish(body: body))?.statusCode == 400)
+        #expect(h.deliver(PresenceText.publish(body: "{}", contentType: "application/json"))?.statusCode == 415)
+        #expect(h.agent.counts.publications == 0)
+        try await h.close()
+    }
+
+    @Test func expiresBelowTheMinimumIs423AndAboveTheMaximumIsShortened() async throws {
+        let h = try await AgentHarness()
+        let short = try #require(h.deliver(PresenceText.subscribe(expires: 5)))
+        #expect(short.statusCode == 423)
+        #expect(short.headers.first("Min-Expires") == "60")
+        #expect(h.deliver(PresenceText.subscribe(callID: "long", expires: 999_999))?.headers.first("Expires") == "7200")
+        try await h.close()
+    }
+
+    @Test func refreshKeepsAndExpiryEndsTheSubscription() async throws {
+        let h = try await AgentHarness()
+        let ok = try #require(h.deliver(PresenceText.subscribe(expires: 60)))
+        let tag = try #require(ok.to?.tag)
+        h.answerAll()
+        h.clock.advance(50)
+        h.agent.sweep()
+        let refreshed = try #require(h.deliver(PresenceText.subscribe(cseq: 2, toTag: tag, expires: 60)))
+        #expect(refreshed.statusCode == 200)
+        #expect(h.notifies.count == 2)  // an immediate NOTIFY on every SUBSCRIBE (§4.2.1.2)
+        h.answerAll()
+        h.clock.advance(50)  // 100 s after the first SUBSCRIBE, 50 after the refresh
+        h.agent.sweep()
+        #expect(h.agent.counts.subscriptions == 1)
+        h.clock.advance(11)
+        h.agent.sweep()
+        #expect(h.agent.counts.subscriptions == 0)
+        let last = try #require(h.notifies.last)
+        #expect(last.subscriptionStateText == "terminated;reason=timeout")
+        // The dialog is gone: a refresh now is 481.
+        #expect(h.deliver(PresenceText.subscribe(cseq: 3, toTag: tag, expires: 60))?.statusCode == 481)
+        try await h.close()
+    }
+
+    @Test func unsubscribeSendsAFinalNotify() async throws {
+        let h = try await AgentHarness()
+        let tag = try #require(h.deliver(PresenceText.subscribe())?.to?.tag)
+        h.answerAll()
+        #expect(h.deliver(PresenceText.subscribe(cseq: 2, toTag: tag, expires: 0))?.statusCode == 200)
+        #expect(h.notifies.last?.subscriptionStateText == "terminated;reason=timeout")
+        #expect(h.agent.counts.subscriptions == 0)
+        // A lower CSeq in a live dialog is 500 (RFC 3261 §12.2.2); a wrong Call-ID is 481.
+        let tag2 = try #require(h.deliver(PresenceText.subscribe(callID: "sub-2", cseq: 5))?.to?.tag)
+        #expect(h.deliver(PresenceText.subscribe(callID: "sub-2", cseq: 4, toTag: tag2))?.statusCode == 500)
+        #expect(h.deliver(PresenceText.subscribe(callID: "forged", cseq: 6, toTag: tag2))?.statusCode == 481)
+        try await h.close()
+    }
+
+    @Test func signingInAndOutChangesWhatWatchersSee() async throws {
+        let h = try await AgentHarness()
+        h.deliver(PresenceText.subscribe())
+        h.answerAll()
+        h.setRegistered("bob@example.com", ["sip:bob@198.51.100.9:5060"])
+        #expect(h.notifies.count == 2)
+        #expect(try PIDFDocument.parse(h.notifies[1].body).summary.basic == .open)
+        h.answerAll()
+        h.deliver(PresenceText.publish(body: PresenceText.pidf(basic: "open", note: "busy")))
+        h.answerAll()
+        h.setRegistered("bob@example.com", [])  // signed out everywhere: offline, publication dropped
+        let last = try PIDFDocument.parse(try #require(h.notifies.last).body)
+        #expect(last.summary.basic == .closed)
+        #expect(h.agent.counts.publications == 0)
+        try await h.close()
+    }
+
+    @Test func notifyFailureEndsTheSubscription() async throws {
+        let h = try await AgentHarness()
+        h.deliver(PresenceText.subscribe())
+        let notify = try #require(h.notifies.first)
+        h.answer(notify, 481)
+        #expect(h.agent.counts.subscriptions == 0)
+        h.deliver(PresenceText.subscribe(callID: "sub-2"))
+        h.answer(try #require(h.notifies.last), 503, extra: [("Retry-After", "10")])
+        #expect(h.agent.counts.subscriptions == 1)  // a failure with Retry-After keeps it
+        try await h.close()
+    }
+
+    @Test func burstsCoalesceIntoTheLatestState() async throws {
+        let h = try await AgentHarness()
+        h.deliver(PresenceText.subscribe())
+        h.answerAll()
+        let etag = try #require(h.deliver(PresenceText.publish(body: PresenceText.pidf(basic: "open", note: "one")))?
+            .headers.first("SIP-ETag"))
+        #expect(h.notifies.count == 2)  // sent, not yet answered
+        let e2 = try #require(h.deliver(PresenceText.publish(body: PresenceText.pidf(basic: "open", note: "two"), ifMatch: etag, cseq: 2))?
+            .headers.first("SIP-ETag"))
+        h.deliver(PresenceText.publish(body: PresenceText.pidf(basic: "open", note: "three"), ifMatch: e2, cseq: 3))
+        #expect(h.notifies.count == 2)  // one in flight: the two changes wait
+        h.answerAll()
+        #expect(h.notifies.count == 3)  // one more NOTIFY, with the latest
+        #expect(try PIDFDocument.parse(h.notifies[2].body).summary.note == "three")
+        let seqs = try h.notifies.map { try $0.cseq?.sequence ?? 0 }
+        #expect(seqs[2] > seqs[1])
+        try await h.close()
+    }
+
+    @Test func pendingWatcherAppearsInWatcherInfoUntilAllowed() async throws {
+        let h = try await AgentHarness()
+        try await h.store.setAccessDefault(domain: "example.com", policy: .pending)
+        try await h.access.refreshIfChanged()
+        // bob watches his own watcher info (RFC 3857).
+        let winfo = try #require(h.deliver(PresenceText.subscribe(watcher: "bob", callID: "winfo", event: "presence.winfo")))
+        #expect(winfo.statusCode == 200)
+        h.answerAll()
+        h.deliver(PresenceText.publish(body: PresenceText.pidf(basic: "open")))
+        h.deliver(PresenceText.subscribe())  // alice: pending
+        let pending = try #require(h.notifies.first { $0.callID == "sub-1" })
+        #expect(pending.subscriptionStateText.hasPrefix("pending"))
+        #expect(pending.body.isEmpty)  // a pending watcher learns nothing
+        let info = try #require(h.notifies.last { $0.callID == "winfo" })
+        #expect(info.headers.first("Content-Type") == "application/watcherinfo+xml")
+        let doc = try WatcherInfoDocument.parse(info.body)
+        #expect(doc.watcherList.watchers.first?.status == .pending)
+        #expect(doc.watcherList.watchers.first?.uri == "sip:alice@example.com")
+        h.answerAll()
+        // bob allows alice (what `sipctl acl allow` writes); the refresher notices.
+        try await h.store.setAccess(user: "bob@example.com", watcher: "alice@example.com", rule: .allow)
+        let changed = try #require(try await h.access.refreshIfChanged())
+        h.agent.accessChanged(changed)
+        let active = try #require(h.notifies.last { $0.callID == "sub-1" })
+        #expect(active.subscriptionStateText.hasPrefix("active"))
+        #expect(try PIDFDocument.parse(active.body).summary.basic == .open)
+        #expect(try WatcherInfoDocument.parse(try #require(h.notifies.last { $0.callID == "winfo" }).body)
+            .watcherList.watchers.first?.status == .active)
+        // Only bob may see who watches bob.
+        #expect(h.deliver(PresenceText.subscribe(watcher: "carol", callID: "spy", event: "presence.winfo"))?.statusCode == 403)
+        try await h.close()
+    }
+
+    @Test func blockedWatcherPolitelySeesOffline() async throws {
+        let h = try await AgentHarness()
+        try await h.store.setAccess(user: "bob@example.com", watcher: "alice@example.com", rule: .block)
+        try await h.access.refreshIfChanged()
+        h.deliver(PresenceText.publish(body: PresenceText.pidf(basic: "open")))
+        #expect(h.deliver(PresenceText.subscribe())?.statusCode == 200)  // cannot tell it is blocked
+        let notify = try #require(h.notifies.first)
+        #expect(notify.subscriptionStateText.hasPrefix("active"))
+        #expect(try PIDFDocument.parse(notify.body).summary.basic == .closed)
+        h.answerAll()
+        h.deliver(PresenceText.publish(body: PresenceText.pidf(basic: "open", note: "new"), callID: "pub-2"))
+        #expect(h.notifies.count == 1)  // nothing more reaches a blocked watcher
+        // A foreign watcher is blocked out of the box (LCS).
+        h.deliver(PresenceText.subscribe(watcher: "mallory", callID: "foreign").replacing("mallory@example.com", with: "mallory@evil.example"))
+        let foreign = try #require(h.notifies.last { $0.callID == "foreign" })
+        #expect(try PIDFDocument.parse(foreign.body).summary.basic == .closed)
+        try await h.close()
+    }
+
+    @Test func restartKeepsSubscriptionsAndPublicationsInTheirDialogs() async throws {
+        let h = try await AgentHarness()
+        let tag = try #require(h.deliver(PresenceText.subscribe())?.to?.tag)
+        h.answerAll()
+        h.deliver(PresenceText.publish(body: PresenceText.pidf(basic: "open", note: "before restart")))
+        let lastSeq = try #require(try h.notifies.last?.cseq?.sequence)
+        h.answerAll()
+        try await h.close()
+
+        let again = try await AgentHarness(directory: h.directory)
+        try await again.agent.restore(from: again.store)
+        #expect(again.agent.counts.subscriptions == 1)
+        #expect(again.agent.counts.publications == 1)
+        let refreshed = try #require(again.deliver(PresenceText.subscribe(cseq: 2, toTag: tag)))
+        #expect(refreshed.statusCode == 200)
+        let notify = try #require(again.notifies.last)
+        #expect(notify.from?.tag == tag)  // the same dialog
+        #expect(try notify.cseq.map(\.sequence) ?? 0 > lastSeq)
+        #expect(try PIDFDocument.parse(notify.body).summary.note == "before restart")
+        try await again.close()
+    }
+}
