@@ -48,6 +48,12 @@ public enum DemoUsers {
             print("try it: register alice with digest authentication (expect 'All usrloc tests completed successful'):")
             print("  sipsak -U -x 300 -s sip:\(alice.aor) -p \(host):\(port) -u \(user) -a \(alice.password) -vv")
         }
+        if provisioned.count >= 2 {
+            let bob = provisioned[1]
+            let user = bob.aor.prefix { $0 != "@" }
+            print("presence: alice watches bob (lines starting 'demo:'); sign bob in for 5 minutes and she sees him open:")
+            print("  sipsak -U -C sip:\(user)@127.0.0.1:9 -x 300 -s sip:\(bob.aor) -p \(host):\(port) -u \(user) -a \(bob.password)")
+        }
         fflush(nil)
     }
 

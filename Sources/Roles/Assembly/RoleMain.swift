@@ -1,6 +1,7 @@
 import ArgumentParser
 import Logging
 import ServiceLifecycle
+import SIPTransaction
 
 #if canImport(Glibc)
 import Glibc
@@ -70,10 +71,20 @@ public enum RoleMain {
         let announcer = Announcer(listeners: server.listeners) {
             if demo { DemoUsers.printInstructions(provisioned, settings: settings, listeners: server.listeners) }
         }
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: server, successTerminationBehavior: .gracefullyShutdownGroup,
+                  failureTerminationBehavior: .gracefullyShutdownGroup),
+            .init(service: announcer, successTerminationBehavior: .ignore),
+        ]
+        // Demo: alice watches bob over SIP and prints what she sees.
+        if demo, Role.demoWatchesPresence, provisioned.count >= 2, let udp = server.listeners.first(where: { $0.transport == .udp }) {
+            let host = udp.isWildcard ? "127.0.0.1" : udp.host
+            let watcher = DemoWatcher(watcher: provisioned[0], presentity: provisioned[1].aor,
+                                      server: SIPHostPort(host: host, port: udp.port), logger: logger)
+            services.append(.init(service: watcher, successTerminationBehavior: .ignore, failureTerminationBehavior: .ignore))
+        }
         let group = ServiceGroup(configuration: .init(
-            services: [.init(service: server, successTerminationBehavior: .gracefullyShutdownGroup,
-                             failureTerminationBehavior: .gracefullyShutdownGroup),
-                       .init(service: announcer, successTerminationBehavior: .ignore)],
+            services: services,
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         do {

@@ -28,6 +28,9 @@ public protocol ServerRole {
     static var repeatableKeys: Set<String> { get }
     /// The role's options given on the command line, by setting key (the highest precedence).
     static func commandLineValues(_ options: Options) -> [String: [String]]
+    /// `--demo` also runs the demo watcher (alice watches bob's presence over SIP): roles
+    /// that are a presence agent.
+    static var demoWatchesPresence: Bool { get }
 
     /// The routing policy over the assembled services. `config` reads the role's own keys
     /// with the shared precedence (command line, environment, file).
@@ -39,6 +42,7 @@ extension ServerRole {
     public static var settingKeys: Set<String> { [] }
     public static var repeatableKeys: Set<String> { [] }
     public static func commandLineValues(_ options: Options) -> [String: [String]] { [:] }
+    public static var demoWatchesPresence: Bool { false }
 }
 
 /// A role without options of its own.
@@ -66,6 +70,7 @@ public struct RoleCommand<Role: ServerRole>: AsyncParsableCommand {
 /// authentication, stateful proxy and IM relay (`HomeServerPolicy`).
 public enum HomeServerRole: ServerRole {
     public static let commandName = "home-server"
+    public static let demoWatchesPresence = true
     public static let abstract = "SIP home server: registrar, presence agent, digest authentication, stateful proxy and IM relay."
     public static let discussion = """
         Presence (RFC 3856/6665/3903): the home server is the presence agent of its users. \
