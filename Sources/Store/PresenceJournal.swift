@@ -137,6 +137,9 @@ public final class PresenceJournal: Sendable {
             do {
                 try await store.apply(Self.coalesced(batch))
             } catch {
+                // Cancelled meanwhile (a store may refuse work in a cancelled task): ``run()``
+                // writes these once more on the way out.
+                if retrying, Task.isCancelled { return false }
                 logger.error("presence state write failed", metadata: [
                     "store.error": "\(error)", "presence.pending": "\(pendingCount)",
                 ])
