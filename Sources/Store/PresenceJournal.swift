@@ -105,8 +105,9 @@ public final class PresenceJournal: Sendable {
             nextWrite = clock.now + flushInterval
             guard await drain(retrying: true) else { break }
         }
-        // Cancelled: one last attempt for what is left, then release every waiter.
-        _ = await drain(retrying: false)
+        // Cancelled: one last attempt for what is left, then release every waiter. In a task of
+        // its own: this one is cancelled, and a store may refuse work in a cancelled task (GRDB).
+        _ = await Task { await self.drain(retrying: false) }.value
         let (lost, waiters) = state.withLock { state in
             state.finished = true
             let lost = state.waiting
@@ -136,6 +137,9 @@ public final class PresenceJournal: Sendable {
             do {
                 try await store.apply(Self.coalesced(batch))
             } catch {
+                // Cancelled meanwhile (a store may refuse work in a cancelled task): ``run()``
+                // writes these once more on the way out.
+                if retrying, Task.isCancelled { return false }
                 logger.error("presence state write failed", metadata: [
                     "store.error": "\(error)", "presence.pending": "\(pendingCount)",
                 ])

@@ -104,11 +104,11 @@ import Testing
 
     @Test func uacNeedsToTagAndContact() {
         let req = inDialog("SUBSCRIBE", cseq: 1)
-        let noTag = SIPResponse(statusCode: 200, headers: ["To": "<sip:alice@home.example>", "Contact": "<sip:a@192.0.2.7>"])
+        let noTag = SIPResponse(statusCode: 200, headers: [("To", "<sip:alice@home.example>"), ("Contact", "<sip:a@192.0.2.7>")])
         let missingTag = #expect(throws: DialogError.self) { try Dialog.uac(request: req, response: noTag) }
         #expect(missingTag?.code == .missingToTag)
         #expect(missingTag?.status == nil)
-        let noContact = SIPResponse(statusCode: 200, headers: ["To": "<sip:alice@home.example>;tag=x"])
+        let noContact = SIPResponse(statusCode: 200, headers: [("To", "<sip:alice@home.example>;tag=x")])
         let missingContact = #expect(throws: DialogError.self) { try Dialog.uac(request: req, response: noContact) }
         #expect(missingContact?.code == .badContact)
     }

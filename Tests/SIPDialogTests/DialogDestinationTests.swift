@@ -30,7 +30,8 @@ import Testing
         Case(uri: "sip:198.51.100.7;lr", transport: .udp, host: "198.51.100.7", port: 5060),
     ])
     func resolve(_ c: Case) throws {
-        let d = try #require(DialogDestination.resolve(try #require(URI(c.uri))))
+        let uri = try #require(URI(c.uri))
+        let d = try #require(DialogDestination.resolve(uri))
         #expect(d.transport == c.transport)
         #expect(d.address == SIPHostPort(host: c.host, port: c.port))
         #expect(d.flowID == nil)

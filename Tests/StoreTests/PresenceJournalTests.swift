@@ -113,6 +113,23 @@ struct PresenceJournalTests {
         await journal.flush()  // returns at once after the flusher stopped
     }
 
+    /// The same with SQLite, which refuses work in a cancelled task: the last write must not run in it.
+    @Test func cancellationWritesWhatIsLeftToSQLite() async throws {
+        let dir = try TempDir()
+        defer { dir.remove() }
+        let store = try SQLiteStore(directory: dir.path)
+        let journal = PresenceJournal(store: store, flushInterval: .seconds(30))
+        let flusher = Self.start(journal)
+        #expect(journal.record([.upsertSubscription(subscription("a", expiresAt: 4_000_000_000))]))
+        await journal.flush()
+        #expect(journal.record([.upsertSubscription(subscription("b", expiresAt: 4_000_000_000))]))
+        try await Task.sleep(for: .milliseconds(50))
+        flusher.cancel()
+        await flusher.value
+        #expect(journal.pendingCount == 0)
+        #expect(try await store.loadSubscriptions(now: 0).map(\.id).sorted() == ["a", "b"])
+    }
+
     @Test func restartKeepsRecordsWithTheirExpiryAndPurges() async throws {
         let dir = try TempDir()
         defer { dir.remove() }

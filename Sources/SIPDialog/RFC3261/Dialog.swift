@@ -57,6 +57,9 @@ public struct Dialog: Hashable, Sendable {
     ///   and a restored dialog can jump ahead of it;
     /// - secure when the Request-URI is sips and the request came over TLS
     ///   (`secureTransport`).
+    ///
+    /// The creating request has been taken in: do not pass it to ``receive(_:)`` (its CSeq
+    /// number equals the remote sequence number, so it would be rejected as out of order).
     public static func uas(request: SIPRequest, localTag: String, secureTransport: Bool = false) throws(DialogError) -> Dialog {
         guard let callID = request.callID else { throw DialogError(.missingCallID, "no Call-ID", status: 400) }
         guard let cseq = try? request.cseq else { throw DialogError(.missingCSeq, "no valid CSeq", status: 400) }
