@@ -114,7 +114,7 @@ final class BaresipProcess {
         try "<\(contact)>\(contactParameters)\n".write(to: directory.appendingPathComponent("contacts"),
                                                     atomically: true, encoding: .utf8)
         logFile = directory.appendingPathComponent("output.log")
-        FileManager.default.createFile(atPath: logFile.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
         let log = try FileHandle(forWritingTo: logFile)
         process = Process()
         process.executableURL = URL(fileURLWithPath: executable)

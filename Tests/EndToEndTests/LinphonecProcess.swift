@@ -61,7 +61,7 @@ final class LinphonecProcess {
         try config.write(to: rc, atomically: true, encoding: .utf8)
         outputFile = home.appendingPathComponent("output.log")
         sipLogFile = home.appendingPathComponent("linphone.log")
-        FileManager.default.createFile(atPath: outputFile.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: outputFile.path, contents: nil)
         let log = try FileHandle(forWritingTo: outputFile)
         signal(SIGPIPE, SIG_IGN)  // a write to its stdin after it exited must not end the test run
         input = Pipe()
