@@ -74,16 +74,26 @@ import Testing
 /// baresip run headless from a temporary config folder (`baresip -f DIR`): no audio or UI
 /// modules (stdin is not a terminal), the account registering through `outbound`, commands
 /// given with `-e`, everything it prints collected in a file.
+///
+/// Optional: `domain` of the account and contact (default `localhost`), `contactParameters`
+/// appended to the contact line (e.g. `;presence=p2p`), `accountParameters` appended to the
+/// account line (e.g. `;pubint=600`), `extraConfig` lines appended to `config`, and a
+/// `controlPort` that loads `ctrl_tcp` so `control(_:_:)` can send commands while it runs, and
+/// `traceSIP` (`-s`: every SIP message it sends and receives goes to the output too).
 final class BaresipProcess {
     let process: Process
     let directory: URL
     let logFile: URL
+    let controlPort: Int?
 
     init(executable: String, sipPort: Int, serverPort: Int, user: String, password: String, contact: String,
-         commands: [String]) throws {
+         commands: [String], domain: String = "localhost", contactParameters: String = "",
+         accountParameters: String = "", extraConfig: String = "", controlPort: Int? = nil,
+         traceSIP: Bool = false) throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("baresip-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let config = """
+        self.controlPort = controlPort
+        var config = """
             poll_method\t\tepoll
             sip_listen\t\t127.0.0.1:\(sipPort)
             module_path\t\t/usr/lib/baresip/modules
@@ -93,17 +103,22 @@ final class BaresipProcess {
             module_app\t\tmenu.so
 
             """
+        if let controlPort {
+            config += "module_app\t\tctrl_tcp.so\nctrl_tcp_listen\t\t127.0.0.1:\(controlPort)\n"
+        }
+        if !extraConfig.isEmpty { config += extraConfig.hasSuffix("\n") ? extraConfig : extraConfig + "\n" }
         try config.write(to: directory.appendingPathComponent("config"), atomically: true, encoding: .utf8)
-        let account = "<sip:\(user)@localhost;transport=udp>;auth_pass=\(password);"
-            + "outbound=\"sip:127.0.0.1:\(serverPort);transport=udp\";regint=600\n"
+        let account = "<sip:\(user)@\(domain);transport=udp>;auth_pass=\(password);"
+            + "outbound=\"sip:127.0.0.1:\(serverPort);transport=udp\";regint=600\(accountParameters)\n"
         try account.write(to: directory.appendingPathComponent("accounts"), atomically: true, encoding: .utf8)
-        try "<\(contact)>\n".write(to: directory.appendingPathComponent("contacts"), atomically: true, encoding: .utf8)
+        try "<\(contact)>\(contactParameters)\n".write(to: directory.appendingPathComponent("contacts"),
+                                                    atomically: true, encoding: .utf8)
         logFile = directory.appendingPathComponent("output.log")
-        FileManager.default.createFile(atPath: logFile.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
         let log = try FileHandle(forWritingTo: logFile)
         process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = ["-f", directory.path] + commands.flatMap { ["-e", $0] }
+        process.arguments = (traceSIP ? ["-s"] : []) + ["-f", directory.path] + commands.flatMap { ["-e", $0] }
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = log
         process.standardError = log
@@ -123,6 +138,67 @@ final class BaresipProcess {
         return done(output)
     }
 
+    /// Sends one command to `ctrl_tcp` (netstring-framed JSON, e.g. `control("presence_offline")`,
+    /// `control("insmod", "presence.so")`) and returns the response's `data` text.
+    func control(_ command: String, _ params: String = "") throws -> String {
+        guard let controlPort else { throw BaresipControlError("started without a controlPort") }
+        #if os(Linux)
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        #else
+        let fd = socket(AF_INET, SOCK_STREAM, 0)
+        #endif
+        guard fd >= 0 else { throw BaresipControlError("socket: errno \(errno)") }
+        defer { close(fd) }
+        var timeout = timeval(tv_sec: 5, tv_usec: 0)
+        _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(controlPort).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard connected == 0 else { throw BaresipControlError("connect to ctrl_tcp \(controlPort): errno \(errno)") }
+        let request: [String: String] = ["command": command, "params": params, "token": "t\(UInt32.random(in: 0...999_999))"]
+        let json = try JSONSerialization.data(withJSONObject: request)
+        let frame = Array("\(json.count):".utf8) + Array(json) + Array(",".utf8)
+        var sent = 0
+        while sent < frame.count {
+            let n = frame[sent...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+            guard n > 0 else { throw BaresipControlError("send: errno \(errno)") }
+            sent += n
+        }
+        // Netstrings come back: events (`"event":true`) may precede the response.
+        var buffer: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 4096)
+        while true {
+            while let colon = buffer.firstIndex(of: UInt8(ascii: ":")),
+                  let length = Int(String(decoding: buffer[..<colon], as: UTF8.self)),
+                  buffer.count >= colon + 1 + length + 1 {
+                let payload = Data(buffer[(colon + 1)..<(colon + 1 + length)])
+                buffer.removeFirst(colon + 1 + length + 1)
+                if let object = try? JSONSerialization.jsonObject(with: payload) as? [String: Any],
+                   object["response"] as? Bool == true {
+                    return object["data"] as? String ?? ""
+                }
+            }
+            let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            guard n > 0 else { throw BaresipControlError("no response to \(command) from ctrl_tcp") }
+            buffer += chunk[..<n]
+        }
+    }
+
+    /// `/quit` through ctrl_tcp (baresip un-PUBLISHes, un-SUBSCRIBEs and un-REGISTERs), then
+    /// waits up to `timeout` for it to exit; kills it if it has not.
+    func quit(timeout: Duration = .seconds(5)) async {
+        _ = try? control("quit")
+        let deadline = ContinuousClock.now + timeout
+        while process.isRunning, ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(100)) }
+        stop()
+    }
+
     /// Kills it (SIGKILL: on SIGTERM baresip waits for its un-REGISTER, which may never come).
     func stop() {
         guard process.isRunning else { return }
@@ -134,4 +210,9 @@ final class BaresipProcess {
         stop()
         try? FileManager.default.removeItem(at: directory)
     }
+}
+
+struct BaresipControlError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }
