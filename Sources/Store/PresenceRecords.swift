@@ -67,15 +67,16 @@ public struct SubscriptionRecord: Hashable, Sendable {
     public var expiresAt: Int64
     /// The transport flow the SUBSCRIBE came over (opaque token), RFC 5626 §5.2.
     public var flow: String?
-    /// `Subscription-State` (RFC 6665 §8.2.3): `active`, `pending` or `terminated`.
+    /// `Subscription-State` (RFC 6665 §8.2.3): `active`, `pending` or `terminated` (the
+    /// presence agent also writes `blocked`: active, politely blocked).
     public var state: String
-    /// The SUBSCRIBE's Accept header text, nil when it had none.
-    public var accept: String?
+    /// The notifier's own Contact URI in this dialog (where the subscriber's refreshes go).
+    public var localContact: String?
 
     public init(id: String, event: String = "presence", presentity: String, watcher: String,
                 callID: String, localTag: String, remoteTag: String, localURI: String, remoteURI: String,
                 remoteTarget: String, routeSet: [String] = [], localCSeq: UInt32 = 0, remoteCSeq: UInt32,
-                expiresAt: Int64, flow: String? = nil, state: String = "active", accept: String? = nil) {
+                expiresAt: Int64, flow: String? = nil, state: String = "active", localContact: String? = nil) {
         self.id = id
         self.event = event
         self.presentity = presentity
@@ -92,7 +93,7 @@ public struct SubscriptionRecord: Hashable, Sendable {
         self.expiresAt = expiresAt
         self.flow = flow
         self.state = state
-        self.accept = accept
+        self.localContact = localContact
     }
 }
 

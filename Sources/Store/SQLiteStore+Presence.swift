@@ -37,7 +37,7 @@ let presenceSchemaSQL = """
         expires_at INTEGER,
         flow TEXT,
         state TEXT,
-        accept TEXT
+        local_contact TEXT
     ) WITHOUT ROWID;
     CREATE INDEX subscription_expires_at ON subscription(expires_at);
     CREATE TABLE publication (
@@ -156,7 +156,7 @@ extension SQLiteStore: PresenceStateStore {
             routeSet: routeSet.map { $0.split(separator: "\n").map { String($0) } } ?? [],
             localCSeq: UInt32(clamping: localCSeq), remoteCSeq: UInt32(clamping: remoteCSeq),
             expiresAt: row["expires_at"] ?? 0, flow: row["flow"], state: row["state"] ?? "active",
-            accept: row["accept"])
+            localContact: row["local_contact"])
     }
 
     public func loadSubscriptions(now: Int64) async throws(StoreError) -> [SubscriptionRecord] {
@@ -184,7 +184,7 @@ extension SQLiteStore: PresenceStateStore {
 
     static let upsertSubscriptionSQL = """
         INSERT OR REPLACE INTO subscription (id, event, presentity, watcher, call_id, local_tag, remote_tag,
-            local_uri, remote_uri, remote_target, route_set, local_cseq, remote_cseq, expires_at, flow, state, accept)
+            local_uri, remote_uri, remote_target, route_set, local_cseq, remote_cseq, expires_at, flow, state, local_contact)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
         """
     static let upsertPublicationSQL = """
@@ -205,7 +205,7 @@ extension SQLiteStore: PresenceStateStore {
                 try db.cachedStatement(sql: upsertSubscriptionSQL).execute(arguments: [
                     s.id, s.event, s.presentity, s.watcher, s.callID, s.localTag, s.remoteTag, s.localURI,
                     s.remoteURI, s.remoteTarget, routeSet, Int64(s.localCSeq), Int64(s.remoteCSeq), s.expiresAt,
-                    s.flow, s.state, s.accept,
+                    s.flow, s.state, s.localContact,
                 ])
             case .removeSubscription(let id):
                 try db.cachedStatement(sql: "DELETE FROM subscription WHERE id = ?").execute(arguments: [id])

@@ -136,7 +136,7 @@ struct PresenceJournalTests {
         let now: Int64 = 1_800_000_000
         var route = subscription("s1", expiresAt: now + 100)
         route.routeSet = ["<sip:p1.example.net;lr>", "<sip:p2.example.net;lr>"]
-        let records = [route, subscription("s2", expiresAt: now + 3600, flow: nil, accept: nil)]
+        let records = [route, subscription("s2", expiresAt: now + 3600, flow: nil, localContact: nil)]
         let publications = [publication("e1", expiresAt: now + 100), publication("e2", expiresAt: now + 3600)]
         do {
             let store = try SQLiteStore(directory: dir.path)
@@ -162,12 +162,12 @@ struct PresenceJournalTests {
 }
 
 func subscription(_ id: String, expiresAt: Int64, flow: String? = "tcp:192.0.2.7:5060",
-                  accept: String? = "application/pidf+xml") -> SubscriptionRecord {
+                  localContact: String? = "sip:192.0.2.1:5060;transport=tcp") -> SubscriptionRecord {
     SubscriptionRecord(
         id: id, event: "presence", presentity: "alice@example.com", watcher: "bob@example.org",
         callID: "call-\(id)", localTag: "lt-\(id)", remoteTag: "rt-\(id)", localURI: "<sip:alice@example.com>",
         remoteURI: "\"Bob\" <sip:bob@example.org>", remoteTarget: "sip:bob@192.0.2.7:5060;transport=tcp",
-        localCSeq: 3, remoteCSeq: 4_000_000_000, expiresAt: expiresAt, flow: flow, state: "active", accept: accept)
+        localCSeq: 3, remoteCSeq: 4_000_000_000, expiresAt: expiresAt, flow: flow, state: "active", localContact: localContact)
 }
 
 func publication(_ etag: String, expiresAt: Int64) -> PublicationRecord {

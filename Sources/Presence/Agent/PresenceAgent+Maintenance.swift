@@ -97,6 +97,7 @@ extension PresenceAgent {
                 changed.insert(presentity)
             }
             for presentity in changed { registrationOrStateChanged(presentity, &s, now: now, &sends) }
+            retryDeferred(&s, now: now, &sends)
         }
         send(sends)
     }

@@ -18,13 +18,19 @@ extension PresenceAgent {
     /// is in flight, further changes coalesce into one more NOTIFY sent when it is answered,
     /// carrying the latest state (so a watcher's NOTIFYs are also in order).
     func requestNotify(_ sub: Subscription, _ s: inout State, now: Int64) -> PendingNotify? {
-        if sub.notifyInFlight {
+        if Int(sub.notifiesInFlight) >= window(sub) {
             sub.notifyWanted = true
             return nil
         }
         guard let notify = makeNotify(sub, &s, now: now, terminated: nil) else { return nil }
-        sub.notifyInFlight = true
+        sub.notifiesInFlight += 1
         return notify
+    }
+
+    /// How many NOTIFYs of `sub` may be unanswered at once: over UDP one (a second could
+    /// overtake it); over TCP/TLS a few, pipelined in order.
+    func window(_ sub: Subscription) -> Int {
+        sub.reliable ? max(1, min(configuration.maxNotifiesInFlight, Int(UInt8.max))) : 1
     }
 
     /// Builds the next NOTIFY of `sub` in its dialog (RFC 3261 §12.2.1.1): Event,
@@ -81,6 +87,11 @@ extension PresenceAgent {
                     guard !final, case .outcome(let outcome) = report else { return }
                     notifyAnswered(id, outcome)
                 }
+            } catch where error.status == 503 {
+                // The transaction table is full: not the watcher's fault. Its latest state
+                // goes out with the next sweep.
+                logger.debug("NOTIFY deferred", metadata: ["sip.error": "\(error)", "presence.subscription": "\(id)"])
+                if !final { deferNotify(id) }
             } catch {
                 logger.warning("NOTIFY not sent", metadata: ["sip.error": "\(error)", "presence.subscription": "\(id)"])
                 if !final { notifyAnswered(id, .failed(error)) }
@@ -104,7 +115,7 @@ extension PresenceAgent {
             case .failed:
                 failed = true
             }
-            sub.notifyInFlight = false
+            if sub.notifiesInFlight > 0 { sub.notifiesInFlight -= 1 }
             if failed {
                 logger.info("subscription ended by a failed NOTIFY", metadata: [
                     "presence.presentity": "\(sub.presentity)", "presence.watcher": "\(sub.watcher)",
@@ -114,12 +125,34 @@ extension PresenceAgent {
                 if sub.package == .presence { winfoChanged(sub.presentity, &s, now: now, &sends) }
                 return
             }
-            if sub.notifyWanted {
+            if sub.notifyWanted, Int(sub.notifiesInFlight) < window(sub) {
                 sub.notifyWanted = false
                 if let notify = requestNotify(sub, &s, now: now) { sends.append(notify) }
             }
         }
         send(sends)
+    }
+
+    /// A NOTIFY that could not start: its state is wanted again, sent by the next sweep.
+    func deferNotify(_ id: String) {
+        state.withLock { s in
+            guard let sub = s.subscriptions[id] else { return }
+            if sub.notifiesInFlight > 0 { sub.notifiesInFlight -= 1 }
+            sub.notifyWanted = true
+            s.deferred.insert(id)
+        }
+    }
+
+    /// The sweep's retry of deferred NOTIFYs (latest state only).
+    func retryDeferred(_ s: inout State, now: Int64, _ sends: inout [PendingNotify]) {
+        guard !s.deferred.isEmpty else { return }
+        let ids = s.deferred
+        s.deferred = []
+        for id in ids {
+            guard let sub = s.subscriptions[id], sub.notifyWanted, Int(sub.notifiesInFlight) < window(sub) else { continue }
+            sub.notifyWanted = false
+            if let notify = requestNotify(sub, &s, now: now) { sends.append(notify) }
+        }
     }
 
     // MARK: - What watchers see

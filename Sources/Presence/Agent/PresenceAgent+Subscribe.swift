@@ -58,7 +58,9 @@ extension PresenceAgent {
         let decision: WatchPolicy = package == .winfo ? .allow : access.decide(presentity: presentity, watcher: watcher)
         let now = environment.clock.now()
         let flow = notifyFlow(request: request, source: transaction.source, watcher: watcher)
-        let contact = environment.contactURI(transaction.source.transport)
+        let contact = contactURI(transaction.source.transport)
+        let reliable = flow != nil
+            || (DialogDestination.resolve(dialog.nextHopURI)?.transport.isReliable ?? false)
         let eventID = event.id
         var sends: [PendingNotify] = []
         let refusal: Int? = state.withLock { s -> Int? in
@@ -67,6 +69,7 @@ extension PresenceAgent {
                 id: localTag, package: package, presentity: presentity, watcher: watcher, dialog: dialog,
                 eventID: eventID, expiresAt: now + Int64(expires), status: decision == .pending ? .pending : .active,
                 blocked: decision == .block, flowID: flow?.0, flowAddress: flow?.1, contact: contact)
+            subscription.reliable = reliable
             guard s.subscriptions.count < configuration.maxSubscriptions else { return 503 }
             if expires == 0 {
                 // §4.4.3: a fetch — one NOTIFY with the state, no lasting subscription.

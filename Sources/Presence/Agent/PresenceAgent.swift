@@ -32,6 +32,8 @@ public final class PresenceAgent: Sendable {
         public var maxWatchersPerPresentity: Int = 10_000
         public var maxPublicationsPerPresentity: Int = 32
         public var retryAfter: Int = 5
+        /// NOTIFYs in flight per subscription over TCP/TLS (pipelined, in order); over UDP one.
+        public var maxNotifiesInFlight: Int = 8
         public init() {}
     }
 
@@ -78,6 +80,9 @@ public final class PresenceAgent: Sendable {
         var publicationExpiry: [Int64: [String]] = [:]
         var sweptUntil: Int64 = 0
         var publicationSequence: UInt64 = 0
+        /// Subscriptions whose NOTIFY could not start (the transaction table was full): the
+        /// sweep sends their latest state.
+        var deferred: Set<String> = []
         var layer: TransactionLayer?
     }
 
@@ -93,6 +98,8 @@ public final class PresenceAgent: Sendable {
     let journal: PresenceJournal
     let logger: Logger
     let state: Mutex<State>
+    /// Our Contact per transport, made once (every subscription shares the string).
+    let contactURIs: (udp: String, tcp: String, tls: String)
 
     public init(configuration: Configuration = Configuration(), environment: Environment, access: AccessLists,
                 journal: PresenceJournal, logger: Logger = Logger(label: "sip.presence")) {
@@ -101,6 +108,7 @@ public final class PresenceAgent: Sendable {
         self.access = access
         self.journal = journal
         self.logger = logger
+        contactURIs = (environment.contactURI(.udp), environment.contactURI(.tcp), environment.contactURI(.tls))
         state = Mutex(State(sweptUntil: environment.clock.now()))
     }
 
@@ -149,6 +157,14 @@ public final class PresenceAgent: Sendable {
                  headers: [(String, String)] = []) {
         do { try transaction.respond(status, reasonPhrase: reason, headers: headers) } catch {
             logger.debug("response not sent", metadata: ["sip.error": "\(error)"])
+        }
+    }
+
+    func contactURI(_ transport: SIPTransportKind) -> String {
+        switch transport {
+        case .udp: contactURIs.udp
+        case .tcp: contactURIs.tcp
+        case .tls: contactURIs.tls
         }
     }
 

@@ -58,10 +58,13 @@ final class Subscription {
     var flowAddress: SIPHostPort?
     /// Our Contact for this dialog (a URI that routes back to this server).
     let contact: String
-    /// RFC 6665 §4.2.2 throttling: one NOTIFY in flight per subscription; changes meanwhile
-    /// coalesce into one more NOTIFY carrying the latest state.
-    var notifyInFlight = false
+    /// RFC 6665 §4.2.2 throttling: at most a few NOTIFYs in flight per subscription (one
+    /// over UDP, where they could overtake each other); changes beyond that coalesce into
+    /// one more NOTIFY carrying the latest state.
+    var notifiesInFlight: UInt8 = 0
     var notifyWanted = false
+    /// NOTIFYs go over a transport that keeps them in order (TCP, TLS).
+    var reliable = false
     /// RFC 3858 §4.4: the version of the last watcher-info document sent.
     var winfoVersion = 0
     /// The local CSeq last persisted (the journal writes it every few NOTIFYs, and a
@@ -94,7 +97,7 @@ final class Subscription {
             localURI: dialog.localURI.description, remoteURI: dialog.remoteURI.description,
             remoteTarget: dialog.remoteTarget.description, routeSet: dialog.routeSet.map(\.description),
             localCSeq: dialog.localSeq, remoteCSeq: dialog.remoteSeq ?? 0, expiresAt: expiresAt, flow: nil,
-            state: blocked ? "blocked" : status.rawValue, accept: contact)
+            state: blocked ? "blocked" : status.rawValue, localContact: contact)
     }
 
     /// Rebuilds a persisted subscription (restart): the same dialog, the CSeq moved past any
@@ -112,7 +115,7 @@ final class Subscription {
         let status: SubscriptionStatus = r.state == "pending" ? .pending : .active
         return Subscription(id: r.id, package: package, presentity: r.presentity, watcher: r.watcher, dialog: dialog,
                             eventID: eventID, expiresAt: r.expiresAt, status: status, blocked: r.state == "blocked",
-                            flowID: nil, flowAddress: nil, contact: r.accept ?? "")
+                            flowID: nil, flowAddress: nil, contact: r.localContact ?? "")
     }
 }
 
