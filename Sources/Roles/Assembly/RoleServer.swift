@@ -143,7 +143,13 @@ public final class RoleServer: Service, Sendable {
             throw error
         }
         let proxy = ProxyCore(policy: policy, identity: identity, logger: logger)
-        let server = SIPServer(transport: adapter, configuration: SIPServer.Configuration(drainTimeout: drainTimeout),
+        // A presence fan-out (one PUBLISH, a NOTIFY to each watcher) keeps many client
+        // transactions open at once; a full table defers NOTIFYs (their latest state goes
+        // out a second later), so the client side gets four times the default room.
+        var limits = TransactionLayer.Limits()
+        limits.maxClientTransactions = 262_144
+        let server = SIPServer(transport: adapter,
+                               configuration: SIPServer.Configuration(drainTimeout: drainTimeout, limits: limits),
                                catchAll: proxy, logger: logger)
         proxy.attach(server.layer)
         presence.attach(server.layer)
