@@ -151,7 +151,7 @@ public final class PresenceJournal: Sendable {
                 state.head += batch.count
                 state.written += UInt64(batch.count)
                 if state.head == state.pending.count {
-                    state.pending.removeAll(keepingCapacity: state.pending.count <= Self.batchSize * 4)
+                    state.pending.removeAll(keepingCapacity: state.pending.count <= 1_024)
                     state.head = 0
                 } else if state.head > state.pending.count / 2 {
                     state.pending.removeFirst(state.head)

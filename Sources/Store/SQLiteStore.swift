@@ -316,6 +316,10 @@ public final class SQLiteStore: DirectoryStore, BindingStore {
         guard due else { return }
         do {
             try await pool.writeWithoutTransaction { db in _ = try db.checkpoint(.passive) }
+        } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY || error.resultCode == .SQLITE_LOCKED {
+            // Another process (the server, `sipctl`) holds the database: the commit itself is
+            // done; the next commit tries the checkpoint again.
+            lastSync.withLock { $0 = now - syncEvery }
         } catch {
             throw Self.mapped(error, "sync")
         }

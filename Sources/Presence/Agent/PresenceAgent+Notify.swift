@@ -60,10 +60,12 @@ extension PresenceAgent {
             body = watcherInfo(of: sub.presentity, version: sub.winfoVersion, &s).serialized()
         }
         if !body.isEmpty { headers.append(SIPHeaderField(name: "Content-Type", value: sub.package.contentType)) }
-        let request = sub.dialog.makeRequest(.notify, headers: headers, body: body)
-        guard let destination = DialogDestination.resolve(sub.dialog.nextHopURI, flowID: sub.flowID,
+        guard var dialog = sub.dialog.dialog else { return nil }
+        let request = dialog.makeRequest(.notify, headers: headers, body: body)
+        sub.dialog.localSeq = dialog.localSeq
+        guard let destination = DialogDestination.resolve(dialog.nextHopURI, flowID: sub.flowID,
                                                           flowAddress: sub.flowAddress) else {
-            logger.warning("NOTIFY has no destination", metadata: ["sip.uri": "\(sub.dialog.nextHopURI)"])
+            logger.warning("NOTIFY has no destination", metadata: ["sip.uri": "\(dialog.nextHopURI)"])
             return nil
         }
         // Persist the CSeq now and then: a restore jumps past what may have gone unwritten.

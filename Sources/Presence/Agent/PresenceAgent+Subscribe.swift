@@ -62,11 +62,12 @@ extension PresenceAgent {
         let reliable = flow != nil
             || (DialogDestination.resolve(dialog.nextHopURI)?.transport.isReliable ?? false)
         let eventID = event.id
+        let stored = StoredDialog(dialog)
         var sends: [PendingNotify] = []
         let refusal: Int? = state.withLock { s -> Int? in
             // Made under the lock: the agent's objects never leave it.
             let subscription = Subscription(
-                id: localTag, package: package, presentity: presentity, watcher: watcher, dialog: dialog,
+                id: localTag, package: package, presentity: presentity, watcher: watcher, dialog: stored,
                 eventID: eventID, expiresAt: now + Int64(expires), status: decision == .pending ? .pending : .active,
                 blocked: decision == .block, flowID: flow?.0, flowAddress: flow?.1, contact: contact)
             subscription.reliable = reliable
@@ -114,7 +115,9 @@ extension PresenceAgent {
                 return (481, nil)  // RFC 3261 §12.2.2, RFC 6665 §4.2.1.2
             }
             guard sub.package == package else { return (489, nil) }
-            if case .reject(let status, let reason) = sub.dialog.receive(request) { return (status, reason) }
+            guard var dialog = sub.dialog.dialog else { return (500, nil) }
+            if case .reject(let status, let reason) = dialog.receive(request) { return (status, reason) }
+            sub.dialog = StoredDialog(dialog)
             if expires == 0 {
                 // §4.2.1.4: unsubscribe — a final NOTIFY, then the subscription is gone.
                 remove(sub, &s)

@@ -33,6 +33,57 @@ public enum SubscriptionStatus: String, Sendable {
     case pending
 }
 
+/// A dialog kept compact, its URIs as the text they came as (RFC 3261 §12.1.1): the agent
+/// holds one per subscription, and 500,000 of them must fit in memory. The full
+/// ``Dialog`` is rebuilt for the moment a NOTIFY is made or a refresh is checked.
+struct StoredDialog {
+    var id: DialogID
+    var localURI: String
+    var remoteURI: String
+    var remoteTarget: String
+    var routeSet: [String]
+    var localSeq: UInt32
+    var remoteSeq: UInt32?
+    var secure: Bool
+
+    init(_ dialog: Dialog) {
+        id = dialog.id
+        localURI = dialog.localURI.description
+        remoteURI = dialog.remoteURI.description
+        remoteTarget = dialog.remoteTarget.description
+        routeSet = dialog.routeSet.map(\.description)
+        localSeq = dialog.localSeq
+        remoteSeq = dialog.remoteSeq
+        secure = dialog.secure
+    }
+
+    init(id: DialogID, localURI: String, remoteURI: String, remoteTarget: String, routeSet: [String],
+         localSeq: UInt32, remoteSeq: UInt32?, secure: Bool) {
+        self.id = id
+        self.localURI = localURI
+        self.remoteURI = remoteURI
+        self.remoteTarget = remoteTarget
+        self.routeSet = routeSet
+        self.localSeq = localSeq
+        self.remoteSeq = remoteSeq
+        self.secure = secure
+    }
+
+    /// The dialog, parsed back (nil only if stored text no longer parses).
+    var dialog: Dialog? {
+        guard let local = NameAddr(localURI), let remote = NameAddr(remoteURI), let target = URI(remoteTarget) else {
+            return nil
+        }
+        return Dialog(id: id, localURI: local, remoteURI: remote, localSeq: localSeq, remoteSeq: remoteSeq,
+                      remoteTarget: target, routeSet: routeSet.compactMap { NameAddr($0) }, secure: secure)
+    }
+
+    /// RFC 3261 §12.2.2 matching without parsing: Call-ID, To tag = ours, From tag = theirs.
+    func matches(_ request: SIPRequest) -> Bool {
+        request.callID == id.callID && request.to?.tag == id.localTag && request.from?.tag == id.remoteTag
+    }
+}
+
 /// One subscription held by the presence agent: the dialog it lives in (the agent is the
 /// notifier, UAS of the SUBSCRIBE, RFC 6665 §4.2) and what the notifier must remember.
 /// A class so that the indexes (by dialog, by presentity, by expiry) share one copy;
@@ -45,7 +96,7 @@ final class Subscription {
     let presentity: String
     /// Who subscribed (`user@domain`): the authenticated user, else the From AOR.
     let watcher: String
-    var dialog: Dialog
+    var dialog: StoredDialog
     /// The `Event` header's `id` parameter, echoed in NOTIFYs (RFC 6665 §8.2.1).
     let eventID: String?
     /// Absolute expiry, seconds since the Unix epoch.
@@ -71,7 +122,7 @@ final class Subscription {
     /// restore jumps past the gap, §12.2.2: CSeq numbers may have gaps).
     var persistedSeq: UInt32
 
-    init(id: String, package: PresencePackage, presentity: String, watcher: String, dialog: Dialog, eventID: String?,
+    init(id: String, package: PresencePackage, presentity: String, watcher: String, dialog: StoredDialog, eventID: String?,
          expiresAt: Int64, status: SubscriptionStatus, blocked: Bool, flowID: UInt64?, flowAddress: SIPHostPort?,
          contact: String) {
         self.id = id
@@ -94,8 +145,8 @@ final class Subscription {
         SubscriptionRecord(
             id: id, event: package.rawValue + (eventID.map { ";id=\($0)" } ?? ""), presentity: presentity,
             watcher: watcher, callID: dialog.id.callID, localTag: dialog.id.localTag, remoteTag: dialog.id.remoteTag,
-            localURI: dialog.localURI.description, remoteURI: dialog.remoteURI.description,
-            remoteTarget: dialog.remoteTarget.description, routeSet: dialog.routeSet.map(\.description),
+            localURI: dialog.localURI, remoteURI: dialog.remoteURI,
+            remoteTarget: dialog.remoteTarget, routeSet: dialog.routeSet,
             localCSeq: dialog.localSeq, remoteCSeq: dialog.remoteSeq ?? 0, expiresAt: expiresAt, flow: nil,
             state: blocked ? "blocked" : status.rawValue, localContact: contact)
     }
@@ -104,19 +155,19 @@ final class Subscription {
     /// NOTIFY sent since the record was written.
     static func restore(_ r: SubscriptionRecord, seqJump: UInt32) -> Subscription? {
         let parts = r.event.split(separator: ";", maxSplits: 1)
-        guard let first = parts.first, let package = PresencePackage(rawValue: String(first)),
-              let local = NameAddr(r.localURI), let remote = NameAddr(r.remoteURI), let target = URI(r.remoteTarget)
-        else { return nil }
+        guard let first = parts.first, let package = PresencePackage(rawValue: String(first)) else { return nil }
         let eventID = parts.count > 1 && parts[1].hasPrefix("id=") ? String(parts[1].dropFirst(3)) : nil
-        let routes = r.routeSet.compactMap { NameAddr($0) }
-        let dialog = Dialog(id: DialogID(callID: r.callID, localTag: r.localTag, remoteTag: r.remoteTag),
-                            localURI: local, remoteURI: remote, localSeq: r.localCSeq &+ seqJump,
-                            remoteSeq: r.remoteCSeq, remoteTarget: target, routeSet: routes, secure: false)
+        let dialog = StoredDialog(id: DialogID(callID: r.callID, localTag: r.localTag, remoteTag: r.remoteTag),
+                                  localURI: r.localURI, remoteURI: r.remoteURI, remoteTarget: r.remoteTarget,
+                                  routeSet: r.routeSet, localSeq: r.localCSeq &+ seqJump, remoteSeq: r.remoteCSeq,
+                                  secure: false)
+        guard dialog.dialog != nil else { return nil }
         let status: SubscriptionStatus = r.state == "pending" ? .pending : .active
         return Subscription(id: r.id, package: package, presentity: r.presentity, watcher: r.watcher, dialog: dialog,
                             eventID: eventID, expiresAt: r.expiresAt, status: status, blocked: r.state == "blocked",
                             flowID: nil, flowAddress: nil, contact: r.localContact ?? "")
     }
+
 }
 
 /// One RFC 3903 publication of a presentity's state by one of its devices.
