@@ -17,6 +17,8 @@ public enum PresenceContentType {
     /// accepts nothing. Media ranges compare case-insensitively; `*/*` and `application/*`
     /// match; the most specific matching range decides, and `q=0` on it means refused.
     public static func accepts(_ acceptHeaderValues: [String], _ type: String) -> Bool {
+        // The common case (one value naming exactly the type) without allocating.
+        if acceptHeaderValues.count == 1, acceptHeaderValues[0].utf8.elementsEqual(type.utf8) { return true }
         let wanted = bare(type)
         guard !acceptHeaderValues.isEmpty else { return packageDefaults.contains(wanted) }
         let slash = wanted.firstIndex(of: "/")
