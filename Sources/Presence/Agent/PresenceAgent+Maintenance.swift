@@ -92,9 +92,27 @@ extension PresenceAgent {
                     changed.insert(presentity)
                 }
             }
-            // Sign-in and sign-out of watched presentities.
-            for (presentity, view) in s.views where view.registered != !environment.registeredContacts(presentity).isEmpty {
-                changed.insert(presentity)
+            // Sign-in and sign-out of watched presentities; a presentity removed or disabled
+            // in the directory ends its subscriptions (§4.1.3 "noresource").
+            var gone: [String] = []
+            for (presentity, view) in s.views {
+                if !environment.isLocalUser(presentity) {
+                    gone.append(presentity)
+                } else if view.registered != !environment.registeredContacts(presentity).isEmpty {
+                    changed.insert(presentity)
+                }
+            }
+            for presentity in gone {
+                changed.remove(presentity)
+                let ids = (s.watchers[presentity] ?? []) + (s.winfoWatchers[presentity] ?? [])
+                for id in ids {
+                    guard let sub = s.subscriptions[id] else { continue }
+                    remove(sub, &s)
+                    _ = journal.record([.removeSubscription(id: sub.id)])
+                    if let notify = makeNotify(sub, &s, now: now, terminated: "noresource") { sends.append(notify) }
+                }
+                logger.info("subscriptions ended: presentity no longer here",
+                            metadata: ["presence.presentity": "\(presentity)", "presence.subscriptions": "\(ids.count)"])
             }
             for presentity in changed { registrationOrStateChanged(presentity, &s, now: now, &sends) }
             retryDeferred(&s, now: now, &sends)

@@ -54,6 +54,9 @@ final class AgentHarness: Sendable {
     }
     private let registered = Registrations()
     static let users: Set<String> = ["alice@example.com", "bob@example.com", "carol@example.com"]
+    final class Removed: Sendable { let users = Mutex<Set<String>>([]) }
+    /// Users the test removed from the directory (no longer homed here).
+    let removed = Removed()
 
     init(directory: String? = nil, configuration: PresenceAgent.Configuration = PresenceAgent.Configuration()) async throws {
         let dir = directory ?? FileManager.default.temporaryDirectory
@@ -71,8 +74,9 @@ final class AgentHarness: Sendable {
         journal = PresenceJournal(store: store, flushInterval: .milliseconds(5))
         journalTask = Task { [journal] in await journal.run() }
         let registered = self.registered
+        let removed = self.removed
         let environment = PresenceAgent.Environment(
-            isLocalUser: { Self.users.contains($0) },
+            isLocalUser: { user in Self.users.contains(user) && !removed.users.withLock { $0.contains(user) } },
             registeredContacts: { aor in registered.contacts.withLock { $0[aor] ?? [] } },
             contactURI: { _ in "sip:192.0.2.1:5060" }, clock: clock.clock)
         var logger = Logger(label: "test.presence")

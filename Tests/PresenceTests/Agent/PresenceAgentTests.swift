@@ -144,6 +144,17 @@ import Testing
         try await h.close()
     }
 
+    @Test func aPresentityRemovedFromTheDirectoryEndsItsSubscriptions() async throws {
+        let h = try await AgentHarness()
+        h.deliver(PresenceText.subscribe())
+        h.answerAll()
+        h.removed.users.withLock { _ = $0.insert("bob@example.com") }
+        h.agent.sweep()
+        #expect(h.agent.counts.subscriptions == 0)
+        #expect(h.notifies.last?.subscriptionStateText == "terminated;reason=noresource")
+        try await h.close()
+    }
+
     @Test func notifyFailureEndsTheSubscription() async throws {
         let h = try await AgentHarness()
         h.deliver(PresenceText.subscribe())
