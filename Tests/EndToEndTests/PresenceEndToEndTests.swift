@@ -119,6 +119,26 @@ import Testing
         try await server.stop()
     }
 
+    /// An attacker with a UDP socket: a PUBLISH for bob whose From is outside our domains is
+    /// never challenged (we cannot verify foreign users), so it must be refused, not taken as
+    /// bob's state; a SUBSCRIBE to bob claiming a foreign identity sees bob offline.
+    @Test func forgedForeignPublishIsRefusedWithAuthenticationOn() async throws {
+        let server = try await RunningHomeServer.start(users: [("alice", "pw-a", true), ("bob", "pw-b", true)])
+        let mallory = try await TestUA(group: testEventLoops)
+        let forged = Self.publish(mallory, presentity: "bob", basic: "open", note: "forged", callID: "forged-pub")
+            .replacing("From: <sip:bob@example.com>", with: "From: <sip:mallory@evil.example>")
+        try await mallory.send(forged, to: server.udpPort)
+        #expect(await mallory.response()?.statusCode == 403)
+        let spy = Self.subscribe(mallory, watcher: "carol", presentity: "bob", callID: "forged-sub")
+            .replacing("carol@example.com", with: "carol@partner.example")
+        try await mallory.send(spy, to: server.udpPort)
+        #expect(await mallory.response()?.statusCode == 200)
+        let (_, state) = try await Self.nextNotify(mallory, port: server.udpPort)
+        #expect(state?.basic == .closed)
+        await mallory.close()
+        try await server.stop()
+    }
+
     @Test func accessListChangeReachesALiveSubscription() async throws {
         let dir = try RunningHomeServer.temporaryDirectory()
         let server = try await RunningHomeServer.start(dataDirectory: dir, auth: false,

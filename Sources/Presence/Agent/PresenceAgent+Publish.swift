@@ -10,7 +10,12 @@ extension PresenceAgent {
             respond(transaction, 480)
             return
         }
-        // Only the presentity publishes its own state.
+        // Only the presentity publishes its own state (a From outside our domains is never
+        // authenticated, so with authentication on it cannot publish for our users).
+        if configuration.authenticationRequired, authenticatedUser == nil {
+            respond(transaction, 403, reason: "Not Your Presence")
+            return
+        }
         if let authenticatedUser, authenticatedUser != presentity {
             respond(transaction, 403, reason: "Not Your Presence")
             return

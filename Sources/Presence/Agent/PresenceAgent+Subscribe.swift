@@ -35,8 +35,8 @@ extension PresenceAgent {
             respond(transaction, 400, reason: "Bad From")
             return
         }
-        // RFC 3857 §5.1: only the presentity may see who watches it.
-        if package == .winfo, watcher != presentity {
+        // RFC 3857 §5.1: only the presentity, authenticated, may see who watches it.
+        if package == .winfo, watcher != presentity || (configuration.authenticationRequired && authenticatedUser == nil) {
             respond(transaction, 403, reason: "Watcher Information Is Private")
             return
         }
@@ -55,7 +55,14 @@ extension PresenceAgent {
             respond(transaction, error.status ?? 400, reason: error.reason)
             return
         }
-        let decision: WatchPolicy = package == .winfo ? .allow : access.decide(presentity: presentity, watcher: watcher)
+        let decision: WatchPolicy
+        if package == .winfo {
+            decision = .allow
+        } else if configuration.authenticationRequired, authenticatedUser == nil {
+            decision = .block  // an identity nobody vouched for: politely blocked
+        } else {
+            decision = access.decide(presentity: presentity, watcher: watcher)
+        }
         let now = environment.clock.now()
         let flow = notifyFlow(request: request, source: transaction.source, watcher: watcher)
         let contact = contactURI(transaction.source.transport)
@@ -71,6 +78,7 @@ extension PresenceAgent {
                 eventID: eventID, expiresAt: now + Int64(expires), status: decision == .pending ? .pending : .active,
                 blocked: decision == .block, flowID: flow?.0, flowAddress: flow?.1, contact: contact)
             subscription.reliable = reliable
+            subscription.unverified = configuration.authenticationRequired && authenticatedUser == nil
             guard s.subscriptions.count < configuration.maxSubscriptions else { return 503 }
             if expires == 0 {
                 // §4.4.3: a fetch — one NOTIFY with the state, no lasting subscription.

@@ -34,6 +34,10 @@ public final class PresenceAgent: Sendable {
         public var retryAfter: Int = 5
         /// NOTIFYs in flight per subscription over TCP/TLS (pipelined, in order); over UDP one.
         public var maxNotifiesInFlight: Int = 8
+        /// Digest authentication is on: a PUBLISH must come from the authenticated presentity
+        /// (403 otherwise), and a watcher nobody authenticated (a foreign From, which this
+        /// server cannot verify until federation vouches for it) is politely blocked.
+        public var authenticationRequired: Bool = false
         public init() {}
     }
 

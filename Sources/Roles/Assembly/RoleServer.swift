@@ -127,7 +127,8 @@ public final class RoleServer: Service, Sendable {
             : nil
         let journal = PresenceJournal(store: store, logger: logger)
         let presence = try await makePresenceAgent(identity: identity, store: store, directory: directory, table: table,
-                                                   journal: journal, logger: logger)
+                                                   journal: journal, authentication: settings.authentication,
+                                                   logger: logger)
         let services = RoleServices(
             settings: settings, identity: identity, store: store, directory: directory, table: table,
             registrar: RegistrarAdapter(registrar: registrar, authenticator: authenticator,
@@ -159,7 +160,7 @@ public final class RoleServer: Service, Sendable {
 
     /// The presence agent over the store's in-memory tables, its state restored.
     static func makePresenceAgent(identity: ProxyIdentity, store: SQLiteStore, directory: UserDirectory,
-                                  table: LocationTable, journal: PresenceJournal,
+                                  table: LocationTable, journal: PresenceJournal, authentication: Bool,
                                   logger: Logger) async throws -> PresenceAgent {
         let serverName = identity.serverName
         let environment = PresenceAgent.Environment(
@@ -186,7 +187,10 @@ public final class RoleServer: Service, Sendable {
             })
         do {
             let access = try await AccessLists.load(from: store, logger: logger)
-            let agent = PresenceAgent(environment: environment, access: access, journal: journal, logger: logger)
+            var configuration = PresenceAgent.Configuration()
+            configuration.authenticationRequired = authentication
+            let agent = PresenceAgent(configuration: configuration, environment: environment, access: access,
+                                      journal: journal, logger: logger)
             try await agent.restore(from: store)
             return agent
         } catch {

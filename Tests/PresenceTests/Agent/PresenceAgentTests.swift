@@ -155,6 +155,27 @@ import Testing
         try await h.close()
     }
 
+    /// With authentication on, nobody authenticated means nobody verified: a PUBLISH for bob
+    /// from an unauthenticated (foreign) From is refused, and such a watcher is politely
+    /// blocked even when bob's list allows the name it claims.
+    @Test func unauthenticatedPublisherIsRefusedAndUnverifiedWatcherBlocked() async throws {
+        var configuration = PresenceAgent.Configuration()
+        configuration.authenticationRequired = true
+        let h = try await AgentHarness(configuration: configuration)
+        #expect(h.deliver(PresenceText.publish(body: PresenceText.pidf(basic: "open", note: "forged")))?.statusCode == 403)
+        try await h.store.setAccess(user: "bob@example.com", watcher: "carol@partner.example", rule: .allow)
+        try await h.access.refreshIfChanged()
+        h.deliver(PresenceText.subscribe(watcher: "carol", callID: "claims-carol")
+            .replacing("carol@example.com", with: "carol@partner.example"))
+        let notify = try #require(h.notifies.last)
+        #expect(try PIDFDocument.parse(notify.body).summary.basic == .closed)
+        h.answerAll()
+        h.agent.accessChanged(["bob@example.com"])
+        #expect(h.notifies.count == 1)  // the list cannot lift a block on an unverified identity
+        #expect(h.deliver(PresenceText.subscribe(watcher: "bob", callID: "w", event: "presence.winfo"))?.statusCode == 403)
+        try await h.close()
+    }
+
     @Test func notifyFailureEndsTheSubscription() async throws {
         let h = try await AgentHarness()
         h.deliver(PresenceText.subscribe())
