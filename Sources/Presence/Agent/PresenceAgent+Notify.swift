@@ -102,22 +102,38 @@ extension PresenceAgent {
     }
 
     /// §4.2.2: a NOTIFY's answer. 2xx: the next coalesced NOTIFY may go. 481, 408, a
-    /// timeout, a transport failure or another failure without Retry-After: the
-    /// subscription is over (removed without a further NOTIFY).
+    /// timeout (Timer F: the watcher did not answer for 32 s) or another failure without
+    /// Retry-After: the subscription is over (removed without a further NOTIFY). A transport
+    /// failure (a connection that closed under a burst, a refused connection) is not the
+    /// watcher's answer: the latest state is retried by the next sweeps, and the
+    /// subscription ends only after ``maxTransportFailures`` in a row.
     func notifyAnswered(_ id: String, _ outcome: ClientTransactionOutcome) {
         let now = environment.clock.now()
         var sends: [PendingNotify] = []
         state.withLock { s in
             guard let sub = s.subscriptions[id] else { return }
+            if sub.notifiesInFlight > 0 { sub.notifiesInFlight -= 1 }
             var failed = false
             switch outcome {
             case .response(let response):
-                if response.statusCode < 200 { return }
+                if response.statusCode < 200 {
+                    sub.notifiesInFlight += 1  // still in flight
+                    return
+                }
                 if response.statusCode >= 300 { failed = response.headers.first("Retry-After") == nil }
+                if !failed { sub.transportFailures = 0 }
+            case .failed(let error) where error.code != .timeout:
+                // One strike per retry round, however many NOTIFYs the lost connection held.
+                if s.deferred.insert(id).inserted { sub.transportFailures &+= 1 }
+                if sub.transportFailures < Self.maxTransportFailures {
+                    sub.notifyWanted = true
+                    return
+                }
+                s.deferred.remove(id)
+                failed = true
             case .failed:
                 failed = true
             }
-            if sub.notifiesInFlight > 0 { sub.notifiesInFlight -= 1 }
             if failed {
                 logger.info("subscription ended by a failed NOTIFY", metadata: [
                     "presence.presentity": "\(sub.presentity)", "presence.watcher": "\(sub.watcher)",
@@ -145,11 +161,18 @@ extension PresenceAgent {
         }
     }
 
+    /// Transport failures in a row after which a subscription is given up.
+    static let maxTransportFailures: UInt8 = 5
+    /// Deferred NOTIFYs one sweep sends at most (the rest wait for the next sweep), so a
+    /// retry after a lost connection does not become a burst that loses it again.
+    static let maxRetriesPerSweep = 20_000
+
     /// The sweep's retry of deferred NOTIFYs (latest state only).
     func retryDeferred(_ s: inout State, now: Int64, _ sends: inout [PendingNotify]) {
         guard !s.deferred.isEmpty else { return }
-        let ids = s.deferred
-        s.deferred = []
+        var ids: [String] = []
+        ids.reserveCapacity(min(s.deferred.count, Self.maxRetriesPerSweep))
+        while ids.count < Self.maxRetriesPerSweep, let id = s.deferred.popFirst() { ids.append(id) }
         for id in ids {
             guard let sub = s.subscriptions[id], sub.notifyWanted, Int(sub.notifiesInFlight) < window(sub) else { continue }
             sub.notifyWanted = false

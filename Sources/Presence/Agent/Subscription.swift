@@ -116,6 +116,9 @@ final class Subscription {
     var notifyWanted = false
     /// NOTIFYs go over a transport that keeps them in order (TCP, TLS).
     var reliable = false
+    /// NOTIFYs lost to the transport in a row (a connection closed or refused); a few are
+    /// retried with the latest state before the subscription is given up.
+    var transportFailures: UInt8 = 0
     /// The watcher's identity was not authenticated while authentication is on: it stays
     /// politely blocked whatever the access lists say.
     var unverified = false

@@ -20,8 +20,12 @@ final class RecordingTransport: TransactionTransport {
     var responses: [SIPResponse] { sent.compactMap { if case .response(let r) = $0 { r } else { nil } } }
     func clear() { sentMessages.withLock { $0.removeAll() } }
 
+    /// Requests fail at the transport (a connection refused or lost) while set.
+    let failRequests = Mutex(false)
+
     func send(_ request: SIPRequest, to destination: SIPDestination, onFailure: @escaping @Sendable (SIPTransactionError) -> Void) {
         sentMessages.withLock { $0.append(.request(request, destination)) }
+        if failRequests.withLock({ $0 }) { onFailure(SIPTransactionError(.transportError, "refused")) }
     }
     func send(_ response: SIPResponse, replyingTo source: SIPMessageSource, onFailure: @escaping @Sendable (SIPTransactionError) -> Void) {
         sentMessages.withLock { $0.append(.response(response)) }

@@ -176,6 +176,29 @@ import Testing
         try await h.close()
     }
 
+    /// A lost or refused connection is not the watcher's answer: the subscription survives a
+    /// few retry rounds (each a sweep, with the latest state), and only then ends.
+    @Test func transportFailuresAreRetriedBeforeTheSubscriptionEnds() async throws {
+        let h = try await AgentHarness()
+        h.transport.failRequests.withLock { $0 = true }
+        h.deliver(PresenceText.subscribe())
+        #expect(h.agent.counts.subscriptions == 1)
+        for _ in 0..<2 { h.clock.advance(1); h.agent.sweep() }
+        #expect(h.agent.counts.subscriptions == 1)
+        h.transport.failRequests.withLock { $0 = false }  // the connection is back
+        h.clock.advance(1)
+        h.agent.sweep()
+        let retried = try #require(h.notifies.last)
+        h.answer(retried, 200)
+        #expect(h.agent.counts.subscriptions == 1)
+        // A watcher that stays unreachable is given up after five rounds.
+        h.transport.failRequests.withLock { $0 = true }
+        h.deliver(PresenceText.publish(body: PresenceText.pidf(basic: "open")))
+        for _ in 0..<6 { h.clock.advance(1); h.agent.sweep() }
+        #expect(h.agent.counts.subscriptions == 0)
+        try await h.close()
+    }
+
     @Test func notifyFailureEndsTheSubscription() async throws {
         let h = try await AgentHarness()
         h.deliver(PresenceText.subscribe())
