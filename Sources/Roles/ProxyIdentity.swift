@@ -1,4 +1,5 @@
 import SIPCore
+import SIPDialog
 import SIPTransport
 
 /// A transport a listener serves (RFC 3261 §18): the Via transport token is its uppercase name.
@@ -120,9 +121,5 @@ public struct ProxyIdentity: Hashable, Sendable {
         }
     }
 
-    static func bareHost(_ host: String) -> String {
-        var h = host.lowercased()
-        if h.hasPrefix("["), h.hasSuffix("]") { h = String(h.dropFirst().dropLast()) }
-        return h
-    }
+    static func bareHost(_ host: String) -> String { DialogDestination.bareHost(host) }
 }

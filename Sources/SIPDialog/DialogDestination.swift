@@ -6,7 +6,7 @@ import SIPTransport
 /// dialog (``Dialog/nextHopURI``), which is nearly always a Contact or Record-Route URI
 /// with a numeric host or a host the system resolves.
 ///
-/// The same rules as the proxy's next hop (Roles' `NextHop(uri:)`, RFC 3261 §16.6 step 7).
+/// The proxy's next hop (Roles' `NextHop(uri:)`, RFC 3261 §16.6 step 7) uses these rules too.
 public enum DialogDestination {
     /// The destination for `uri` (RFC 3263 §4.1 and §4.2 without NAPTR/SRV lookups):
     /// - transport: TLS for a sips URI (§26.2.2), else the `transport` parameter (`udp`,
@@ -37,7 +37,7 @@ public enum DialogDestination {
     }
 
     /// A host lowercased, an IPv6 reference without its brackets.
-    static func bareHost(_ host: String) -> String {
+    public static func bareHost(_ host: String) -> String {
         var h = host.lowercased()
         if h.hasPrefix("["), h.hasSuffix("]") { h = String(h.dropFirst().dropLast()) }
         return h

@@ -17,12 +17,13 @@ extension PresenceAgent {
     /// Asks for a NOTIFY with the subscription's current state. §4.2.2 throttling: while one
     /// is in flight, further changes coalesce into one more NOTIFY sent when it is answered,
     /// carrying the latest state (so a watcher's NOTIFYs are also in order).
-    func requestNotify(_ sub: Subscription, _ s: inout State, now: Int64) -> PendingNotify? {
+    /// `parsed` is the subscription's dialog when the caller has it parsed already.
+    func requestNotify(_ sub: Subscription, _ s: inout State, now: Int64, parsed: Dialog? = nil) -> PendingNotify? {
         if Int(sub.notifiesInFlight) >= window(sub) {
             sub.notifyWanted = true
             return nil
         }
-        guard let notify = makeNotify(sub, &s, now: now, terminated: nil) else { return nil }
+        guard let notify = makeNotify(sub, &s, now: now, terminated: nil, parsed: parsed) else { return nil }
         sub.notifiesInFlight += 1
         return notify
     }
@@ -35,7 +36,8 @@ extension PresenceAgent {
 
     /// Builds the next NOTIFY of `sub` in its dialog (RFC 3261 §12.2.1.1): Event,
     /// Subscription-State (§8.2.3) and the body its state calls for.
-    func makeNotify(_ sub: Subscription, _ s: inout State, now: Int64, terminated reason: String?) -> PendingNotify? {
+    func makeNotify(_ sub: Subscription, _ s: inout State, now: Int64, terminated reason: String?,
+                    parsed: Dialog? = nil) -> PendingNotify? {
         let state: String
         if let reason {
             state = "terminated;reason=\(reason)"
@@ -60,7 +62,8 @@ extension PresenceAgent {
             body = watcherInfo(of: sub.presentity, version: sub.winfoVersion, &s).serialized()
         }
         if !body.isEmpty { headers.append(SIPHeaderField(name: "Content-Type", value: sub.package.contentType)) }
-        guard var dialog = sub.dialog.dialog else { return nil }
+        guard var dialog = parsed ?? sub.dialog.dialog else { return nil }
+        dialog.localSeq = sub.dialog.localSeq
         let request = dialog.makeRequest(.notify, headers: headers, body: body)
         sub.dialog.localSeq = dialog.localSeq
         guard let destination = DialogDestination.resolve(dialog.nextHopURI, flowID: sub.flowID,
@@ -68,6 +71,8 @@ extension PresenceAgent {
             logger.warning("NOTIFY has no destination", metadata: ["sip.uri": "\(dialog.nextHopURI)"])
             return nil
         }
+        // Pipelining needs a transport that keeps the NOTIFYs in order (TCP, TLS).
+        sub.reliable = destination.transport.isReliable
         // Persist the CSeq now and then: a restore jumps past what may have gone unwritten.
         if reason == nil, sub.dialog.localSeq &- sub.persistedSeq >= Self.seqPersistInterval {
             if journal.record([.upsertSubscription(sub.record)]) { sub.persistedSeq = sub.dialog.localSeq }

@@ -66,8 +66,6 @@ extension PresenceAgent {
         let now = environment.clock.now()
         let flow = notifyFlow(request: request, source: transaction.source, watcher: watcher)
         let contact = contactURI(transaction.source.transport)
-        let reliable = flow != nil
-            || (DialogDestination.resolve(dialog.nextHopURI)?.transport.isReliable ?? false)
         let eventID = event.id
         let stored = StoredDialog(dialog)
         var sends: [PendingNotify] = []
@@ -77,19 +75,20 @@ extension PresenceAgent {
                 id: localTag, package: package, presentity: presentity, watcher: watcher, dialog: stored,
                 eventID: eventID, expiresAt: now + Int64(expires), status: decision == .pending ? .pending : .active,
                 blocked: decision == .block, flowID: flow?.0, flowAddress: flow?.1, contact: contact)
-            subscription.reliable = reliable
             subscription.unverified = configuration.authenticationRequired && authenticatedUser == nil
             guard s.subscriptions.count < configuration.maxSubscriptions else { return 503 }
             if expires == 0 {
                 // §4.4.3: a fetch — one NOTIFY with the state, no lasting subscription.
-                if let notify = makeNotify(subscription, &s, now: now, terminated: "timeout") { sends.append(notify) }
+                if let notify = makeNotify(subscription, &s, now: now, terminated: "timeout", parsed: dialog) {
+                    sends.append(notify)
+                }
                 return nil
             }
             let index = package == .presence ? s.watchers[presentity, default: []] : s.winfoWatchers[presentity, default: []]
             guard index.count < configuration.maxWatchersPerPresentity else { return 503 }
             guard journal.record([.upsertSubscription(subscription.record)]) else { return 503 }
             insert(subscription, &s)
-            if let notify = requestNotify(subscription, &s, now: now) { sends.append(notify) }
+            if let notify = requestNotify(subscription, &s, now: now, parsed: dialog) { sends.append(notify) }
             if package == .presence { winfoChanged(presentity, &s, now: now, &sends) }
             return nil
         }
@@ -126,18 +125,21 @@ extension PresenceAgent {
             guard var dialog = sub.dialog.dialog else { return (500, nil) }
             if case .reject(let status, let reason) = dialog.receive(request) { return (status, reason) }
             sub.dialog = StoredDialog(dialog)
+            let refreshed = dialog
             if expires == 0 {
                 // §4.2.1.4: unsubscribe — a final NOTIFY, then the subscription is gone.
                 remove(sub, &s)
                 _ = journal.record([.removeSubscription(id: sub.id)])
-                if let notify = makeNotify(sub, &s, now: now, terminated: "timeout") { sends.append(notify) }
+                if let notify = makeNotify(sub, &s, now: now, terminated: "timeout", parsed: refreshed) {
+                    sends.append(notify)
+                }
                 if sub.package == .presence { winfoChanged(sub.presentity, &s, now: now, &sends) }
                 return nil
             }
             reschedule(sub, expiresAt: now + Int64(expires), &s)
             _ = journal.record([.upsertSubscription(sub.record)])
             sub.persistedSeq = sub.dialog.localSeq
-            if let notify = requestNotify(sub, &s, now: now) { sends.append(notify) }
+            if let notify = requestNotify(sub, &s, now: now, parsed: refreshed) { sends.append(notify) }
             return nil
         }
         if let (status, reason) = refusal {

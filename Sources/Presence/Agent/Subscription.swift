@@ -174,8 +174,6 @@ final class Subscription {
             expiresAt: r.expiresAt, status: status, blocked: r.state == "blocked" || r.state == "unverified",
             flowID: nil, flowAddress: nil, contact: r.localContact ?? "")
         subscription.unverified = r.state == "unverified"
-        subscription.reliable = dialog.dialog.flatMap { DialogDestination.resolve($0.nextHopURI) }?
-            .transport.isReliable ?? false
         return subscription
     }
 

@@ -1,4 +1,5 @@
 import SIPCore
+import SIPDialog
 import SIPTransaction
 
 /// One target of a forwarded request (RFC 3261 §16.5): the URI that becomes the
@@ -44,19 +45,13 @@ public struct NextHop: Hashable, Sendable, CustomStringConvertible {
         self.flowID = flowID
     }
 
-    /// RFC 3263 without DNS: transport from the `transport` parameter (sips means TLS),
-    /// the port from the URI or the transport's default; nil for a non-SIP URI.
+    /// RFC 3263 without DNS (the rules of ``DialogDestination/resolve(_:flowID:flowAddress:)``):
+    /// transport from the `transport` parameter (sips means TLS), host from `maddr` or the
+    /// URI, the port from the URI or the transport's default; nil for a non-SIP URI.
     public init?(uri: URI, flowID: UInt64? = nil) {
-        guard let sip = uri.sipURI else { return nil }
-        var transport = ListenTransport.udp
-        if sip.secure {
-            transport = .tls
-        } else if let t = sip.transport?.lowercased(), let known = ListenTransport(rawValue: t) {
-            transport = known
-        }
-        var host = sip.host
-        if let maddrParam = sip.parameter("maddr"), let maddr = maddrParam { host = maddr }
-        self.init(transport: transport, host: ProxyIdentity.bareHost(host), port: sip.port ?? transport.defaultPort, flowID: flowID)
+        guard let destination = DialogDestination.resolve(uri) else { return nil }
+        self.init(transport: destination.transport, host: destination.address.host, port: destination.address.port,
+                  flowID: flowID)
     }
 
     public var description: String { "\(transport.rawValue):\(host):\(port)" }
