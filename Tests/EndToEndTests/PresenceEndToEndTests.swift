@@ -135,6 +135,15 @@ import Testing
         #expect(await mallory.response()?.statusCode == 200)
         let (_, state) = try await Self.nextNotify(mallory, port: server.udpPort)
         #expect(state?.basic == .closed)
+        // A user that does not exist gets the same answers: nothing to enumerate.
+        try await mallory.send(Self.subscribe(mallory, watcher: "carol", presentity: "nobody", callID: "ghost-sub")
+            .replacing("carol@example.com", with: "carol@partner.example"), to: server.udpPort)
+        #expect(await mallory.response()?.statusCode == 200)
+        let (_, ghost) = try await Self.nextNotify(mallory, port: server.udpPort)
+        #expect(ghost?.basic == .closed)
+        try await mallory.send(Self.publish(mallory, presentity: "nobody", basic: "open", note: "x", callID: "ghost-pub")
+            .replacing("From: <sip:nobody@example.com>", with: "From: <sip:mallory@evil.example>"), to: server.udpPort)
+        #expect(await mallory.response()?.statusCode == 403)
         await mallory.close()
         try await server.stop()
     }

@@ -162,7 +162,6 @@ extension PresenceAgent {
                 var moved = false
                 for id in s.watchers[presentity] ?? [] {
                     guard let sub = s.subscriptions[id] else { continue }
-                    guard !sub.unverified else { continue }  // stays politely blocked
                     let decision = access.decide(presentity: presentity, watcher: sub.watcher)
                     let status: SubscriptionStatus = decision == .pending ? .pending : .active
                     let blocked = decision == .block

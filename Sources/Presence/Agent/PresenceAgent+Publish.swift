@@ -6,14 +6,15 @@ import Store
 extension PresenceAgent {
     func publish(_ transaction: ServerTransaction, authenticatedUser: String?) {
         let request = transaction.request
-        guard let presentity = Self.aor(of: request.uri), environment.isLocalUser(presentity) else {
-            respond(transaction, 480)
-            return
-        }
         // Only the presentity publishes its own state (a From outside our domains is never
-        // authenticated, so with authentication on it cannot publish for our users).
+        // authenticated, so with authentication on it cannot publish for our users). Checked
+        // before the user is looked up: the answer must not tell who exists.
         if configuration.authenticationRequired, authenticatedUser == nil {
             respond(transaction, 403, reason: "Not Your Presence")
+            return
+        }
+        guard let presentity = Self.aor(of: request.uri), environment.isLocalUser(presentity) else {
+            respond(transaction, 480)
             return
         }
         if let authenticatedUser, authenticatedUser != presentity {

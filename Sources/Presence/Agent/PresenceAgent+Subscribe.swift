@@ -26,7 +26,18 @@ extension PresenceAgent {
     private func subscribeInitial(_ transaction: ServerTransaction, package: PresencePackage, event: EventHeader,
                                   expires: Int, authenticatedUser: String?) {
         let request = transaction.request
-        guard let presentity = Self.aor(of: request.uri), environment.isLocalUser(presentity) else {
+        var expires = expires
+        // With authentication on, a watcher nobody authenticated (a foreign From, which this
+        // server cannot verify until federation vouches for it) is politely blocked, and
+        // answered the same whether the presentity exists or not: one fetch (§4.4.3) showing
+        // it offline, no lasting subscription (nothing kept, no watcher slot taken).
+        let unverified = configuration.authenticationRequired && authenticatedUser == nil
+        if unverified, package == .winfo {
+            respond(transaction, 403, reason: "Watcher Information Is Private")
+            return
+        }
+        if unverified { expires = 0 }
+        guard let presentity = Self.aor(of: request.uri), unverified || environment.isLocalUser(presentity) else {
             // The same answer as for a user with no binding: it does not reveal who exists.
             respond(transaction, 480)
             return
@@ -35,8 +46,8 @@ extension PresenceAgent {
             respond(transaction, 400, reason: "Bad From")
             return
         }
-        // RFC 3857 §5.1: only the presentity, authenticated, may see who watches it.
-        if package == .winfo, watcher != presentity || (configuration.authenticationRequired && authenticatedUser == nil) {
+        // RFC 3857 §5.1: only the presentity may see who watches it.
+        if package == .winfo, watcher != presentity {
             respond(transaction, 403, reason: "Watcher Information Is Private")
             return
         }
@@ -58,8 +69,8 @@ extension PresenceAgent {
         let decision: WatchPolicy
         if package == .winfo {
             decision = .allow
-        } else if configuration.authenticationRequired, authenticatedUser == nil {
-            decision = .block  // an identity nobody vouched for: politely blocked
+        } else if unverified {
+            decision = .block
         } else {
             decision = access.decide(presentity: presentity, watcher: watcher)
         }
@@ -75,7 +86,6 @@ extension PresenceAgent {
                 id: localTag, package: package, presentity: presentity, watcher: watcher, dialog: stored,
                 eventID: eventID, expiresAt: now + Int64(expires), status: decision == .pending ? .pending : .active,
                 blocked: decision == .block, flowID: flow?.0, flowAddress: flow?.1, contact: contact)
-            subscription.unverified = configuration.authenticationRequired && authenticatedUser == nil
             guard s.subscriptions.count < configuration.maxSubscriptions else { return 503 }
             if expires == 0 {
                 // §4.4.3: a fetch — one NOTIFY with the state, no lasting subscription.

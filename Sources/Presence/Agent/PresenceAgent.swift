@@ -36,7 +36,8 @@ public final class PresenceAgent: Sendable {
         public var maxNotifiesInFlight: Int = 8
         /// Digest authentication is on: a PUBLISH must come from the authenticated presentity
         /// (403 otherwise), and a watcher nobody authenticated (a foreign From, which this
-        /// server cannot verify until federation vouches for it) is politely blocked.
+        /// server cannot verify until federation vouches for it) gets one fetch showing the
+        /// presentity offline, whether it exists or not.
         public var authenticationRequired: Bool = false
         public init() {}
     }

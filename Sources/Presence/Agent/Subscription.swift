@@ -119,9 +119,6 @@ final class Subscription {
     /// NOTIFYs lost to the transport in a row (a connection closed or refused); a few are
     /// retried with the latest state before the subscription is given up.
     var transportFailures: UInt8 = 0
-    /// The watcher's identity was not authenticated while authentication is on: it stays
-    /// politely blocked whatever the access lists say.
-    var unverified = false
     /// RFC 3858 §4.4: the version of the last watcher-info document sent.
     var winfoVersion = 0
     /// The local CSeq last persisted (the journal writes it every few NOTIFYs, and a
@@ -154,7 +151,7 @@ final class Subscription {
             localURI: dialog.localURI, remoteURI: dialog.remoteURI,
             remoteTarget: dialog.remoteTarget, routeSet: dialog.routeSet,
             localCSeq: dialog.localSeq, remoteCSeq: dialog.remoteSeq ?? 0, expiresAt: expiresAt, flow: nil,
-            state: unverified ? "unverified" : blocked ? "blocked" : status.rawValue, localContact: contact)
+            state: blocked ? "blocked" : status.rawValue, localContact: contact)
     }
 
     /// Rebuilds a persisted subscription (restart): the same dialog, the CSeq moved past any
@@ -169,12 +166,10 @@ final class Subscription {
                                   secure: false)
         guard dialog.dialog != nil else { return nil }
         let status: SubscriptionStatus = r.state == "pending" ? .pending : .active
-        let subscription = Subscription(
+        return Subscription(
             id: r.id, package: package, presentity: r.presentity, watcher: r.watcher, dialog: dialog, eventID: eventID,
-            expiresAt: r.expiresAt, status: status, blocked: r.state == "blocked" || r.state == "unverified",
+            expiresAt: r.expiresAt, status: status, blocked: r.state == "blocked",
             flowID: nil, flowAddress: nil, contact: r.localContact ?? "")
-        subscription.unverified = r.state == "unverified"
-        return subscription
     }
 
 }

@@ -172,7 +172,14 @@ import Testing
         h.answerAll()
         h.agent.accessChanged(["bob@example.com"])
         #expect(h.notifies.count == 1)  // the list cannot lift a block on an unverified identity
+        #expect(h.agent.counts.subscriptions == 0)  // a fetch: nothing kept, no watcher slot taken
         #expect(h.deliver(PresenceText.subscribe(watcher: "bob", callID: "w", event: "presence.winfo"))?.statusCode == 403)
+        // The same answers for a user that does not exist: nothing to enumerate.
+        let ghost = try #require(h.deliver(PresenceText.subscribe(watcher: "carol", presentity: "nobody", callID: "ghost")
+            .replacing("carol@example.com", with: "carol@partner.example")))
+        #expect(ghost.statusCode == 200)
+        #expect(try PIDFDocument.parse(try #require(h.notifies.last).body).summary.basic == .closed)
+        #expect(h.deliver(PresenceText.publish("nobody", body: PresenceText.pidf("nobody", basic: "open")))?.statusCode == 403)
         try await h.close()
     }
 
