@@ -113,6 +113,22 @@ import Testing
         try await h.close()
     }
 
+    @Test func anExpiredPublicationNoLongerCounts() async throws {
+        let h = try await AgentHarness()
+        h.deliver(PresenceText.subscribe(expires: 3600))
+        h.answerAll()
+        #expect(h.deliver(PresenceText.publish(body: PresenceText.pidf(basic: "open"), expires: 60))?.statusCode == 200)
+        h.answerAll()
+        h.clock.advance(59)
+        h.agent.sweep()
+        #expect(h.agent.counts.publications == 1)
+        h.clock.advance(2)
+        h.agent.sweep()
+        #expect(h.agent.counts.publications == 0)  // RFC 3903 §5: expired, removed
+        #expect(try PIDFDocument.parse(try #require(h.notifies.last).body).summary.basic == .closed)
+        try await h.close()
+    }
+
     @Test func unsubscribeSendsAFinalNotify() async throws {
         let h = try await AgentHarness()
         let tag = try #require(h.deliver(PresenceText.subscribe())?.to?.tag)
