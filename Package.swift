@@ -17,6 +17,8 @@ let package = Package(
         .library(name: "Roles", targets: ["Roles"]),
         .executable(name: "sipctl", targets: ["sipctl"]),
         .executable(name: "home-server", targets: ["home-server"]),
+        .executable(name: "front-end", targets: ["front-end"]),
+        .executable(name: "forwarding-proxy", targets: ["forwarding-proxy"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -109,6 +111,8 @@ let package = Package(
         ),
         // A role executable is its policy choice and nothing else (Roles.RoleMain).
         .executableTarget(name: "home-server", dependencies: ["Roles"]),
+        .executableTarget(name: "front-end", dependencies: ["Roles"]),
+        .executableTarget(name: "forwarding-proxy", dependencies: ["Roles"]),
         .testTarget(name: "SIPCoreTests", dependencies: ["SIPCore"], resources: [.copy("Fixtures")]),
         .testTarget(
             name: "SIPTransportTests",

@@ -6,17 +6,22 @@ import SIPCore
 /// Steps, in order:
 /// 1. `validate` — RFC 3261 §16.3 (400, 416, 420, 482, 483; OPTIONS at Max-Forwards 0 answered).
 /// 2. `route-preprocess` — §16.4 (strict-route fix-up, our own Route values removed).
-/// 3. `presence-dialog` — SUBSCRIBE refreshes inside the presence agent's own dialogs
+/// 3. `asserted-identity` — RFC 3325: a trusted peer's (mutual TLS, `--peer`)
+///    P-Asserted-Identity is believed; from anyone else it is removed.
+/// 4. `home-redirect` — a REGISTER for a user homed on another server: 301 there.
+/// 5. `presence-dialog` — SUBSCRIBE refreshes inside the presence agent's own dialogs
 ///    (RFC 6665 §4.1.2.2), when presence is on.
-/// 4. `local-server` — requests to our domain with no user part: REGISTER to the registrar
+/// 6. `local-server` — requests to our domain with no user part: REGISTER to the registrar
 ///    (RFC 3261 §10.3, with its own 401 challenge), OPTIONS answered (§11).
-/// 5. `authenticate` — when authentication is on: digest (§22.3, 407) for new requests from
+/// 7. `authenticate` — when authentication is on: digest (§22.3, 407) for new requests from
 ///    our users; the authenticated user must own the From AOR.
-/// 6. `am-i-responsible` — §16.5: a Route left, or a foreign Request-URI, goes to the
+/// 8. `am-i-responsible` — §16.5: a Route left, or a foreign Request-URI, goes to the
 ///    Request-URI (relaying for foreign originators refused).
-/// 7. `presence` — SUBSCRIBE and PUBLISH to users homed here: the presence agent (RFC 3856,
+/// 9. `home-routing` — a request to a user of ours homed on another server goes there
+///    (mutual TLS), with the originator in P-Asserted-Identity.
+/// 10. `presence` — SUBSCRIBE and PUBLISH to users homed here: the presence agent (RFC 3856,
 ///    RFC 3903), when presence is on.
-/// 8. `location` — §16.5: 480 for an unknown user as for one with no binding (the answer does
+/// 11. `location` — §16.5: 480 for an unknown user as for one with no binding (the answer does
 ///    not reveal who exists), else fork to every contact.
 public struct HomeServerPolicy: RoutingPolicy {
     public let chain: StepChain
@@ -25,15 +30,20 @@ public struct HomeServerPolicy: RoutingPolicy {
     /// - Parameter presence: the presence agent; nil leaves SUBSCRIBE and PUBLISH to the
     ///   location step (proxied to the user's devices).
     public init(identity: ProxyIdentity, registrar: any RegistrarService, location: any LocationService,
-                authenticator: (any RequestAuthenticator)?, presence: PresenceService? = nil) {
+                authenticator: (any RequestAuthenticator)?, presence: PresenceService? = nil,
+                peers: PeerTable = PeerTable(), homes: (any HomeLookup)? = nil) {
+        let router = PeerRouter(peers: peers)
         var steps: [any RoutingStep] = [
             ValidateStep(identity: identity),
             RoutePreprocessStep(identity: identity),
+            AssertedIdentityStep(peers: peers),
         ]
+        if let homes { steps.append(HomeRedirectStep(identity: identity, homes: homes, router: router)) }
         if let presence { steps.append(PresenceDialogStep(identity: identity, presence: presence)) }
         steps.append(LocalServerStep(identity: identity, registrar: registrar))
         if let authenticator { steps.append(AuthenticateStep(identity: identity, authenticator: authenticator)) }
         steps.append(ResponsibilityStep(identity: identity, openRelay: authenticator == nil))
+        if let homes { steps.append(HomeRoutingStep(identity: identity, homes: homes, router: router)) }
         if let presence { steps.append(PresenceStep(presence: presence)) }
         steps.append(LocationStep(location: location))
         chain = StepChain(steps)

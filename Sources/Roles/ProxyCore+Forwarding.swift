@@ -60,10 +60,14 @@ final class ProxyTransaction: Sendable {
         }
         var actions: [ResponseContext.Action] = []
         for (index, forwarded) in branches {
-            guard let forwarded else {
-                actions += state.withLock { $0.context.branchFailed(index, status: 503) }
+            guard var forwarded, let hop = core.resolved(forwarded.nextHop) else {
+                actions += state.withLock { s in
+                    if forwarded != nil { s.running -= 1 }
+                    return s.context.branchFailed(index, status: 503)
+                }
                 continue
             }
+            forwarded.nextHop = hop
             do {
                 let handle = try layer.start(forwarded.request, to: SIPDestination(forwarded.nextHop), pushVia: false) {
                     [self] report in self.report(report, branch: index)

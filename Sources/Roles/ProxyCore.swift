@@ -19,6 +19,9 @@ public final class ProxyCore: SIPRequestHandler {
 
     public let policy: any RoutingPolicy
     public let configuration: Configuration
+    /// Where a next hop named by host name is (RFC 3263): a `--peer`'s address, else nil
+    /// (the branch fails with 503). Numeric hops never come here.
+    let resolveName: @Sendable (NextHop) -> NextHop?
     let identityCell: Mutex<ProxyIdentity>
     let layerCell = Mutex<TransactionLayer?>(nil)
     /// INVITEs being routed or forwarded, by server transaction id, for CANCEL (§16.10).
@@ -27,7 +30,9 @@ public final class ProxyCore: SIPRequestHandler {
     let logger: Logger
 
     public init(policy: any RoutingPolicy, identity: ProxyIdentity, configuration: Configuration = .init(),
-                logger: Logger = Logger(label: "sip.proxy")) {
+                logger: Logger = Logger(label: "sip.proxy"),
+                resolveName: @escaping @Sendable (NextHop) -> NextHop? = { _ in nil }) {
+        self.resolveName = resolveName
         self.policy = policy
         self.configuration = configuration
         self.identityCell = Mutex(identity)
@@ -108,8 +113,9 @@ public final class ProxyCore: SIPRequestHandler {
         let seed = (try? ack.topVia?.branch) ?? nil
         guard let forwarded = RequestForwarding.forward(
             plan.request, to: target, identity: identity, inbound: requestSource.transport, recordRoute: false,
-            loopHash: plan.loopHash, seed: seed ?? ack.headers.first("Call-ID") ?? "", fork: 0) else { return }
-        layer.sendStateless(forwarded.request, to: SIPDestination(forwarded.nextHop))
+            loopHash: plan.loopHash, seed: seed ?? ack.headers.first("Call-ID") ?? "", fork: 0),
+              let hop = resolved(forwarded.nextHop) else { return }
+        layer.sendStateless(forwarded.request, to: SIPDestination(hop))
     }
 
     /// §16.7 step 3 / §18: a response matching no client transaction whose top Via is ours
@@ -124,6 +130,17 @@ public final class ProxyCore: SIPRequestHandler {
     }
 
     // MARK: Forwarding
+
+    /// A next hop the transport can use: numeric as it is, a name through `resolveName`.
+    func resolved(_ hop: NextHop) -> NextHop? {
+        if hop.isNumericHost { return hop }
+        guard var found = resolveName(hop) else {
+            logger.notice("next hop not resolved", metadata: ["sip.next_hop": "\(hop)"])
+            return nil
+        }
+        if found.tlsServerName == nil, found.transport == .tls { found.tlsServerName = hop.tlsServerName }
+        return found
+    }
 
     func respond(_ transaction: ServerTransaction, _ response: SIPResponse) {
         do {
@@ -141,8 +158,9 @@ public final class ProxyCore: SIPRequestHandler {
 
 extension RequestSource {
     init(_ source: SIPMessageSource) {
-        self.init(transport: source.transport,
-                  host: source.remote.host, port: source.remote.port, flowID: source.flowID)
+        self.init(transport: source.transport, host: source.remote.host, port: source.remote.port,
+                  flowID: source.flowID,
+                  tlsPeerNames: source.transport == .tls ? (source.transportContext as? InboundMessage)?.tlsPeerNames ?? [] : [])
     }
 }
 
@@ -150,7 +168,7 @@ extension SIPDestination {
     init(_ hop: NextHop) {
         self.init(transport: SIPTransportKind(rawValue: hop.transport.rawValue) ?? .udp,
                   address: SIPHostPort(host: hop.host, port: hop.port), flowID: hop.flowID,
-                  flowAddress: hop.flowAddress)
+                  tlsServerName: hop.tlsServerName, flowAddress: hop.flowAddress)
     }
 }
 

@@ -8,12 +8,17 @@ public struct RequestSource: Hashable, Sendable, CustomStringConvertible {
     public var port: Int
     /// The transport's handle for the connection it arrived on (RFC 5626 flow); nil for UDP.
     public var flowID: UInt64?
+    /// TLS: the names (DNS SANs, else CN) of the certificate the peer presented, verified by
+    /// the transport against `--tls-ca`; empty for other transports or no certificate.
+    public var tlsPeerNames: [String]
 
-    public init(transport: ListenTransport, host: String, port: Int, flowID: UInt64? = nil) {
+    public init(transport: ListenTransport, host: String, port: Int, flowID: UInt64? = nil,
+                tlsPeerNames: [String] = []) {
         self.transport = transport
         self.host = host
         self.port = port
         self.flowID = flowID
+        self.tlsPeerNames = tlsPeerNames
     }
 
     public var description: String { "\(transport.rawValue):\(host):\(port)" }
@@ -47,6 +52,13 @@ public struct RoutingContext: Sendable {
     /// token (``DialogRouteToken``). Only such requests skip authentication and the relay
     /// check (Kamailio's `has_totag() && loose_route()`, made unforgeable).
     public var isInOwnDialog = false
+    /// Set when the request came over mutual TLS from a server of the trust domain (a
+    /// `--peer` whose verified certificate carries its name): its `P-Asserted-Identity` is
+    /// believed (RFC 3325) and it is not challenged again.
+    public var trustedPeer: String?
+    /// Set by route preprocessing when our own Route value (a Path or Record-Route we
+    /// inserted for a client behind us) carried a valid flow token: the client's flow.
+    public var routeFlow: FlowRouteToken.Flow?
 
     public init(request: SIPRequest, source: RequestSource, authenticatedUser: String? = nil) {
         self.received = request

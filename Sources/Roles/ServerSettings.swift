@@ -22,6 +22,11 @@ public struct ServerSettings: Hashable, Sendable {
     /// SHA-256,MD5` (or `MD5,SHA-256`) also offers RFC 8760's SHA-256.
     public var digestAlgorithms: [String] = ["MD5"]
     public var logLevel = LogLevel.info
+    /// Known servers of the mesh (`--peer NAME=tls:HOST:PORT`): where they listen, and the
+    /// trust domain (RFC 3325) whose asserted identities this server believes.
+    public var peers: [PeerServer] = []
+    /// Partner domains and the servers that reach them (`--federate DOMAIN=SERVER`).
+    public var federations = DomainRoutes()
 
     public init(serverName: String) { self.serverName = serverName }
 
@@ -38,9 +43,9 @@ public struct ServerSettings: Hashable, Sendable {
     /// The keys a config file may use: the long option names (ServerOptions.settingKeys adds
     /// the CONTRACT options that are not supported yet, so that they are refused by name).
     public static let keys: Set<String> = ["data", "domain", "listen", "server-name", "tls-cert", "tls-key",
-                                           "tls-ca", "auth", "digest-algorithms", "log-level"]
+                                           "tls-ca", "auth", "digest-algorithms", "log-level", "peer", "federate"]
     /// The keys that take several values (an option given several times).
-    public static let repeatable: Set<String> = ["domain", "listen"]
+    public static let repeatable: Set<String> = ["domain", "listen", "peer", "federate"]
 
     /// Applies `key = value` settings in order; a repeatable key's values accumulate, and
     /// the first value of a repeatable key in `entries` replaces what was there before.
@@ -76,6 +81,18 @@ public struct ServerSettings: Hashable, Sendable {
                 }
                 listen.append(address)
             }
+            return
+        }
+        if key == "peer" {
+            peers = []
+            for value in values {
+                guard let peer = PeerServer(spec: value) else { throw bad("bad peer '\(value)' (expected NAME=tls:HOST:PORT)") }
+                peers.append(peer)
+            }
+            return
+        }
+        if key == "federate" {
+            federations = try DomainRoutes(values, option: "federate")
             return
         }
         guard let value = values.last else { return }
@@ -116,6 +133,9 @@ public struct ServerSettings: Hashable, Sendable {
     public func validate() throws(RolesError) {
         if effectiveListen.contains(where: { $0.transport == .tls }), tlsCertificate == nil || tlsKey == nil {
             throw bad("a tls listener needs --tls-cert and --tls-key")
+        }
+        if !peers.isEmpty || !federations.isEmpty, tlsCertificate == nil || tlsKey == nil || tlsCA == nil {
+            throw bad("--peer and --federate need mutual TLS: --tls-cert, --tls-key and --tls-ca")
         }
     }
 

@@ -68,7 +68,9 @@ public struct RegistrarAdapter: RegistrarService {
     public func serve(_ transaction: ServerTransaction, context: RoutingContext) {
         let request = transaction.request
         var aor: String?
-        if let authenticator {
+        if context.trustedPeer != nil, let asserted = context.authenticatedUser {
+            aor = asserted  // a front-end of the trust domain authenticated it (RFC 3325)
+        } else if let authenticator {
             switch authenticator.authenticate(request, source: context.source.host) {
             case .respond(let response):
                 try? transaction.respond(response)

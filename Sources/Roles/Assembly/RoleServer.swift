@@ -1,6 +1,7 @@
 import Logging
 import Presence
 import Registrar
+import SIPDialog
 import ServiceLifecycle
 import SIPTransaction
 import SIPTransport
@@ -25,6 +26,10 @@ public struct RoleServices: Sendable {
     /// of its policy).
     public let presence: PresenceAgent
     public let logger: Logger
+    /// The known servers of the mesh (`--peer`), the trust domain.
+    public var peers: PeerTable { PeerTable(settings.peers) }
+    /// Which server each user is homed on (the directory's home-server column).
+    public var homes: DirectoryHomeLookup { DirectoryHomeLookup(directory: directory) }
 }
 
 /// Given the assembled services, the role's routing policy (ARCHITECTURE.md: "a role
@@ -143,7 +148,15 @@ public final class RoleServer: Service, Sendable {
             await transportLayer.shutdown()
             throw error
         }
-        let proxy = ProxyCore(policy: policy, identity: identity, logger: logger)
+        let peers = services.peers
+        let proxy = ProxyCore(policy: policy, identity: identity, logger: logger) { hop in
+            // A --peer by name (its certificate must carry the name); DNS (RFC 3263) later.
+            guard let peer = peers.peer(named: DialogDestination.bareHost(hop.host)) else { return nil }
+            var found = peer.nextHop
+            found.flowID = hop.flowID
+            found.flowAddress = hop.flowAddress
+            return found
+        }
         // A presence fan-out (one PUBLISH, a NOTIFY to each watcher) keeps many client
         // transactions open at once; a full table defers NOTIFYs (their latest state goes
         // out a second later), so the client side gets four times the default room.

@@ -4,7 +4,7 @@ import ArgumentParser
 /// value option is optional here: an option left out falls back to the environment, then the
 /// config file, then the default (`SettingsReader`), so the defaults live in `ServerSettings`.
 ///
-/// `--peer`, `--federate`, `--metrics`, `--archive`, `--archive-required` and `--directory`
+/// `--metrics`, `--archive`, `--archive-required` and `--directory`
 /// are accepted and their syntax checked, but a server given any of them (on the command
 /// line, in the environment or in the file) refuses to start (exit 2, "not supported yet")
 /// rather than run without what was asked for.
@@ -60,12 +60,18 @@ public struct ServerOptions: ParsableArguments, Sendable {
     @Flag(help: "Provision the demo users alice and bob with fresh random passwords, print them and a sipsak command.")
     public var demo = false
 
-    @Option(help: ArgumentHelp("A known server and where it listens; repeatable. Not supported yet: refused (exit 2).",
-                               valueName: "NAME=tls:HOST:PORT"))
+    @Option(help: ArgumentHelp("""
+                A known server of the mesh and where it listens; repeatable. Its certificate must chain to --tls-ca and \
+                carry NAME; it is trusted (RFC 3325): its P-Asserted-Identity is believed. Names not listed are \
+                resolved with DNS (RFC 3263) and not trusted.
+                """, valueName: "NAME=tls:HOST:PORT"))
     public var peer: [String] = []
 
-    @Option(help: ArgumentHelp("A partner domain reached through SERVER over mutual TLS; repeatable. Not supported yet: refused (exit 2).",
-                               valueName: "DOMAIN=SERVER"))
+    @Option(help: ArgumentHelp("""
+                A partner domain reached through SERVER (a --peer name, a DNS name or tls:HOST:PORT) over mutual TLS; \
+                repeatable. Requests from the partner must come from SERVER's certificate; other foreign domains are \
+                refused (403).
+                """, valueName: "DOMAIN=SERVER"))
     public var federate: [String] = []
 
     @Option(help: ArgumentHelp("HTTP endpoint for /metrics and /health. Not supported yet: refused (exit 2).",
@@ -88,13 +94,12 @@ public struct ServerOptions: ParsableArguments, Sendable {
     /// The keys of the settings that work, as in a config file (`ServerSettings.keys`).
     public static let supportedKeys = ServerSettings.keys
     /// CONTRACT options that later work implements: refused by name until then.
-    public static let unsupportedKeys: Set<String> = ["peer", "federate", "metrics", "archive", "archive-required",
-                                                      "directory"]
+    public static let unsupportedKeys: Set<String> = ["metrics", "archive", "archive-required", "directory"]
     /// Every key a config file or `SIP_*` variable may name (`config` and `demo` are command-line
     /// and `SIP_CONFIG` only).
     public static let settingKeys = supportedKeys.union(unsupportedKeys)
     /// The keys that take several values.
-    public static let repeatableKeys = ServerSettings.repeatable.union(["peer", "federate"])
+    public static let repeatableKeys = ServerSettings.repeatable
 
     /// The values given on the command line, by setting key.
     public var commandLineValues: [String: [String]] {

@@ -16,8 +16,13 @@ public struct ForwardTarget: Hashable, Sendable {
     public var flowAddress: SIPHostPort?
     /// The contact's q-value, for ordering (RFC 3261 §16.6).
     public var q: Double?
+    /// Where to send it when no Route decides (RFC 3261 §16.6 step 7 otherwise resolves the
+    /// Request-URI): a peer server (`--peer`), or the flow of a client behind this proxy.
+    public var destination: NextHop?
 
-    public init(uri: URI, path: [String] = [], flowID: UInt64? = nil, flowAddress: SIPHostPort? = nil, q: Double? = nil) {
+    public init(uri: URI, path: [String] = [], flowID: UInt64? = nil, flowAddress: SIPHostPort? = nil, q: Double? = nil,
+                destination: NextHop? = nil) {
+        self.destination = destination
         self.flowAddress = flowAddress
         self.uri = uri
         self.path = path
@@ -35,6 +40,9 @@ public struct NextHop: Hashable, Sendable, CustomStringConvertible {
     public var flowID: UInt64?
     /// The flow's remote address (see ``ForwardTarget/flowAddress``).
     public var flowAddress: SIPHostPort?
+    /// TLS: the name the server's certificate must carry (RFC 5922 §7.2); nil checks the
+    /// chain only (a numeric address).
+    public var tlsServerName: String?
 
     public init(transport: ListenTransport, host: String, port: Int, flowID: UInt64? = nil,
                 flowAddress: SIPHostPort? = nil) {
@@ -52,6 +60,13 @@ public struct NextHop: Hashable, Sendable, CustomStringConvertible {
         guard let destination = DialogDestination.resolve(uri) else { return nil }
         self.init(transport: destination.transport, host: destination.address.host, port: destination.address.port,
                   flowID: flowID)
+        if transport == .tls, !isNumericHost { tlsServerName = host.lowercased() }
+    }
+
+    /// True when `host` is an IP literal (no resolution needed).
+    public var isNumericHost: Bool {
+        let h = DialogDestination.bareHost(host)
+        return h.utf8.contains(UInt8(ascii: ":")) || h.utf8.allSatisfy { $0 == UInt8(ascii: ".") || (48...57).contains($0) }
     }
 
     public var description: String { "\(transport.rawValue):\(host):\(port)" }
@@ -111,8 +126,14 @@ public enum RequestForwarding {
         // Request-URI.
         var hopURI = request.uri
         if !strictNextHop, let top = request.headers["Route"].first, let addr = NameAddr(top) { hopURI = addr.uri }
-        guard var nextHop = NextHop(uri: hopURI, flowID: target.flowID) else { return nil }
-        nextHop.flowAddress = target.flowID == nil ? nil : target.flowAddress
+        var nextHop: NextHop
+        if request.headers.first("Route") == nil, let destination = target.destination {
+            nextHop = destination
+        } else {
+            guard let hop = NextHop(uri: hopURI, flowID: target.flowID) else { return nil }
+            nextHop = hop
+            nextHop.flowAddress = target.flowID == nil ? nil : target.flowAddress
+        }
         // Step 4: Record-Route, doubled when the transport changes (RFC 5658).
         if recordRoute {
             let token = DialogRouteToken.make(for: original)

@@ -13,6 +13,9 @@ public enum RouteProcessing {
         public var maddrStripped = false
         /// The dialog token (`dlg` parameter) of the first of our Route values removed.
         public var removedRouteToken: String?
+        /// The user part of the first of our Route values removed (a flow token, see
+        /// ``FlowRouteToken``).
+        public var removedRouteUser: String?
     }
 
     /// Applies §16.4 to `request` in place.
@@ -45,6 +48,7 @@ public enum RouteProcessing {
               let addr = NameAddr(top), identity.isThisProxy(addr.uri) {
             request.headers.removeFirstValue("Route")
             result.ownRoutesRemoved += 1
+            if result.ownRoutesRemoved == 1, let user = addr.uri.sipURI?.user { result.removedRouteUser = user }
             if result.removedRouteToken == nil, let sip = addr.uri.sipURI,
                let param = sip.parameter(DialogRouteToken.parameter), let token = param {
                 result.removedRouteToken = token

@@ -33,6 +33,7 @@ public struct RoutePreprocessStep: RoutingStep {
         if (context.request.to?.tag ?? nil) != nil, let token = result.removedRouteToken {
             context.isInOwnDialog = DialogRouteToken.verify(token, request: context.request)
         }
+        if let user = result.removedRouteUser, let flow = FlowRouteToken.verify(user) { context.routeFlow = flow }
         return nil
     }
 }
@@ -57,7 +58,8 @@ public struct LocalServerStep: RoutingStep {
         context.isForOurDomain = true
         switch request.method {
         case .register:
-            guard let registrar else { return .respond(StatusAnswer(405, headers: [allowHeader])) }
+            // A role without a registrar (front-end, forwarding proxy) passes REGISTER on.
+            guard let registrar else { return nil }
             return .localService(registrar)
         case .options:
             return .answerLocally(OptionsResponder.response(to: request))
@@ -99,7 +101,7 @@ public struct AuthenticateStep: RoutingStep {
         }
         guard let from = request.from, let fromURI = from.uri.sipURI,
               identity.domains.contains(fromURI.host.lowercased()) else { return nil }
-        if context.isInOwnDialog { return nil }
+        if context.isInOwnDialog || context.trustedPeer != nil { return nil }
         switch authenticator.authenticate(request, source: context.source) {
         case .authenticated(let aor):
             guard let user = fromURI.user, AOR.normalize("\(user)@\(fromURI.host)") == aor else {
@@ -138,7 +140,7 @@ public struct ResponsibilityStep: RoutingStep {
         }
         // Relaying needs an authenticated originator or a dialog we record-routed; a Route
         // or a To tag written by the sender proves nothing.
-        if !openRelay, context.authenticatedUser == nil, !context.isInOwnDialog {
+        if !openRelay, context.authenticatedUser == nil, !context.isInOwnDialog, context.trustedPeer == nil {
             if request.method == .ack { return .drop("ACK to a foreign target outside our dialogs") }
             return .respond(StatusAnswer(403, "Relaying Denied"))
         }

@@ -1,0 +1,167 @@
+import SIPCore
+import Store
+
+/// Which server a user is homed on (the directory's third column, `sipctl user import`).
+public protocol HomeLookup: Sendable {
+    /// The home server's name for `aor` (`user@domain`, normalized); nil for an unknown or
+    /// disabled user, or one the directory homes nowhere in particular (served wherever it is).
+    func homeServer(of aor: String) -> String?
+}
+
+/// The lookup over the store's in-memory directory (never SQLite on the hot path).
+public struct DirectoryHomeLookup: HomeLookup {
+    public let directory: UserDirectory
+    public init(directory: UserDirectory) { self.directory = directory }
+
+    public func homeServer(of aor: String) -> String? {
+        guard let user = directory.cachedUser(aor), user.enabled else { return nil }
+        return user.homeServer?.lowercased()
+    }
+}
+
+/// RFC 3325 within the trust domain. A request that came over mutual TLS from a `--peer`
+/// (its verified certificate carries the peer's name) is from a trusted server: its
+/// `P-Asserted-Identity` names the originator the peer authenticated, so the request is not
+/// challenged again. From anyone else the header proves nothing and is removed (§5).
+public struct AssertedIdentityStep: RoutingStep {
+    public let name = "asserted-identity"
+    public let peers: PeerTable
+
+    public init(peers: PeerTable) { self.peers = peers }
+
+    public func process(_ context: inout RoutingContext) -> RoutingDecision? {
+        if !context.source.tlsPeerNames.isEmpty,
+           let peer = peers.trustedPeer(certificateNames: context.source.tlsPeerNames) {
+            context.trustedPeer = peer.name
+            if let aor = Self.assertedAOR(context.request) { context.authenticatedUser = aor }
+            return nil
+        }
+        if context.request.headers.first("P-Asserted-Identity") != nil {
+            context.request.headers.removeAll("P-Asserted-Identity")
+        }
+        return nil
+    }
+
+    /// The first SIP identity among the request's `P-Asserted-Identity` values.
+    static func assertedAOR(_ request: SIPRequest) -> String? {
+        for value in request.headers["P-Asserted-Identity"] {
+            for part in value.split(separator: ",") {
+                guard let addr = NameAddr(String(part)), let sip = addr.uri.sipURI, let user = sip.user,
+                      let aor = AOR.normalize("\(user)@\(sip.host)") else { continue }
+                return aor
+            }
+        }
+        return nil
+    }
+
+    /// Writes the identity this server vouches for into a request going to a peer.
+    static func assert(_ aor: String?, in request: inout SIPRequest) {
+        guard let aor else { return }
+        request.headers.removeAll("P-Asserted-Identity")
+        request.headers.append("P-Asserted-Identity", "<sip:\(aor)>")
+    }
+}
+
+/// Where a named server is: a `--peer` (TLS to its address, its certificate must carry its
+/// name), else the name itself as a SIPS host, for RFC 3263 resolution.
+public struct PeerRouter: Sendable {
+    public let peers: PeerTable
+    public init(peers: PeerTable) { self.peers = peers }
+
+    /// The forwarding target that sends a request for `uri` to server `name`.
+    public func target(_ uri: URI, toServer name: String) -> ForwardTarget {
+        if let peer = peers.peer(named: name) { return ForwardTarget(uri: uri, destination: peer.nextHop) }
+        var hop = NextHop(transport: .tls, host: name, port: 5061)
+        hop.tlsServerName = name.lowercased()
+        return ForwardTarget(uri: uri, destination: hop)
+    }
+
+    /// A Contact for a 3xx naming server `name`.
+    public func contact(forServer name: String) -> String {
+        "<\(peers.peer(named: name)?.uri ?? "sip:\(name);transport=tls")>"
+    }
+}
+
+/// Home server: a REGISTER for a user the directory homes on another server is redirected
+/// there (301, the home server's URI in Contact), as LCS 2003 did.
+public struct HomeRedirectStep: RoutingStep {
+    public let name = "home-redirect"
+    public let identity: ProxyIdentity
+    public let homes: any HomeLookup
+    public let router: PeerRouter
+
+    public init(identity: ProxyIdentity, homes: any HomeLookup, router: PeerRouter) {
+        self.identity = identity
+        self.homes = homes
+        self.router = router
+    }
+
+    public func process(_ context: inout RoutingContext) -> RoutingDecision? {
+        let request = context.request
+        guard request.method == .register, request.headers.first("Route") == nil,
+              identity.isResponsible(for: request.uri), let to = request.to?.uri.sipURI, let user = to.user,
+              let aor = AOR.normalize("\(user)@\(to.host)"), let home = homes.homeServer(of: aor),
+              home != identity.serverName.lowercased() else { return nil }
+        return .respond(StatusAnswer(301, "Moved Permanently",
+                                     headers: [SIPHeaderField(name: "Contact", value: router.contact(forServer: home))]))
+    }
+}
+
+/// Home server: a request to a user of our domain homed on another server goes to that
+/// server (mutual TLS), with the originator this server authenticated (or its trusted peer
+/// asserted) in `P-Asserted-Identity`.
+public struct HomeRoutingStep: RoutingStep {
+    public let name = "home-routing"
+    public let identity: ProxyIdentity
+    public let homes: any HomeLookup
+    public let router: PeerRouter
+
+    public init(identity: ProxyIdentity, homes: any HomeLookup, router: PeerRouter) {
+        self.identity = identity
+        self.homes = homes
+        self.router = router
+    }
+
+    public func process(_ context: inout RoutingContext) -> RoutingDecision? {
+        guard context.request.headers.first("Route") == nil, let sip = context.request.uri.sipURI,
+              let user = sip.user, identity.domains.contains(sip.host.lowercased()),
+              let aor = AOR.normalize("\(user)@\(sip.host)"), let home = homes.homeServer(of: aor),
+              home != identity.serverName.lowercased() else { return nil }
+        var request = context.request
+        AssertedIdentityStep.assert(context.authenticatedUser, in: &request)
+        return .forward(ForwardPlan(request: request, targets: [router.target(request.uri, toServer: home)],
+                                    recordRoute: RequestForwarding.shouldRecordRoute(request),
+                                    loopHash: context.loopHash))
+    }
+}
+
+/// A request for a client behind this proxy: our own Route value (the Path a REGISTER
+/// carried, RFC 3327) named the client's flow (``FlowRouteToken``), so it goes over that flow
+/// whatever its Request-URI says. A forged Route names no flow and is not followed.
+public struct FollowFlowStep: RoutingStep {
+    public let name = "follow-flow"
+    public init() {}
+
+    public func process(_ context: inout RoutingContext) -> RoutingDecision? {
+        guard let flow = context.routeFlow, context.request.headers.first("Route") == nil else { return nil }
+        return .forward(ForwardPlan(request: context.request,
+                                    targets: [ForwardTarget(uri: context.request.uri, destination: flow.nextHop)],
+                                    recordRoute: false, loopHash: context.loopHash))
+    }
+}
+
+extension ProxyIdentity {
+    /// The Path value (RFC 3327 §4) a proxy in front of a registrar inserts: this server's
+    /// TLS address (towards the mesh) with the client's flow in the user part.
+    public func pathValue(for flow: FlowRouteToken.Flow, towards transport: ListenTransport) -> String {
+        let host = advertisedHost(for: transport)
+        let h = host.utf8.contains(UInt8(ascii: ":")) ? "[\(host)]" : host
+        let port = advertisedPort(for: transport)
+        let token = FlowRouteToken.make(flow)
+        switch transport {
+        case .udp: return "<sip:\(token)@\(h):\(port);lr>"
+        case .tcp: return "<sip:\(token)@\(h):\(port);transport=tcp;lr>"
+        case .tls: return "<sip:\(token)@\(h):\(port);transport=tls;lr>"
+        }
+    }
+}
