@@ -1,4 +1,5 @@
 import SIPCore
+import SIPTransaction
 import Store
 
 /// Which server a user is homed on (the directory's third column, `sipctl user import`).
@@ -137,16 +138,26 @@ public struct HomeRoutingStep: RoutingStep {
 
 /// A request for a client behind this proxy: our own Route value (the Path a REGISTER
 /// carried, RFC 3327) named the client's flow (``FlowRouteToken``), so it goes over that flow
-/// whatever its Request-URI says. A forged Route names no flow and is not followed.
+/// whatever its Request-URI says. A forged Route names no flow and is not followed. When
+/// more Route values follow ours (another proxy's Path, nearer the client), the flow leads
+/// to that proxy; that is followed only for a trusted peer's request, since a client can
+/// learn its own token (a registrar echoes Path) and must not make us relay elsewhere.
 public struct FollowFlowStep: RoutingStep {
     public let name = "follow-flow"
     public init() {}
 
     public func process(_ context: inout RoutingContext) -> RoutingDecision? {
-        guard let flow = context.routeFlow, context.request.headers.first("Route") == nil else { return nil }
-        return .forward(ForwardPlan(request: context.request,
-                                    targets: [ForwardTarget(uri: context.request.uri, destination: flow.nextHop)],
-                                    recordRoute: false, loopHash: context.loopHash))
+        guard let flow = context.routeFlow else { return nil }
+        let request = context.request
+        let target: ForwardTarget
+        if request.headers.first("Route") == nil {
+            target = ForwardTarget(uri: request.uri, destination: flow.nextHop)
+        } else {
+            guard context.trustedPeer != nil else { return nil }
+            target = ForwardTarget(uri: request.uri, flowID: flow.connectionID,
+                                   flowAddress: flow.connectionID == nil ? nil : SIPHostPort(host: flow.host, port: flow.port))
+        }
+        return .forward(ForwardPlan(request: request, targets: [target], recordRoute: false, loopHash: context.loopHash))
     }
 }
 

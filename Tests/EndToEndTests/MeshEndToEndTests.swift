@@ -1,0 +1,136 @@
+import Foundation
+import Roles
+import SIPCore
+import Testing
+
+/// The deployment of issue 9 over loopback with a test PKI: front-end FE, home servers HS1
+/// (alice, carol) and HS2 (bob), forwarding proxy FP routing example.com to FE. Servers talk
+/// mutual TLS; users speak UDP. HS1 also knows "hs3" at HS2's address, so a request for
+/// dave (homed on hs3) meets a certificate for another name.
+@Suite(.serialized) struct MeshEndToEndTests {
+    @Test func imCrossesTheMeshAndSurvivesAHomeServerLoss() async throws {
+        let pki = try MeshPKI()
+        let fePort = try freeLoopbackPort(), hs1Port = try freeLoopbackPort()
+        let hs2Port = try freeLoopbackPort(), fpPort = try freeLoopbackPort()
+        let hs2 = try await MeshServer.start("hs2.example.test", tlsPort: hs2Port, pki: pki,
+                                             peers: ["hs1.example.test": hs1Port, "fe.example.test": fePort],
+                                             policy: HomeServerRole.policy)
+        let hs1 = try await MeshServer.start("hs1.example.test", tlsPort: hs1Port, pki: pki,
+                                             peers: ["hs2.example.test": hs2Port, "fe.example.test": fePort,
+                                                     "hs3.example.test": hs2Port],
+                                             policy: HomeServerRole.policy)
+        let fe = try await MeshServer.start("fe.example.test", tlsPort: fePort, pki: pki,
+                                            peers: ["hs1.example.test": hs1Port, "hs2.example.test": hs2Port]) { s in
+            FrontEndPolicy(identity: s.identity, authenticator: s.authenticator, homes: s.homes, peers: s.peers, mode: .proxy)
+        }
+        let fp = try await MeshServer.start("fp.example.test", tlsPort: fpPort, pki: pki,
+                                            peers: ["fe.example.test": fePort]) { s in
+            ForwardingProxyPolicy(identity: s.identity, routes: try DomainRoutes(["example.com=fe.example.test"], option: "route"),
+                                  federations: DomainRoutes(), peers: s.peers)
+        }
+
+        // bob registers directly at HS2; alice through FE (FE challenges, HS1 trusts FE).
+        let bob = try await TestUA(group: testEventLoops)
+        let bobReg = try await bob.sendAuthenticated(to: hs2.udpPort, user: "bob", password: "pw-bob", method: "REGISTER",
+                                                     uri: "sip:example.com") { cseq, auth in
+            SIPText.register(user: "bob", domain: "example.com", uaPort: bob.port, cseq: cseq, callID: "reg-bob", authorization: auth)
+        }
+        #expect(bobReg?.statusCode == 200)
+        let alice = try await TestUA(group: testEventLoops)
+        let aliceReg = try await alice.sendAuthenticated(to: fe.udpPort, user: "alice", password: "pw-alice",
+                                                         method: "REGISTER", uri: "sip:example.com") { cseq, auth in
+            SIPText.register(user: "alice", domain: "example.com", uaPort: alice.port, cseq: cseq, callID: "reg-alice",
+                             authorization: auth)
+        }
+        #expect(aliceReg?.statusCode == 200)
+
+        // alice -> bob: FE (407, then alice's home HS1) -> HS2 -> bob; bob's 200 comes back.
+        let sent = Task {
+            try await alice.sendAuthenticated(to: fe.udpPort, user: "alice", password: "pw-alice", method: "MESSAGE",
+                                              uri: "sip:bob@example.com") { cseq, auth in
+                SIPText.message(from: "alice", to: "bob", domain: "example.com", uaPort: alice.port, cseq: cseq,
+                                callID: "im-a2b", body: "hello bob", proxyAuthorization: auth)
+            }
+        }
+        let atBob = try #require(await bob.request())
+        #expect(atBob.method == .message)
+        #expect(String(decoding: atBob.body, as: UTF8.self) == "hello bob")
+        #expect(atBob.headers.first("P-Asserted-Identity")?.contains("alice@example.com") == true)
+        #expect(try atBob.vias.count == 4)  // alice, FE, HS1, HS2
+        try await bob.answer(atBob, 200, to: hs2.udpPort)
+        #expect(try await sent.value?.statusCode == 200)
+
+        // bob -> alice: HS2 (407) -> HS1 (alice's home) -> FE (her Path) -> alice.
+        let reply = Task {
+            try await bob.sendAuthenticated(to: hs2.udpPort, user: "bob", password: "pw-bob", method: "MESSAGE",
+                                            uri: "sip:alice@example.com") { cseq, auth in
+                SIPText.message(from: "bob", to: "alice", domain: "example.com", uaPort: bob.port, cseq: cseq,
+                                callID: "im-b2a", body: "hi alice", proxyAuthorization: auth)
+            }
+        }
+        let atAlice = try #require(await alice.request())
+        #expect(String(decoding: atAlice.body, as: UTF8.self) == "hi alice")
+        #expect(try atAlice.vias.count == 4)  // bob, HS2, HS1, FE
+        try await alice.answer(atAlice, 200, to: fe.udpPort)
+        #expect(try await reply.value?.statusCode == 200)
+
+        // A REGISTER for bob at HS1: 301 to HS2.
+        let stray = try await TestUA(group: testEventLoops)
+        try await stray.send(SIPText.register(user: "bob", domain: "example.com", uaPort: stray.port, cseq: 1,
+                                              callID: "reg-bob-at-hs1"), to: hs1.udpPort)
+        let moved = try #require(await stray.response())
+        #expect(moved.statusCode == 301)
+        #expect(moved.headers.first("Contact")?.contains(":\(hs2Port);transport=tls") == true)
+
+        // carol, behind FP, registers (FP -> FE -> HS1, two Paths) and reaches alice.
+        let carol = try await TestUA(group: testEventLoops)
+        let carolReg = try await carol.sendAuthenticated(to: fp.udpPort, user: "carol", password: "pw-carol",
+                                                         method: "REGISTER", uri: "sip:example.com") { cseq, auth in
+            SIPText.register(user: "carol", domain: "example.com", uaPort: carol.port, cseq: cseq, callID: "reg-carol",
+                             authorization: auth)
+        }
+        #expect(carolReg?.statusCode == 200)
+        let fromCarol = Task {
+            try await carol.sendAuthenticated(to: fp.udpPort, user: "carol", password: "pw-carol", method: "MESSAGE",
+                                              uri: "sip:alice@example.com") { cseq, auth in
+                SIPText.message(from: "carol", to: "alice", domain: "example.com", uaPort: carol.port, cseq: cseq,
+                                callID: "im-c2a", body: "from behind the edge", proxyAuthorization: auth)
+            }
+        }
+        let carolAtAlice = try #require(await alice.request())
+        #expect(String(decoding: carolAtAlice.body, as: UTF8.self) == "from behind the edge")
+        try await alice.answer(carolAtAlice, 200, to: fe.udpPort)
+        #expect(try await fromCarol.value?.statusCode == 200)
+
+        // dave is homed on "hs3", whose address presents hs2's certificate: refused.
+        let toDave = try await alice.sendAuthenticated(to: fe.udpPort, user: "alice", password: "pw-alice",
+                                                       method: "MESSAGE", uri: "sip:dave@example.com") { cseq, auth in
+            SIPText.message(from: "alice", to: "dave", domain: "example.com", uaPort: alice.port, cseq: cseq,
+                            callID: "im-a2d", body: "?", proxyAuthorization: auth)
+        }
+        #expect(toDave.map { $0.statusCode >= 500 } == true)
+
+        // HS2 goes away: HS1's users still register and message each other.
+        await hs2.stop()
+        let again = try await alice.sendAuthenticated(to: fe.udpPort, user: "alice", password: "pw-alice",
+                                                      method: "REGISTER", uri: "sip:example.com") { cseq, auth in
+            SIPText.register(user: "alice", domain: "example.com", uaPort: alice.port, cseq: cseq + 10,
+                             callID: "reg-alice", authorization: auth)
+        }
+        #expect(again?.statusCode == 200)
+        let toCarol = Task {
+            try await alice.sendAuthenticated(to: fe.udpPort, user: "alice", password: "pw-alice", method: "MESSAGE",
+                                              uri: "sip:carol@example.com") { cseq, auth in
+                SIPText.message(from: "alice", to: "carol", domain: "example.com", uaPort: alice.port, cseq: cseq,
+                                callID: "im-a2c", body: "still here", proxyAuthorization: auth)
+            }
+        }
+        let atCarol = try #require(await carol.request())
+        #expect(String(decoding: atCarol.body, as: UTF8.self) == "still here")
+        try await carol.answer(atCarol, 200, to: fp.udpPort)
+        #expect(try await toCarol.value?.statusCode == 200)
+
+        for ua in [alice, bob, carol, stray] { await ua.close() }
+        for server in [fp, fe, hs1] { await server.stop() }
+    }
+}
