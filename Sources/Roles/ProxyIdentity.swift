@@ -11,17 +11,22 @@ public struct ListenAddress: Hashable, Sendable, CustomStringConvertible {
     public var transport: ListenTransport
     public var host: String
     public var port: Int
+    /// `mtls:HOST:PORT`: a TLS listener for servers, a client certificate required.
+    public var requiresClientCertificate: Bool
 
-    public init(transport: ListenTransport, host: String, port: Int) {
+    public init(transport: ListenTransport, host: String, port: Int, requiresClientCertificate: Bool = false) {
         self.transport = transport
         self.host = host
         self.port = port
+        self.requiresClientCertificate = transport == .tls && requiresClientCertificate
     }
 
-    /// Parses `udp:HOST:PORT`, `tcp:[::1]:5060` with SIPTransport's `ListenSpec`; nil when malformed.
+    /// Parses `udp:HOST:PORT`, `tcp:[::1]:5060`, `mtls:HOST:PORT` with SIPTransport's
+    /// `ListenSpec`; nil when malformed.
     public init?(spec: String) {
         guard let parsed = try? ListenSpec(parsing: spec) else { return nil }
-        self.init(transport: parsed.transport, host: parsed.host, port: parsed.port)
+        self.init(transport: parsed.transport, host: parsed.host, port: parsed.port,
+                  requiresClientCertificate: parsed.requiresClientCertificate)
     }
 
     /// True for 0.0.0.0 and :: (every local address).

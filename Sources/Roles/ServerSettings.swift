@@ -77,7 +77,7 @@ public struct ServerSettings: Hashable, Sendable {
             listen = []
             for value in values {
                 guard let address = ListenAddress(spec: value) else {
-                    throw bad("bad listen '\(value)' (expected udp:HOST:PORT, tcp:HOST:PORT or tls:HOST:PORT)")
+                    throw bad("bad listen '\(value)' (expected udp:HOST:PORT, tcp:HOST:PORT, tls:HOST:PORT or mtls:HOST:PORT)")
                 }
                 listen.append(address)
             }
@@ -131,6 +131,9 @@ public struct ServerSettings: Hashable, Sendable {
 
     /// Checks what no single setting can: a tls listener needs a certificate and its key.
     public func validate() throws(RolesError) {
+        if effectiveListen.contains(where: { $0.requiresClientCertificate }), tlsCA == nil {
+            throw bad("an mtls listener needs --tls-ca (the CA peer certificates must chain to)")
+        }
         if effectiveListen.contains(where: { $0.transport == .tls }), tlsCertificate == nil || tlsKey == nil {
             throw bad("a tls listener needs --tls-cert and --tls-key")
         }

@@ -98,12 +98,14 @@ public struct SIPTLSSettings: Sendable {
         trustRoots.isEmpty ? .default : .certificates(trustRoots)
     }
 
-    func makeServerContext() throws(SIPTransportError) -> NIOSSLContext {
+    /// - Parameter requiring: a listener of servers (`mtls:`): a client certificate is
+    ///   required whatever `clientCertificates` says.
+    func makeServerContext(requiring: Bool = false) throws(SIPTransportError) -> NIOSSLContext {
         var config = TLSConfiguration.makeServerConfiguration(
             certificateChain: certificateChain.map { .certificate($0) }, privateKey: .privateKey(privateKey))
         config.minimumTLSVersion = .tlsv12
         config.trustRoots = trust
-        switch clientCertificates {
+        switch requiring ? .required : clientCertificates {
         case .none: config.certificateVerification = .none
         case .optional: config.certificateVerification = .optionalVerification
         case .required: config.certificateVerification = .noHostnameVerification

@@ -28,21 +28,28 @@ public struct ListenSpec: Hashable, Sendable, CustomStringConvertible, LosslessS
     public var host: String
     /// 0 asks the system for a free port (tests); read it back from the bound listener.
     public var port: Int
+    /// TLS only: connecting peers must present a certificate that chains to the trust roots
+    /// and passes the name check (mutual TLS, the listener servers use), whatever the
+    /// transport's default client-certificate policy. Written `mtls:HOST:PORT`.
+    public var requiresClientCertificate: Bool
 
-    public init(transport: SIPTransportKind, host: String, port: Int) {
+    public init(transport: SIPTransportKind, host: String, port: Int, requiresClientCertificate: Bool = false) {
         self.transport = transport
         self.host = host
         self.port = port
+        self.requiresClientCertificate = transport == .tls && requiresClientCertificate
     }
 
-    /// Parses `udp:HOST:PORT` / `tcp:HOST:PORT` / `tls:HOST:PORT` (IPv6 as `[ADDR]`).
+    /// Parses `udp:HOST:PORT` / `tcp:HOST:PORT` / `tls:HOST:PORT` / `mtls:HOST:PORT` (IPv6 as `[ADDR]`).
     public init(parsing text: String) throws(SIPTransportError) {
         func bad(_ why: String) -> SIPTransportError {
             SIPTransportError(.invalidListenSpec, "listen spec '\(text)': \(why)")
         }
         guard let colon = text.firstIndex(of: ":") else { throw bad("expected TRANSPORT:HOST:PORT") }
-        guard let kind = SIPTransportKind(rawValue: text[..<colon].lowercased()) else {
-            throw bad("transport must be udp, tcp or tls")
+        let scheme = text[..<colon].lowercased()
+        let mutual = scheme == "mtls"
+        guard let kind = mutual ? .tls : SIPTransportKind(rawValue: scheme) else {
+            throw bad("transport must be udp, tcp, tls or mtls")
         }
         let rest = text[text.index(after: colon)...]
         let host: Substring
@@ -64,7 +71,7 @@ public struct ListenSpec: Hashable, Sendable, CustomStringConvertible, LosslessS
         guard !portText.isEmpty, portText.allSatisfy(\.isASCII), let port = Int(portText), (0...65535).contains(port) else {
             throw bad("port must be 0...65535")
         }
-        self.init(transport: kind, host: String(host), port: port)
+        self.init(transport: kind, host: String(host), port: port, requiresClientCertificate: mutual)
     }
 
     public init?(_ description: String) {
@@ -74,7 +81,7 @@ public struct ListenSpec: Hashable, Sendable, CustomStringConvertible, LosslessS
 
     public var description: String {
         let h = host.contains(":") ? "[\(host)]" : host
-        return "\(transport.rawValue):\(h):\(port)"
+        return "\(requiresClientCertificate ? "mtls" : transport.rawValue):\(h):\(port)"
     }
 }
 

@@ -19,7 +19,7 @@ extension SIPTransportLayer {
             }
     }
 
-    func makeServerBootstrap(_ kind: SIPTransportKind, shared: SIPTransportShared) -> ServerBootstrap {
+    func makeServerBootstrap(_ kind: SIPTransportKind, shared: SIPTransportShared, mutual: Bool = false) -> ServerBootstrap {
         let cap = configuration.maxBufferedOutboundBytes
         return ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 512)
@@ -37,7 +37,8 @@ extension SIPTransportLayer {
                 let id = self.table.makeID()
                 self.track(channel, id: id, kind: kind, remote: remote, shared: shared)
                 return channel.eventLoop.makeCompletedFuture {
-                    try self.addStreamHandlers(channel, kind: kind, id: id, shared: shared, outboundServerName: nil, inbound: true)
+                    try self.addStreamHandlers(channel, kind: kind, id: id, shared: shared, outboundServerName: nil, inbound: true,
+                                               mutual: mutual)
                 }
             }
     }
@@ -94,12 +95,14 @@ extension SIPTransportLayer {
 
     /// [TLS] → idle timer → stream framing → the connection handler.
     func addStreamHandlers(_ channel: any Channel, kind: SIPTransportKind, id: SIPConnectionID, shared: SIPTransportShared,
-                           outboundServerName: String?, inbound: Bool) throws {
+                           outboundServerName: String?, inbound: Bool, mutual: Bool = false) throws {
         let ops = channel.pipeline.syncOperations
         if kind == .tls {
             if inbound {
-                guard let context = serverTLS else { throw SIPTransportError(.tlsConfiguration, "no server certificate") }
-                try ops.addHandler(makeServerTLSHandler(context))
+                guard let context = mutual ? mutualServerTLS : serverTLS else {
+                    throw SIPTransportError(.tlsConfiguration, "no server certificate")
+                }
+                try ops.addHandler(makeServerTLSHandler(context, mutual: mutual))
             } else {
                 guard let context = clientTLS else { throw SIPTransportError(.tlsConfiguration, "no TLS settings") }
                 try ops.addHandler(try makeClientTLSHandler(context, serverName: outboundServerName))
@@ -115,8 +118,8 @@ extension SIPTransportLayer {
 
     /// Mutual TLS (RFC 5922 §7.3): the chain is checked by BoringSSL against the trust roots;
     /// the names (DNS SANs, else CN) against the configured check before any data flows.
-    private func makeServerTLSHandler(_ context: NIOSSLContext) -> NIOSSLServerHandler {
-        guard let tls = configuration.tls, tls.clientCertificates != .none else {
+    private func makeServerTLSHandler(_ context: NIOSSLContext, mutual: Bool) -> NIOSSLServerHandler {
+        guard let tls = configuration.tls, tls.clientCertificates != .none || mutual else {
             return NIOSSLServerHandler(context: context)
         }
         let check = tls.inboundPeerNames

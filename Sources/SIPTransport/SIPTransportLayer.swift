@@ -16,6 +16,8 @@ public final class SIPTransportLayer: Sendable {
     let logger: Logger
     let table: SIPConnectionTable
     let serverTLS: NIOSSLContext?
+    /// For `mtls:` listeners: the same certificate, a client certificate required.
+    let mutualServerTLS: NIOSSLContext?
     let clientTLS: NIOSSLContext?
     let coalescer = SIPWriteCoalescer()
 
@@ -38,6 +40,7 @@ public final class SIPTransportLayer: Sendable {
         self.table = SIPConnectionTable(maxConnections: configuration.maxConnections,
                                         maxConnectionsPerIP: configuration.maxConnectionsPerIP)
         self.serverTLS = try configuration.tls?.makeServerContext()
+        self.mutualServerTLS = try configuration.tls?.makeServerContext(requiring: true)
         self.clientTLS = try configuration.tls?.makeClientContext()
     }
 
@@ -93,7 +96,9 @@ public final class SIPTransportLayer: Sendable {
                 if spec.transport == .tls, serverTLS == nil {
                     throw SIPTransportError(.tlsConfiguration, "\(spec): a TLS listener needs a certificate and key")
                 }
-                channel = try await makeServerBootstrap(spec.transport, shared: shared).bind(host: spec.host, port: spec.port).get()
+                channel = try await makeServerBootstrap(spec.transport, shared: shared,
+                                                        mutual: spec.requiresClientCertificate)
+                    .bind(host: spec.host, port: spec.port).get()
             }
         } catch let error as SIPTransportError {
             throw error

@@ -107,7 +107,7 @@ struct MeshServer {
         let files = try pki.issue(name)
         var settings = ServerSettings(serverName: name)
         var entries: [(key: String, value: String)] = [
-            ("data", dir), ("domain", "example.com"), ("listen", "udp:127.0.0.1:0"), ("listen", "tls:127.0.0.1:\(tlsPort)"),
+            ("data", dir), ("domain", "example.com"), ("listen", "udp:127.0.0.1:0"), ("listen", "mtls:127.0.0.1:\(tlsPort)"),
             ("tls-cert", files.cert), ("tls-key", files.key), ("tls-ca", pki.caFile.path),
         ]
         for (peer, port) in peers.sorted(by: { $0.key < $1.key }) { entries.append(("peer", "\(peer)=tls:127.0.0.1:\(port)")) }

@@ -64,8 +64,8 @@ struct FakeAuthenticator: RequestAuthenticator {
     }
 
     @Test func stepsAreNamedInOrder() {
-        #expect(policy(auth: true).stepNames == ["validate", "route-preprocess", "local-server", "authenticate",
-                                                 "am-i-responsible", "location"])
+        #expect(policy(auth: true).stepNames == ["validate", "route-preprocess", "asserted-identity", "local-server",
+                                                 "authenticate", "am-i-responsible", "location"])
         #expect(!policy(auth: false).stepNames.contains("authenticate"))
     }
 

@@ -95,12 +95,25 @@ import Testing
     @Test func notYetSupportedOptionsAreRefusedByName() async throws {
         #expect(await Self.reason(["--metrics", "127.0.0.1:9090"]) == "--metrics: metrics is not supported yet")
         #expect(await Self.reason(["--metrics", "nonsense"]) == "--metrics: bad metrics 'nonsense' (expected HOST:PORT)")
-        #expect(await Self.reason(["--peer", "h2.example=tls:192.0.2.2:5061"]) == "--peer: peer is not supported yet")
         #expect(await Self.reason(["--peer", "h2.example=udp:192.0.2.2:5061"])?.contains("expected NAME=tls:HOST:PORT") == true)
         #expect(await Self.reason(["--archive-required"]) == "--archive-required: archive-required is not supported yet")
         #expect(await Self.reason([], environment: ["SIP_DIRECTORY": "postgresql://db/sip"]) == "SIP_DIRECTORY: directory is not supported yet")
+    }
+
+    @Test func peersAndFederationsNeedMutualTLS() async throws {
+        #expect(await Self.reason(["--peer", "h2.example=tls:192.0.2.2:5061"])
+            == "--peer and --federate need mutual TLS: --tls-cert, --tls-key and --tls-ca")
         let path = try Self.file("federate = partner.example=edge.partner.example\n")
-        #expect(await Self.reason(["--config", path]) == "\(path): federate: federate is not supported yet")
+        #expect(await Self.reason(["--config", path]) == "--peer and --federate need mutual TLS: --tls-cert, --tls-key and --tls-ca")
+        #expect(await Self.reason(["--federate", "nonsense"]) == "--federate: bad federate 'nonsense' (expected DOMAIN=SERVER)")
+        let tls = ["SIP_TLS_CERT": "c.pem", "SIP_TLS_KEY": "k.pem", "SIP_TLS_CA": "ca.pem"]
+        let s = try await Self.read(["--peer", "HS2.example=tls:192.0.2.2:5061", "--peer", "fe.example=tls:[::1]:5062",
+                                     "--listen", "mtls:0.0.0.0:5062"], environment: tls)
+        #expect(s.peers.map(\.name) == ["hs2.example", "fe.example"])
+        #expect(s.peers[1].address == ListenAddress(transport: .tls, host: "::1", port: 5062))
+        #expect(s.listen.first?.requiresClientCertificate == true)
+        #expect(await Self.reason(["--listen", "mtls:0.0.0.0:5062"], environment: ["SIP_TLS_CERT": "c.pem", "SIP_TLS_KEY": "k.pem"])
+            == "an mtls listener needs --tls-ca (the CA peer certificates must chain to)")
     }
 
     @Test func tlsListenerNeedsACertificate() async throws {

@@ -61,6 +61,8 @@ public enum RoleMain {
             server = try await RoleServer.start(settings: settings, logger: logger) { services in
                 try Role.makePolicy(services, options: options, config: config)
             }
+        } catch let error as RolesError where error.code == .badConfiguration {
+            fail(name, error.reason, code: 2)  // a role's own option (`--mode`, `--route`) is unusable
         } catch {
             fail(name, oneLine(error))
         }

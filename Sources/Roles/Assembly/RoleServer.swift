@@ -106,7 +106,8 @@ public final class RoleServer: Service, Sendable {
         }
         let transportLayer = try SIPTransportLayer(configuration: SIPTransportConfiguration(tls: tls))
         let specs = settings.effectiveListen.map {
-            ListenSpec(transport: $0.transport, host: $0.host, port: $0.port)
+            ListenSpec(transport: $0.transport, host: $0.host, port: $0.port,
+                       requiresClientCertificate: $0.requiresClientCertificate)
         }
         let adapter = SIPTransportAdapter(transportLayer: transportLayer, listen: specs)
         let bound: [SIPListener]
@@ -117,7 +118,8 @@ public final class RoleServer: Service, Sendable {
             throw RolesError(.startupFailed, "cannot listen: \(error)")
         }
         let listeners = bound.map {
-            ListenAddress(transport: $0.spec.transport, host: $0.spec.host, port: $0.port)
+            ListenAddress(transport: $0.spec.transport, host: $0.spec.host, port: $0.port,
+                          requiresClientCertificate: $0.spec.requiresClientCertificate)
         }
         let identity = ProxyIdentity(serverName: settings.serverName, domains: settings.domains, listeners: listeners)
         let domains = Set(settings.domains)

@@ -24,7 +24,9 @@ public struct ServerOptions: ParsableArguments, Sendable {
 
     @Option(name: .customLong("listen"),
             help: ArgumentHelp("""
-                udp:HOST:PORT, tcp:HOST:PORT or tls:HOST:PORT; repeatable (default: udp:0.0.0.0:5060, \
+                udp:HOST:PORT, tcp:HOST:PORT, tls:HOST:PORT, or mtls:HOST:PORT (TLS requiring a client \
+                certificate that chains to --tls-ca: the listener peer servers use; on tls: listeners a \
+                certificate is optional, checked when presented); repeatable (default: udp:0.0.0.0:5060, \
                 tcp:0.0.0.0:5060, and tls:0.0.0.0:5061 when a certificate is set).
                 """, valueName: "SPEC"))
     public var listen: [String] = []

@@ -1,0 +1,168 @@
+import SIPCore
+import SIPTransaction
+import Testing
+@testable import Roles
+
+struct FakeHomes: HomeLookup {
+    var homes: [String: String]
+    func homeServer(of aor: String) -> String? { homes[aor] }
+}
+
+/// The mesh steps' decisions: trust only from a peer's verified certificate, flow tokens that
+/// cannot be forged, 301 for users homed elsewhere, static routes and federation.
+@Suite struct MeshPolicyTests {
+    let peers = PeerTable([PeerServer(spec: "fe.example.test=tls:192.0.2.20:5061")!,
+                           PeerServer(spec: "hs2.example.test=tls:192.0.2.22:5061")!])
+    let homes = FakeHomes(homes: ["alice@example.com": "proxy.example.com", "bob@example.com": "hs2.example.test"])
+
+    func message(to user: String = "bob", from: String = "alice", extra: String = "") throws -> SIPRequest {
+        try request("""
+        MESSAGE sip:\(user)@example.com SIP/2.0
+        Via: SIP/2.0/TLS 192.0.2.20:5061;branch=z9hG4bKmesh1
+        Max-Forwards: 70
+        From: <sip:\(from)@example.com>;tag=f1
+        To: <sip:\(user)@example.com>
+        Call-ID: mesh-1
+        CSeq: 1 MESSAGE
+        \(extra)Content-Length: 0
+
+
+        """)
+    }
+
+    func home(auth: Bool = true) -> HomeServerPolicy {
+        HomeServerPolicy(identity: identity, registrar: FakeRegistrar(), location: FakeLocation(table: [:]),
+                         authenticator: auth ? FakeAuthenticator() : nil, peers: peers, homes: homes)
+    }
+
+    @Test func assertedIdentityIsBelievedOnlyFromAPeerCertificate() throws {
+        let forged = try message(to: "carol", extra: "P-Asserted-Identity: <sip:alice@example.com>\n")
+        // Over TLS with a CA-verified certificate for a name that is no peer: stripped, challenged.
+        var context = RoutingContext(request: forged, source: RequestSource(transport: .tls, host: "192.0.2.66", port: 5061,
+                                                                            tlsPeerNames: ["evil.example.test"]))
+        if case .answerLocally(let r) = home().decide(&context) { #expect(r.statusCode == 407) } else { Issue.record("not challenged") }
+        #expect(context.request.headers.first("P-Asserted-Identity") == nil)
+        #expect(context.trustedPeer == nil)
+        // The same bytes over UDP from the peer's own address: still nothing.
+        context = RoutingContext(request: forged, source: RequestSource(transport: .udp, host: "192.0.2.20", port: 5061))
+        if case .answerLocally(let r) = home().decide(&context) { #expect(r.statusCode == 407) } else { Issue.record("not challenged") }
+        // From the front-end's certificate: believed, not challenged.
+        context = RoutingContext(request: forged, source: RequestSource(transport: .tls, host: "192.0.2.20", port: 40000,
+                                                                       tlsPeerNames: ["FE.example.test"]))
+        _ = home().decide(&context)
+        #expect(context.trustedPeer == "fe.example.test")
+        #expect(context.authenticatedUser == "alice@example.com")
+    }
+
+    @Test func requestForAUserHomedElsewhereGoesToThatPeerWithAssertedIdentity() throws {
+        var context = RoutingContext(request: try message(extra: "Proxy-Authorization: alice@example.com\n"),
+                                     source: RequestSource(transport: .udp, host: "198.51.100.1", port: 5060))
+        guard case .forward(let plan) = home().decide(&context) else { Issue.record("not forwarded"); return }
+        let target = try #require(plan.targets.first)
+        #expect(target.destination?.host == "192.0.2.22")
+        #expect(target.destination?.transport == .tls)
+        #expect(target.destination?.tlsServerName == "hs2.example.test")
+        #expect(plan.request.headers.first("P-Asserted-Identity") == "<sip:alice@example.com>")
+    }
+
+    @Test func registerForAUserHomedElsewhereIs301() throws {
+        let register = try request("""
+        REGISTER sip:example.com SIP/2.0
+        Via: SIP/2.0/UDP 198.51.100.1:5060;branch=z9hG4bKreg
+        Max-Forwards: 70
+        From: <sip:bob@example.com>;tag=r
+        To: <sip:bob@example.com>
+        Call-ID: reg-1
+        CSeq: 1 REGISTER
+        Contact: <sip:bob@198.51.100.1>
+        Content-Length: 0
+
+
+        """)
+        var context = RoutingContext(request: register, source: RequestSource(transport: .udp, host: "198.51.100.1", port: 5060))
+        guard case .respond(let answer) = home().decide(&context) else { Issue.record("not answered"); return }
+        #expect(answer.status == 301)
+        #expect(answer.headers.first?.value == "<sip:192.0.2.22:5061;transport=tls>")
+    }
+
+    @Test func flowTokensRoundTripAndCannotBeForged() throws {
+        let flow = FlowRouteToken.Flow(transport: .tcp, host: "198.51.100.7", port: 40123, connectionID: 99)
+        let token = FlowRouteToken.make(flow)
+        #expect(FlowRouteToken.verify(token) == flow)
+        var tampered = Array(token)
+        tampered[4] = tampered[4] == "a" ? "b" : "a"
+        #expect(FlowRouteToken.verify(String(tampered)) == nil)
+        #expect(FlowRouteToken.verify("f-00-00") == nil)
+        #expect(FlowRouteToken.verify(String(repeating: "f", count: 1000)) == nil)
+    }
+
+    @Test func forwardingProxyRoutesByOriginatorDomainAndRefusesForgedRoutes() throws {
+        let fp = ForwardingProxyPolicy(identity: identity, routes: try DomainRoutes(["example.com=fe.example.test"], option: "route"),
+                                       federations: DomainRoutes(), peers: peers)
+        #expect(fp.stepNames == ["validate", "route-preprocess", "asserted-identity", "follow-flow", "local-server",
+                                 "follow-route", "static-route"])
+        let udp = RequestSource(transport: .udp, host: "198.51.100.1", port: 5060)
+        var context = RoutingContext(request: try message(), source: udp)
+        guard case .forward(let plan) = fp.decide(&context) else { Issue.record("not forwarded"); return }
+        #expect(plan.targets.first?.destination?.tlsServerName == "fe.example.test")
+        // Another originator domain, no default: 404.
+        var other = try message()
+        other.headers.replace("From", with: "<sip:mallory@elsewhere.test>;tag=m")
+        context = RoutingContext(request: other, source: udp)
+        #expect(fp.decide(&context) == .respond(StatusAnswer(404, "No Route")))
+        // A Route written by the sender (no dialog token, no peer): 403.
+        context = RoutingContext(request: try message(extra: "Route: <sip:203.0.113.9;lr>\n"), source: udp)
+        #expect(fp.decide(&context) == .respond(StatusAnswer(403, "Relaying Denied")))
+        // A Route naming us with a forged flow token: still not followed.
+        context = RoutingContext(request: try message(extra: "Route: <sip:f-7463707c317c327c33-000000000000000000000000@192.0.2.10:5060;lr>\n"),
+                                 source: udp)
+        if case .forward(let p) = fp.decide(&context) { #expect(p.targets.first?.destination?.host != "1") }
+        #expect(context.routeFlow == nil)
+    }
+
+    @Test func federationRefusesUntrustedDomainsAndChecksThePartnersCertificate() throws {
+        let fp = ForwardingProxyPolicy(identity: identity, routes: try DomainRoutes(["example.com=fe.example.test"], option: "route"),
+                                       federations: try DomainRoutes(["partner.test=edge.partner.test"], option: "federate"),
+                                       peers: peers)
+        var toPartner = try message()
+        toPartner.uri = URI("sip:pat@partner.test")!
+        var context = RoutingContext(request: toPartner, source: RequestSource(transport: .udp, host: "198.51.100.1", port: 5060))
+        guard case .forward(let plan) = fp.decide(&context) else { Issue.record("not forwarded"); return }
+        #expect(plan.targets.first?.destination?.tlsServerName == "edge.partner.test")
+
+        var fromPartner = try message()
+        fromPartner.headers.replace("From", with: "<sip:pat@partner.test>;tag=p")
+        context = RoutingContext(request: fromPartner, source: RequestSource(transport: .tls, host: "203.0.113.5", port: 5061,
+                                                                            tlsPeerNames: ["edge.partner.test"]))
+        guard case .forward(let inbound) = fp.decide(&context) else { Issue.record("partner refused"); return }
+        #expect(inbound.targets.first?.destination?.tlsServerName == "fe.example.test")
+        // The same From over plain UDP, or from another certificate: 403.
+        context = RoutingContext(request: fromPartner, source: RequestSource(transport: .udp, host: "203.0.113.5", port: 5060))
+        #expect(fp.decide(&context) == .respond(StatusAnswer(403, "Untrusted Domain")))
+        var stranger = try message()
+        stranger.headers.replace("From", with: "<sip:x@stranger.test>;tag=s")
+        context = RoutingContext(request: stranger, source: RequestSource(transport: .udp, host: "203.0.113.6", port: 5060))
+        #expect(fp.decide(&context) == .respond(StatusAnswer(403, "Untrusted Domain")))
+    }
+
+    @Test func frontEndProxiesToTheOriginatorsHomeOrRedirects() throws {
+        let source = RequestSource(transport: .udp, host: "198.51.100.1", port: 5060)
+        for mode in FrontEndMode.allCases {
+            let fe = FrontEndPolicy(identity: identity, authenticator: FakeAuthenticator(), homes: homes, peers: peers, mode: mode)
+            var context = RoutingContext(request: try message(from: "bob", extra: "Proxy-Authorization: bob@example.com\n"),
+                                         source: source)
+            switch (mode, fe.decide(&context)) {
+            case (.proxy, .forward(let plan)):
+                #expect(plan.targets.first?.destination?.tlsServerName == "hs2.example.test")  // bob's home, the originator's
+                #expect(plan.request.headers.first("P-Asserted-Identity") == "<sip:bob@example.com>")
+            case (.redirect, .redirect(let contacts)):
+                #expect(contacts == ["<sip:192.0.2.22:5061;transport=tls>"])
+            case (_, let other):
+                Issue.record("unexpected \(other) in \(mode)")
+            }
+            // Unauthenticated: challenged first.
+            context = RoutingContext(request: try message(), source: source)
+            if case .answerLocally(let r) = fe.decide(&context) { #expect(r.statusCode == 407) } else { Issue.record("not challenged") }
+        }
+    }
+}
