@@ -27,7 +27,7 @@ public struct RoleServices: Sendable {
     public let presence: PresenceAgent
     public let logger: Logger
     /// The known servers of the mesh (`--peer`), the trust domain.
-    public var peers: PeerTable { PeerTable(settings.peers) }
+    public let peers: PeerTable
     /// Which server each user is homed on (the directory's home-server column).
     public var homes: DirectoryHomeLookup { DirectoryHomeLookup(directory: directory) }
 }
@@ -141,7 +141,8 @@ public final class RoleServer: Service, Sendable {
             registrar: RegistrarAdapter(registrar: registrar, authenticator: authenticator,
                                         bindingsChanged: { [presence] aor in presence.registrationChanged(aor) }),
             location: StoreLocationService(directory: directory, table: table),
-            authenticator: authenticator.map { DigestRequestAuthenticator($0) }, presence: presence, logger: logger)
+            authenticator: authenticator.map { DigestRequestAuthenticator($0) }, presence: presence, logger: logger,
+            peers: PeerTable(settings.peers))
         let policy: any RoutingPolicy
         do {
             policy = try makePolicy(services)
@@ -154,9 +155,11 @@ public final class RoleServer: Service, Sendable {
         let proxy = ProxyCore(policy: policy, identity: identity, logger: logger) { hop in
             // A --peer by name (its certificate must carry the name); DNS (RFC 3263) later.
             guard let peer = peers.peer(named: DialogDestination.bareHost(hop.host)) else { return nil }
-            var found = peer.nextHop
-            found.flowID = hop.flowID
-            found.flowAddress = hop.flowAddress
+            var found = peers.nextHop(to: peer)
+            if hop.flowID != nil {
+                found.flowID = hop.flowID
+                found.flowAddress = hop.flowAddress
+            }
             return found
         }
         // A presence fan-out (one PUBLISH, a NOTIFY to each watcher) keeps many client

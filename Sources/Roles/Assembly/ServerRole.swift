@@ -11,7 +11,7 @@ import Configuration
 /// RoleMain.useOneMallocArena()  // before any other thread exists
 /// await RoleMain.run(HomeServerRole.self)
 /// ```
-public protocol ServerRole {
+public protocol ServerRole: SendableMetatype {
     /// The role's own command-line options (`--route` for a forwarding proxy, `--mode` for
     /// a front-end), shown after the shared ones in `--help`.
     associatedtype Options: ParsableArguments & Sendable = NoRoleOptions

@@ -1,5 +1,7 @@
 import SIPCore
+import SIPTransaction
 import SIPTransport
+import Synchronization
 
 /// One known server of the mesh (`--peer NAME=tls:HOST:PORT`): the name its certificate
 /// carries (a home server's name in the directory) and where it listens.
@@ -46,13 +48,16 @@ public struct PeerServer: Hashable, Sendable, CustomStringConvertible {
 /// (chained to `--tls-ca` by the transport) carries one of these names comes from a trusted
 /// peer: its `P-Asserted-Identity` is believed and it is not challenged again. Nothing else
 /// confers trust: not an address, not a header.
-public struct PeerTable: Hashable, Sendable {
+public struct PeerTable: Sendable {
     public let peers: [String: PeerServer]
+    /// The last connection each peer reached us over (RFC 5923: reused both ways).
+    public let flows: PeerFlows
 
     public init(_ peers: [PeerServer] = []) {
         var table: [String: PeerServer] = [:]
         for peer in peers { table[peer.name] = peer }
         self.peers = table
+        self.flows = PeerFlows()
     }
 
     public var isEmpty: Bool { peers.isEmpty }
@@ -63,5 +68,37 @@ public struct PeerTable: Hashable, Sendable {
     public func trustedPeer(certificateNames names: [String]) -> PeerServer? {
         for name in names { if let peer = peers[name.lowercased()] { return peer } }
         return nil
+    }
+
+    /// The next hop to peer `name`: its listener, over the connection it last reached us on
+    /// while that is open (RFC 5923 connection reuse, both ways).
+    public func nextHop(to peer: PeerServer) -> NextHop {
+        var hop = peer.nextHop
+        if let flow = flows.flow(of: peer.name) {
+            hop.flowID = flow.id
+            hop.flowAddress = flow.address
+        }
+        return hop
+    }
+}
+
+/// Per peer, the connection it last reached us over (at most one entry per `--peer`).
+public final class PeerFlows: Sendable {
+    public struct Flow: Hashable, Sendable {
+        public var id: UInt64
+        public var address: SIPHostPort
+    }
+
+    private let table = Mutex<[String: Flow]>([:])
+
+    public init() {}
+
+    func flow(of name: String) -> Flow? { table.withLock { $0[name] } }
+
+    /// Notes that `name` (a peer) reached us over `source`'s connection.
+    func record(_ name: String, source: RequestSource) {
+        guard let id = source.flowID else { return }
+        let flow = Flow(id: id, address: SIPHostPort(host: source.host, port: source.port))
+        table.withLock { if $0[name] != flow { $0[name] = flow } }
     }
 }

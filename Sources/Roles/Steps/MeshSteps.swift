@@ -34,6 +34,7 @@ public struct AssertedIdentityStep: RoutingStep {
         if !context.source.tlsPeerNames.isEmpty,
            let peer = peers.trustedPeer(certificateNames: context.source.tlsPeerNames) {
             context.trustedPeer = peer.name
+            peers.flows.record(peer.name, source: context.source)
             if let aor = Self.assertedAOR(context.request) { context.authenticatedUser = aor }
             return nil
         }
@@ -71,7 +72,7 @@ public struct PeerRouter: Sendable {
 
     /// The forwarding target that sends a request for `uri` to server `name`.
     public func target(_ uri: URI, toServer name: String) -> ForwardTarget {
-        if let peer = peers.peer(named: name) { return ForwardTarget(uri: uri, destination: peer.nextHop) }
+        if let peer = peers.peer(named: name) { return ForwardTarget(uri: uri, destination: peers.nextHop(to: peer)) }
         var hop = NextHop(transport: .tls, host: name, port: 5061)
         hop.tlsServerName = name.lowercased()
         return ForwardTarget(uri: uri, destination: hop)
