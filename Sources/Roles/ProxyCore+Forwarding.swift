@@ -19,6 +19,9 @@ final class ProxyTransaction: Sendable {
         var forwarded = false
         var cancelled = false
         var timerC: [Int: Int] = [:]
+        /// The plan being carried out (a 3xx's contacts become more branches of it).
+        var plan: ForwardPlan?
+        var inbound: ListenTransport = .udp
     }
 
     let transaction: ServerTransaction
@@ -36,38 +39,47 @@ final class ProxyTransaction: Sendable {
     /// §16.6 forwarding to every target in parallel, then §16.7 response processing as the
     /// branches report.
     func forward(_ plan: ForwardPlan, inbound: ListenTransport) {
-        guard let layer = core.layer else {
+        guard core.layer != nil else {
             core.forget(transaction.id)
             core.respond(transaction, transaction.makeResponse(500, reasonPhrase: "Proxy Not Ready"))
+            return
+        }
+        // Branches are numbered under the lock first, so reports of early branches never
+        // see a context that does not know the later ones.
+        var indexed: [(Int, ForwardTarget)] = []
+        state.withLock { s in
+            s.forwarded = true
+            s.plan = plan
+            s.inbound = inbound
+            if plan.followRedirects { s.context.redirectBudget = 2 }
+            for target in plan.targets {
+                guard let index = s.context.addBranch() else { break }
+                indexed.append((index, target))
+            }
+        }
+        startBranches(indexed)
+        finishIfDone()
+    }
+
+    /// Builds each branch's request (§16.6 steps 1-8) and starts its client transaction.
+    private func startBranches(_ indexed: [(Int, ForwardTarget)]) {
+        guard let layer = core.layer, let (plan, inbound) = state.withLock({ s in s.plan.map { ($0, s.inbound) } }) else {
             return
         }
         let identity = core.identity
         let request = transaction.request
         let seed = ((try? request.topVia?.branch) ?? nil) ?? request.headers.first("Call-ID") ?? ""
-        // Branches are numbered under the lock first, so reports of early branches never
-        // see a context that does not know the later ones.
-        var branches: [(Int, ForwardedRequest?)] = []
-        state.withLock { s in
-            s.forwarded = true
-            for target in plan.targets {
-                guard let index = s.context.addBranch() else { break }
-                let forwarded = RequestForwarding.forward(
-                    plan.request, to: target, identity: identity, inbound: inbound, recordRoute: plan.recordRoute,
-                    loopHash: plan.loopHash, seed: seed, fork: index)
-                if forwarded != nil { s.running += 1 }
-                branches.append((index, forwarded))
-            }
-        }
         var actions: [ResponseContext.Action] = []
-        for (index, forwarded) in branches {
-            guard var forwarded, let hop = core.resolved(forwarded.nextHop) else {
-                actions += state.withLock { s in
-                    if forwarded != nil { s.running -= 1 }
-                    return s.context.branchFailed(index, status: 503)
-                }
+        for (index, target) in indexed {
+            let built = RequestForwarding.forward(
+                plan.request, to: target, identity: identity, inbound: inbound, recordRoute: plan.recordRoute,
+                loopHash: plan.loopHash, seed: seed, fork: index)
+            guard var forwarded = built, let hop = core.resolved(forwarded.nextHop) else {
+                actions += state.withLock { $0.context.branchFailed(index, status: 503) }
                 continue
             }
             forwarded.nextHop = hop
+            state.withLock { $0.running += 1 }
             do {
                 let handle = try layer.start(forwarded.request, to: SIPDestination(forwarded.nextHop), pushVia: false) {
                     [self] report in self.report(report, branch: index)
@@ -93,7 +105,6 @@ final class ProxyTransaction: Sendable {
         // A CANCEL that came while the request was being routed (§16.10).
         actions += state.withLock { s in s.cancelled ? s.context.cancelReceived() : [] }
         perform(actions)
-        finishIfDone()
     }
 
     /// CANCEL from upstream (§16.10): cancels pending branches now, or once they exist.
@@ -148,6 +159,16 @@ final class ProxyTransaction: Sendable {
                 startTimerC(branch)
             case .stopTimerC(let branch):
                 state.withLock { $0.timerC[branch, default: 0] += 1 }
+            case .redirect(let opened):
+                // §16.7 step 4: a server URI is where the request goes (its Request-URI
+                // unchanged); a user's URI becomes the Request-URI.
+                let requestURI = state.withLock { $0.plan?.request.uri } ?? transaction.request.uri
+                startBranches(opened.map { branch in
+                    guard branch.contact.sipURI?.user == nil, let hop = NextHop(uri: branch.contact) else {
+                        return (branch.index, ForwardTarget(uri: branch.contact))
+                    }
+                    return (branch.index, ForwardTarget(uri: requestURI, destination: hop))
+                })
             }
         }
     }

@@ -77,12 +77,17 @@ public struct ForwardPlan: Hashable, Sendable {
     /// Record-Route so the rest of the dialog traverses this proxy (§16.6 step 4).
     public var recordRoute: Bool
     public var loopHash: String
+    /// §16.7 step 4: a 3xx from a target is recursed on (its contacts join the target set),
+    /// as for a request sent to a peer server that redirects to the user's home server.
+    public var followRedirects: Bool
 
-    public init(request: SIPRequest, targets: [ForwardTarget], recordRoute: Bool, loopHash: String) {
+    public init(request: SIPRequest, targets: [ForwardTarget], recordRoute: Bool, loopHash: String,
+                followRedirects: Bool = false) {
         self.request = request
         self.targets = targets
         self.recordRoute = recordRoute
         self.loopHash = loopHash
+        self.followRedirects = followRedirects
     }
 }
 

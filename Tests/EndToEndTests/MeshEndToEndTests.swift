@@ -19,8 +19,10 @@ import Testing
                                              peers: ["hs2.example.test": hs2Port, "fe.example.test": fePort,
                                                      "hs3.example.test": hs2Port],
                                              policy: HomeServerRole.policy)
+        // FE's directory is stale about erin: it says hs2, which redirects (301) to hs1.
         let fe = try await MeshServer.start("fe.example.test", tlsPort: fePort, pki: pki,
-                                            peers: ["hs1.example.test": hs1Port, "hs2.example.test": hs2Port]) { s in
+                                            peers: ["hs1.example.test": hs1Port, "hs2.example.test": hs2Port],
+                                            homes: ["erin": "hs2.example.test"]) { s in
             FrontEndPolicy(identity: s.identity, authenticator: s.authenticator, homes: s.homes, peers: s.peers, mode: .proxy)
         }
         let fp = try await MeshServer.start("fp.example.test", tlsPort: fpPort, pki: pki,
@@ -101,6 +103,28 @@ import Testing
         #expect(String(decoding: carolAtAlice.body, as: UTF8.self) == "from behind the edge")
         try await alice.answer(carolAtAlice, 200, to: fe.udpPort)
         #expect(try await fromCarol.value?.statusCode == 200)
+
+        // erin registers through FE, whose directory sends her to HS2: HS2's 301 is followed
+        // (§16.7 step 4) and HS1 registers her; bob reaches her there.
+        let erin = try await TestUA(group: testEventLoops)
+        let erinReg = try await erin.sendAuthenticated(to: fe.udpPort, user: "erin", password: "pw-erin",
+                                                       method: "REGISTER", uri: "sip:example.com") { cseq, auth in
+            SIPText.register(user: "erin", domain: "example.com", uaPort: erin.port, cseq: cseq, callID: "reg-erin",
+                             authorization: auth)
+        }
+        #expect(erinReg?.statusCode == 200)
+        let toErin = Task {
+            try await bob.sendAuthenticated(to: hs2.udpPort, user: "bob", password: "pw-bob", method: "MESSAGE",
+                                            uri: "sip:erin@example.com") { cseq, auth in
+                SIPText.message(from: "bob", to: "erin", domain: "example.com", uaPort: bob.port, cseq: cseq,
+                                callID: "im-b2e", body: "found you", proxyAuthorization: auth)
+            }
+        }
+        let atErin = try #require(await erin.request())
+        #expect(String(decoding: atErin.body, as: UTF8.self) == "found you")
+        try await erin.answer(atErin, 200, to: fe.udpPort)
+        #expect(try await toErin.value?.statusCode == 200)
+        await erin.close()
 
         // dave is homed on "hs3", whose address presents hs2's certificate: refused.
         let toDave = try await alice.sendAuthenticated(to: fe.udpPort, user: "alice", password: "pw-alice",

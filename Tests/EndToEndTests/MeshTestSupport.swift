@@ -92,15 +92,17 @@ struct MeshServer {
     static let users: [(String, String, String)] = [
         ("alice", "pw-alice", "hs1.example.test"), ("bob", "pw-bob", "hs2.example.test"),
         ("carol", "pw-carol", "hs1.example.test"), ("dave", "pw-dave", "hs3.example.test"),
+        ("erin", "pw-erin", "hs1.example.test"),
     ]
 
-    static func start(_ name: String, tlsPort: Int, pki: MeshPKI, peers: [String: Int],
+    /// - Parameter homes: this server's directory differs for these users (a stale copy).
+    static func start(_ name: String, tlsPort: Int, pki: MeshPKI, peers: [String: Int], homes: [String: String] = [:],
                       policy: @escaping PolicyFactory) async throws -> MeshServer {
         let dir = try RunningHomeServer.temporaryDirectory()
         let store = try SQLiteStore(directory: dir)
         for (user, password, home) in users {
             var record = TestUsers.record(user: user, domain: "example.com", password: password)
-            record.homeServer = home
+            record.homeServer = homes[user] ?? home
             try await store.addUser(record)
         }
         try store.close()

@@ -23,6 +23,24 @@ import Testing
         actions.compactMap { if case .cancel(let b) = $0 { return b } else { return nil } }
     }
 
+    /// §16.7 step 4: with a budget, a 3xx's contacts become new branches; without one, or
+    /// once it is spent, the 3xx is a final response like another.
+    @Test func redirectIsRecursedWithinItsBudget() throws {
+        var c = try context(branches: 1, method: "MESSAGE")
+        c.redirectBudget = 1
+        let moved = response(301, to: c.request, headers: [("Contact", "<sip:192.0.2.5:5061;transport=tls>, <sip:bob@192.0.2.6>")])
+        let actions = c.receive(moved, on: 0)
+        guard case .redirect(let opened) = actions.last else { Issue.record("no recursion: \(actions)"); return }
+        #expect(opened.map(\.index) == [1, 2])
+        #expect(opened.map(\.contact.description) == ["sip:192.0.2.5:5061;transport=tls", "sip:bob@192.0.2.6"])
+        #expect(forwarded(actions).isEmpty)
+        #expect(forwarded(c.receive(moved, on: 1)).isEmpty)  // budget spent: a plain final response
+        #expect(forwarded(c.receive(response(200, to: c.request), on: 2)) == [200])
+
+        var plain = try context(branches: 1, method: "MESSAGE")
+        #expect(forwarded(plain.receive(moved, on: 0)) == [301])
+    }
+
     @Test func provisionalIsForwardedButNot100() throws {
         var c = try context(branches: 1)
         #expect(forwarded(c.receive(response(100, to: c.request), on: 0)).isEmpty)

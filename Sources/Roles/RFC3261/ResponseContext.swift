@@ -17,6 +17,17 @@ public struct ResponseContext: Sendable {
         case restartTimerC(branch: Int)
         /// Stop timer C of this branch: it has a final response.
         case stopTimerC(branch: Int)
+        /// §16.7 step 4: a 3xx's contacts joined the target set; forward to each on its
+        /// new branch.
+        case redirect([RedirectBranch])
+    }
+
+    /// A new branch opened for a contact of a 3xx (§16.7 step 4).
+    public struct RedirectBranch: Hashable, Sendable {
+        public var index: Int
+        /// The contact: a server URI (no user part) is where the request goes, its
+        /// Request-URI unchanged; a URI with a user part becomes the Request-URI.
+        public var contact: URI
     }
 
     /// One branch: a client transaction towards one target.
@@ -36,6 +47,11 @@ public struct ResponseContext: Sendable {
     /// A 2xx (INVITE), 6xx or CANCEL ended the search: no new branches (§16.7 step 5).
     public private(set) var searchEnded = false
     let isInvite: Bool
+    /// How many more 3xx responses may be recursed on (§16.7 step 4); 0: a 3xx is a final
+    /// response like any other.
+    public var redirectBudget = 0
+    /// The most branches a recursion may open in all.
+    public static let maxBranches = 16
 
     public init(request: SIPRequest) {
         self.request = request
@@ -93,6 +109,20 @@ public struct ResponseContext: Sendable {
                 return actions
             }
             return actions
+        }
+        if (300..<400).contains(code), redirectBudget > 0, !searchEnded, !finalSent {
+            let contacts = response.headers["Contact"].flatMap { $0.split(separator: ",") }
+                .compactMap { NameAddr(String($0))?.uri }.filter { $0.sipURI != nil }
+            var opened: [RedirectBranch] = []
+            for contact in contacts where branches.count < Self.maxBranches {
+                branches.append(Branch())
+                opened.append(RedirectBranch(index: branches.count - 1, contact: contact))
+            }
+            if !opened.isEmpty {
+                redirectBudget -= 1
+                actions.append(.redirect(opened))
+                return actions
+            }
         }
         if code >= 600, isInvite { actions += endSearch() }
         if code >= 600 { searchEnded = true }

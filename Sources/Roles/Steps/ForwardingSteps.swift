@@ -127,6 +127,6 @@ public struct StaticRouteStep: RoutingStep {
         }
         return .forward(ForwardPlan(request: request, targets: [server.target(request.uri, router: router)],
                                     recordRoute: RequestForwarding.shouldRecordRoute(request),
-                                    loopHash: context.loopHash))
+                                    loopHash: context.loopHash, followRedirects: true))
     }
 }

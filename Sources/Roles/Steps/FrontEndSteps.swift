@@ -95,7 +95,7 @@ public struct HomeLookupStep: RoutingStep {
         }
         return .forward(ForwardPlan(request: forwarded, targets: [router.target(forwarded.uri, toServer: home)],
                                     recordRoute: RequestForwarding.shouldRecordRoute(forwarded),
-                                    loopHash: context.loopHash))
+                                    loopHash: context.loopHash, followRedirects: true))
     }
 
     static func claimedOriginator(_ request: SIPRequest, identity: ProxyIdentity) -> String? {

@@ -133,7 +133,7 @@ public struct HomeRoutingStep: RoutingStep {
         AssertedIdentityStep.assert(context.authenticatedUser, in: &request)
         return .forward(ForwardPlan(request: request, targets: [router.target(request.uri, toServer: home)],
                                     recordRoute: RequestForwarding.shouldRecordRoute(request),
-                                    loopHash: context.loopHash))
+                                    loopHash: context.loopHash, followRedirects: true))
     }
 }
 
