@@ -216,12 +216,30 @@ public final class SQLiteStore: DirectoryStore, BindingStore {
         }
     }
 
+    static let upsertUserSQL = """
+        INSERT INTO user (aor, display_name, enabled, home_server, ha1_md5, ha1_sha256) VALUES (?, ?, ?, ?, ?, ?)
+        ON CONFLICT(aor) DO UPDATE SET home_server = excluded.home_server, ha1_md5 = excluded.ha1_md5,
+            ha1_sha256 = excluded.ha1_sha256, display_name = coalesce(excluded.display_name, user.display_name)
+        """
+
     public func importUsers(_ users: [UserRecord]) async throws(StoreError) {
+        try await importUsers(users, replace: false)
+    }
+
+    /// Adds `users` in one transaction. `replace`: a user that exists takes the new password
+    /// and home server (one directory file imported into every server of a mesh).
+    public func importUsers(_ users: [UserRecord], replace: Bool) async throws(StoreError) {
         for user in users { try Self.validate(user) }
         // In key order, the B-tree is appended to rather than split all over.
         let sorted = users.sorted { $0.aor.utf8.lexicographicallyPrecedes($1.aor.utf8) }
         try await write("import users") { db in
             for user in sorted {
+                if replace {
+                    try db.cachedStatement(sql: Self.upsertUserSQL).execute(arguments: [
+                        user.aor, user.displayName, user.enabled, user.homeServer, Data(user.ha1MD5), Data(user.ha1SHA256),
+                    ])
+                    continue
+                }
                 do { try Self.insert(user, db) } catch let error as DatabaseError where error.resultCode == .SQLITE_CONSTRAINT {
                     throw StoreError(.duplicateUser, "user \(user.aor) exists already")
                 }

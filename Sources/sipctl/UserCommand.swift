@@ -57,10 +57,16 @@ struct UserImport: UserSubcommand {
     static let configuration = CommandConfiguration(
         commandName: "import",
         abstract: "Add many users in one transaction: one `user@domain,password[,home-server]` per line.",
-        discussion: "Empty lines and lines starting with # are skipped. Passwords cannot contain commas. All or nothing: a bad line or an existing user adds no one."
+        discussion: """
+            Empty lines and lines starting with # are skipped. Passwords cannot contain commas. All or \
+            nothing: a bad line or an existing user adds no one. With --replace, existing users take the \
+            file's password and home server (how servers of one mesh keep the same directory: import one \
+            file into each).
+            """
     )
     @ParentCommand var root: SipCtl
     @Argument(help: "The file to read, or - for stdin.") var file: String
+    @Flag(help: "Update users that exist already (password, home server) instead of refusing.") var replace = false
 
     func run() async throws {
         let data: Data
@@ -99,7 +105,7 @@ struct UserImport: UserSubcommand {
         let users = await Self.hash(entries)
         let hashed = ContinuousClock.now
         let store = try openStore()
-        try await perform { () async throws(StoreError) in try await store.importUsers(users) }
+        try await perform { () async throws(StoreError) in try await store.importUsers(users, replace: replace) }
         let done = ContinuousClock.now
         print("imported \(users.count) users in \(seconds(done - started)) s "
             + "(read and hashed in \(seconds(hashed - started)) s, stored in one transaction in \(seconds(done - hashed)) s)")

@@ -56,6 +56,25 @@ struct DirectoryTests {
         #expect(try await store.allUsers().count == 991)
     }
 
+    /// `sipctl user import --replace`: one directory file imported into every server of a mesh.
+    @Test func importWithReplaceUpdatesHomeServerAndPassword() async throws {
+        let dir = try TempDir()
+        defer { dir.remove() }
+        let store = try SQLiteStore(directory: dir.path)
+        try await store.addUser(UserRecord(aor: "u1@example.com", displayName: "U One", homeServer: "hs1.example.com",
+                                           ha1MD5: Array(repeating: 1, count: 16), ha1SHA256: Array(repeating: 1, count: 32)))
+        try await store.importUsers([
+            UserRecord(aor: "u1@example.com", homeServer: "hs2.example.com",
+                       ha1MD5: Array(repeating: 2, count: 16), ha1SHA256: Array(repeating: 2, count: 32)),
+            user("u2@example.com"),
+        ], replace: true)
+        let u1 = try #require(try await store.user("u1@example.com"))
+        #expect(u1.homeServer == "hs2.example.com")
+        #expect(u1.ha1MD5 == Array(repeating: 2, count: 16))
+        #expect(u1.displayName == "U One")
+        #expect(try await store.allUsers().count == 2)
+    }
+
     @Test func rejectsMalformedRecords() async throws {
         let dir = try TempDir()
         defer { dir.remove() }
