@@ -7,7 +7,8 @@ import SIPCore
 /// Steps, in order:
 /// 1. `validate` — RFC 3261 §16.3.
 /// 2. `route-preprocess` — §16.4 (our own Route values removed; a flow token noted).
-/// 3. `asserted-identity` — RFC 3325: believed from trusted peers only, removed otherwise.
+/// 3. `asserted-identity` — RFC 3325: believed from trusted peers only (never from a
+///    partner's edge), removed otherwise.
 /// 4. `follow-flow` — a request for a client registered through us (our Path came back).
 /// 5. `local-server` — OPTIONS to the proxy itself answered.
 /// 6. `follow-route` — a Route left: followed inside our dialogs or from a trusted peer,
@@ -21,7 +22,7 @@ public struct ForwardingProxyPolicy: RoutingPolicy {
         chain = StepChain([
             ValidateStep(identity: identity),
             RoutePreprocessStep(identity: identity),
-            AssertedIdentityStep(peers: peers),
+            AssertedIdentityStep(peers: peers, distrusted: federations.serverNames),
             FollowFlowStep(),
             LocalServerStep(identity: identity, registrar: nil),
             FollowRouteStep(),

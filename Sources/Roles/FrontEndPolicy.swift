@@ -23,11 +23,11 @@ public struct FrontEndPolicy: RoutingPolicy {
     /// - Parameter authenticator: nil when authentication is off (`--auth off`): the claimed
     ///   originator is believed, as in a closed lab.
     public init(identity: ProxyIdentity, authenticator: (any RequestAuthenticator)?, homes: any HomeLookup,
-                peers: PeerTable, mode: FrontEndMode) {
+                peers: PeerTable, mode: FrontEndMode, federations: DomainRoutes = DomainRoutes()) {
         var steps: [any RoutingStep] = [
             ValidateStep(identity: identity),
             RoutePreprocessStep(identity: identity),
-            AssertedIdentityStep(peers: peers),
+            AssertedIdentityStep(peers: peers, distrusted: federations.serverNames),
             FollowFlowStep(),
             LocalServerStep(identity: identity, registrar: nil),
         ]

@@ -15,13 +15,14 @@ import SIPCore
 ///    (RFC 3261 §10.3, with its own 401 challenge), OPTIONS answered (§11).
 /// 7. `authenticate` — when authentication is on: digest (§22.3, 407) for new requests from
 ///    our users; the authenticated user must own the From AOR.
-/// 8. `am-i-responsible` — §16.5: a Route left, or a foreign Request-URI, goes to the
+/// 8. `federation` — with `--federate`: a partner domain's Request-URI goes to its edge.
+/// 9. `am-i-responsible` — §16.5: a Route left, or a foreign Request-URI, goes to the
 ///    Request-URI (relaying for foreign originators refused).
-/// 9. `home-routing` — a request to a user of ours homed on another server goes there
+/// 10. `home-routing` — a request to a user of ours homed on another server goes there
 ///    (mutual TLS), with the originator in P-Asserted-Identity.
-/// 10. `presence` — SUBSCRIBE and PUBLISH to users homed here: the presence agent (RFC 3856,
+/// 11. `presence` — SUBSCRIBE and PUBLISH to users homed here: the presence agent (RFC 3856,
 ///    RFC 3903), when presence is on.
-/// 11. `location` — §16.5: 480 for an unknown user as for one with no binding (the answer does
+/// 12. `location` — §16.5: 480 for an unknown user as for one with no binding (the answer does
 ///    not reveal who exists), else fork to every contact.
 public struct HomeServerPolicy: RoutingPolicy {
     public let chain: StepChain
@@ -31,17 +32,18 @@ public struct HomeServerPolicy: RoutingPolicy {
     ///   location step (proxied to the user's devices).
     public init(identity: ProxyIdentity, registrar: any RegistrarService, location: any LocationService,
                 authenticator: (any RequestAuthenticator)?, presence: PresenceService? = nil,
-                peers: PeerTable = PeerTable(), homes: (any HomeLookup)? = nil) {
+                peers: PeerTable = PeerTable(), homes: (any HomeLookup)? = nil, federations: DomainRoutes = DomainRoutes()) {
         let router = PeerRouter(peers: peers)
         var steps: [any RoutingStep] = [
             ValidateStep(identity: identity),
             RoutePreprocessStep(identity: identity),
-            AssertedIdentityStep(peers: peers),
+            AssertedIdentityStep(peers: peers, distrusted: federations.serverNames),
         ]
         if let homes { steps.append(HomeRedirectStep(identity: identity, homes: homes, router: router)) }
         if let presence { steps.append(PresenceDialogStep(identity: identity, presence: presence)) }
         steps.append(LocalServerStep(identity: identity, registrar: registrar))
         if let authenticator { steps.append(AuthenticateStep(identity: identity, authenticator: authenticator)) }
+        if !federations.isEmpty { steps.append(FederationRouteStep(federations: federations, router: router)) }
         steps.append(ResponsibilityStep(identity: identity, openRelay: authenticator == nil))
         if let homes { steps.append(HomeRoutingStep(identity: identity, homes: homes, router: router)) }
         if let presence { steps.append(PresenceStep(presence: presence)) }

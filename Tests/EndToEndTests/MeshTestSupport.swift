@@ -96,12 +96,15 @@ struct MeshServer {
     ]
 
     /// - Parameter homes: this server's directory differs for these users (a stale copy).
+    /// - Parameter settings: more `key = value` settings (`federate`).
     static func start(_ name: String, tlsPort: Int, pki: MeshPKI, peers: [String: Int], homes: [String: String] = [:],
+                      domain: String = "example.com", users: [(String, String, String)] = users,
+                      settings more: [(key: String, value: String)] = [],
                       policy: @escaping PolicyFactory) async throws -> MeshServer {
         let dir = try RunningHomeServer.temporaryDirectory()
         let store = try SQLiteStore(directory: dir)
         for (user, password, home) in users {
-            var record = TestUsers.record(user: user, domain: "example.com", password: password)
+            var record = TestUsers.record(user: user, domain: domain, password: password)
             record.homeServer = homes[user] ?? home
             try await store.addUser(record)
         }
@@ -109,10 +112,11 @@ struct MeshServer {
         let files = try pki.issue(name)
         var settings = ServerSettings(serverName: name)
         var entries: [(key: String, value: String)] = [
-            ("data", dir), ("domain", "example.com"), ("listen", "udp:127.0.0.1:0"), ("listen", "mtls:127.0.0.1:\(tlsPort)"),
+            ("data", dir), ("domain", domain), ("listen", "udp:127.0.0.1:0"), ("listen", "mtls:127.0.0.1:\(tlsPort)"),
             ("tls-cert", files.cert), ("tls-key", files.key), ("tls-ca", pki.caFile.path),
         ]
         for (peer, port) in peers.sorted(by: { $0.key < $1.key }) { entries.append(("peer", "\(peer)=tls:127.0.0.1:\(port)")) }
+        entries += more
         try settings.apply(entries)
         var logger = Logger(label: "test.\(name)")
         logger.logLevel = .warning

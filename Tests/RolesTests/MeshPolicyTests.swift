@@ -145,6 +145,25 @@ struct FakeHomes: HomeLookup {
         #expect(fp.decide(&context) == .respond(StatusAnswer(403, "Untrusted Domain")))
     }
 
+    /// A partner's edge is reachable like a peer but outside the trust domain: its
+    /// P-Asserted-Identity (here claiming one of our users) is removed and the request
+    /// challenged; a peer's request without the header is challenged too.
+    @Test func partnerEdgesAndPeersWithoutAssertionAreNotTrusted() throws {
+        let withPartner = PeerTable([PeerServer(spec: "edge.partner.test=tls:203.0.113.5:5061")!,
+                                     PeerServer(spec: "fe.example.test=tls:192.0.2.20:5061")!])
+        let policy = HomeServerPolicy(identity: identity, registrar: FakeRegistrar(), location: FakeLocation(table: [:]),
+                                      authenticator: FakeAuthenticator(), peers: withPartner, homes: homes,
+                                      federations: try DomainRoutes(["partner.test=edge.partner.test"], option: "federate"))
+        let forged = try message(to: "carol", extra: "P-Asserted-Identity: <sip:alice@example.com>\n")
+        var context = RoutingContext(request: forged, source: RequestSource(transport: .tls, host: "203.0.113.5", port: 5061,
+                                                                            tlsPeerNames: ["edge.partner.test"]))
+        if case .answerLocally(let r) = policy.decide(&context) { #expect(r.statusCode == 407) } else { Issue.record("not challenged") }
+        #expect(context.authenticatedUser == nil)
+        context = RoutingContext(request: try message(to: "carol"), source: RequestSource(
+            transport: .tls, host: "192.0.2.20", port: 40000, tlsPeerNames: ["fe.example.test"]))
+        if case .answerLocally(let r) = policy.decide(&context) { #expect(r.statusCode == 407) } else { Issue.record("not challenged") }
+    }
+
     @Test func frontEndProxiesToTheOriginatorsHomeOrRedirects() throws {
         let source = RequestSource(transport: .udp, host: "198.51.100.1", port: 5060)
         for mode in FrontEndMode.allCases {

@@ -37,7 +37,8 @@ public enum FrontEndRole: ServerRole {
             throw RolesError(.badConfiguration, "bad mode '\(text)' (expected proxy or redirect)")
         }
         return FrontEndPolicy(identity: services.identity, authenticator: services.authenticator,
-                              homes: services.homes, peers: services.peers, mode: mode)
+                              homes: services.homes, peers: services.peers, mode: mode,
+                              federations: services.settings.federations)
     }
 }
 

@@ -56,6 +56,10 @@ public struct DomainRoutes: Hashable, Sendable {
 
     public subscript(domain: String) -> RouteServer? { routes[domain.lowercased()] }
     public var isEmpty: Bool { routes.isEmpty }
+    /// The names of the servers routes point at by name.
+    public var serverNames: Set<String> {
+        Set(routes.values.compactMap { if case .named(let name) = $0 { name } else { nil } })
+    }
 }
 
 /// Forwarding proxy: a request that still carries a Route after §16.4 follows it, but only

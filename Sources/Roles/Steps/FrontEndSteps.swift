@@ -5,7 +5,7 @@ import Store
 /// our domains, REGISTER included (401 for REGISTER, 407 otherwise, RFC 3261 §22). The
 /// authenticated user must be the originator: the To AOR of a REGISTER, the From AOR of
 /// anything else (403 otherwise). Requests inside a dialog this server record-routed, for a
-/// client flow behind it, or from a trusted peer are not challenged.
+/// client flow behind it, or asserted by a trusted peer (RFC 3325) are not challenged.
 public struct OriginatorAuthenticateStep: RoutingStep {
     public let name = "authenticate"
     public let identity: ProxyIdentity
@@ -19,7 +19,7 @@ public struct OriginatorAuthenticateStep: RoutingStep {
     public func process(_ context: inout RoutingContext) -> RoutingDecision? {
         let request = context.request
         if request.method == .ack || request.method == .cancel { return nil }
-        if context.isInOwnDialog || context.trustedPeer != nil || context.routeFlow != nil { return nil }
+        if context.isInOwnDialog || context.authenticatedUser != nil || context.routeFlow != nil { return nil }
         let originator = request.method == .register ? request.to?.uri.sipURI : request.from?.uri.sipURI
         guard let originator, let user = originator.user, identity.domains.contains(originator.host.lowercased()),
               let claimed = AOR.normalize("\(user)@\(originator.host)") else { return nil }

@@ -24,15 +24,24 @@ public struct DirectoryHomeLookup: HomeLookup {
 /// (its verified certificate carries the peer's name) is from a trusted server: its
 /// `P-Asserted-Identity` names the originator the peer authenticated, so the request is not
 /// challenged again. From anyone else the header proves nothing and is removed (§5).
+///
+/// A partner organisation's edge (`--federate`) is reachable like a peer but outside the
+/// trust domain: its assertions are removed. A peer's request without the header is
+/// authenticated like any other (a forwarding proxy authenticates nobody and never asserts).
 public struct AssertedIdentityStep: RoutingStep {
     public let name = "asserted-identity"
     public let peers: PeerTable
+    /// Servers never trusted to assert identities (federation partners' edges).
+    public let distrusted: Set<String>
 
-    public init(peers: PeerTable) { self.peers = peers }
+    public init(peers: PeerTable, distrusted: Set<String> = []) {
+        self.peers = peers
+        self.distrusted = distrusted
+    }
 
     public func process(_ context: inout RoutingContext) -> RoutingDecision? {
         if !context.source.tlsPeerNames.isEmpty,
-           let peer = peers.trustedPeer(certificateNames: context.source.tlsPeerNames) {
+           let peer = peers.trustedPeer(certificateNames: context.source.tlsPeerNames), !distrusted.contains(peer.name) {
             context.trustedPeer = peer.name
             peers.flows.record(peer.name, source: context.source)
             if let aor = Self.assertedAOR(context.request) { context.authenticatedUser = aor }
@@ -133,6 +142,31 @@ public struct HomeRoutingStep: RoutingStep {
         AssertedIdentityStep.assert(context.authenticatedUser, in: &request)
         return .forward(ForwardPlan(request: request, targets: [router.target(request.uri, toServer: home)],
                                     recordRoute: RequestForwarding.shouldRecordRoute(request),
+                                    loopHash: context.loopHash, followRedirects: true))
+    }
+}
+
+/// A request for a federated partner domain (`--federate DOMAIN=SERVER`) goes to SERVER over
+/// mutual TLS (the organisation's edge), for an authenticated originator or a peer's request
+/// only (no open relay).
+public struct FederationRouteStep: RoutingStep {
+    public let name = "federation"
+    public let federations: DomainRoutes
+    public let router: PeerRouter
+
+    public init(federations: DomainRoutes, router: PeerRouter) {
+        self.federations = federations
+        self.router = router
+    }
+
+    public func process(_ context: inout RoutingContext) -> RoutingDecision? {
+        guard !federations.isEmpty, context.request.headers.first("Route") == nil,
+              let domain = context.request.uri.sipURI?.host, let server = federations[domain] else { return nil }
+        guard context.authenticatedUser != nil || context.trustedPeer != nil || context.isInOwnDialog else {
+            return .respond(StatusAnswer(403, "Relaying Denied"))
+        }
+        return .forward(ForwardPlan(request: context.request, targets: [server.target(context.request.uri, router: router)],
+                                    recordRoute: RequestForwarding.shouldRecordRoute(context.request),
                                     loopHash: context.loopHash, followRedirects: true))
     }
 }

@@ -101,7 +101,8 @@ public struct AuthenticateStep: RoutingStep {
         }
         guard let from = request.from, let fromURI = from.uri.sipURI,
               identity.domains.contains(fromURI.host.lowercased()) else { return nil }
-        if context.isInOwnDialog || context.trustedPeer != nil { return nil }
+        // Inside our dialog, or asserted by a trusted peer (RFC 3325): not challenged again.
+        if context.isInOwnDialog || context.authenticatedUser != nil { return nil }
         switch authenticator.authenticate(request, source: context.source) {
         case .authenticated(let aor):
             guard let user = fromURI.user, AOR.normalize("\(user)@\(fromURI.host)") == aor else {
