@@ -128,8 +128,9 @@ public final class DNSResolver: Sendable {
             return
         }
         let server = servers[attempt % servers.count]
-        var id = UInt16.random(in: .min ... .max)
-        while state.value.pending[id] != nil { id = UInt16.random(in: .min ... .max) }
+        var fresh = UInt16.random(in: .min ... .max)
+        while state.value.pending[fresh] != nil { fresh = UInt16.random(in: .min ... .max) }
+        let id = fresh
         let bytes: [UInt8]
         do {
             bytes = try DNSWire.query(id: id, question: question)

@@ -2,15 +2,15 @@ import NIOCore
 
 extension SIPTransportError.Code {
     /// A DNS message that is malformed or truncated, or a name that cannot be asked for.
-    public static let dnsMalformed = Code("dnsMalformed")
+    public static let dnsMalformed = SIPTransportError.Code("dnsMalformed")
     /// No nameserver answered in time (after every retry).
-    public static let dnsTimeout = Code("dnsTimeout")
+    public static let dnsTimeout = SIPTransportError.Code("dnsTimeout")
     /// Nameservers answered SERVFAIL/REFUSED/..., or the resolver could not send.
-    public static let dnsFailure = Code("dnsFailure")
+    public static let dnsFailure = SIPTransportError.Code("dnsFailure")
     /// The name has no usable records (NXDOMAIN, or no records of the types asked for).
-    public static let dnsNotFound = Code("dnsNotFound")
+    public static let dnsNotFound = SIPTransportError.Code("dnsNotFound")
     /// Too many queries in flight: the resolver refuses more until some complete.
-    public static let dnsOverloaded = Code("dnsOverloaded")
+    public static let dnsOverloaded = SIPTransportError.Code("dnsOverloaded")
 }
 
 /// The DNS wire format (RFC 1035 §4): building a query and parsing any message, bounds
@@ -197,7 +197,7 @@ public enum DNSWire {
         }
 
         mutating func record() throws(SIPTransportError) -> DNSResourceRecord {
-            let name = try name()
+            let owner = try name()
             let type = DNSRecordType(rawValue: try u16())
             _ = try u16()  // class
             let rawTTL = try u32()
@@ -235,7 +235,7 @@ public enum DNSWire {
             // A decoded record's data must fill its RDLENGTH exactly; unknown types are skipped.
             if data != .other, offset != end { throw malformed("\(type) data shorter than its RDLENGTH") }
             offset = end
-            return DNSResourceRecord(name: name, type: type, ttl: ttl, data: data)
+            return DNSResourceRecord(name: owner, type: type, ttl: ttl, data: data)
         }
     }
 }

@@ -1,4 +1,5 @@
 import NIOCore
+import SIPCore
 
 /// What the locator asks DNS; ``DNSResolver`` is the real one, tests may supply a table.
 public protocol DNSQuerying: Sendable {
