@@ -61,7 +61,7 @@ struct DNSCacheTests {
             search example.com
             nameserver 192.0.2.53 # trailing
             nameserver 2001:db8::53
-            nameserver fe80::1%eth0
+            nameserver not-an-address
             ;nameserver 10.0.0.1
             options timeout:1 attempts:3 rotate
             """)

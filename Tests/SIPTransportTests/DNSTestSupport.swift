@@ -110,7 +110,7 @@ final class DNSMasq {
                 }
                 Thread.sleep(forTimeInterval: 0.02)
             }
-            if process.isRunning { process.terminate() }
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
             process.waitUntilExit()
             lastLog = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
         }
@@ -119,9 +119,10 @@ final class DNSMasq {
 
     var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 
+    /// SIGKILL: the child inherits the test process's signal mask, where SIGTERM is blocked.
     func stop() {
         if process.isRunning {
-            process.terminate()
+            kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
         }
         try? FileManager.default.removeItem(atPath: logPath)

@@ -54,7 +54,7 @@ public struct DNSResolverConfiguration: Sendable {
     }
 
     /// A configuration from the text of a resolv.conf: `nameserver ADDR` lines (IPv4 or
-    /// IPv6, port 53; scoped IPv6 addresses are skipped), `options timeout:N attempts:N`.
+    /// IPv6, port 53, at most 8; a line that is no address is skipped), `options timeout:N attempts:N`.
     /// Comments start with `#` or `;`. Without a usable nameserver, 127.0.0.1:53.
     public static func parsingResolvConf(_ text: String) -> DNSResolverConfiguration {
         var servers: [SocketAddress] = []
