@@ -159,6 +159,18 @@ struct DNSMasqTests {
         dnsmasq.stop()
     }
 
+    @Test("an answer too large for UDP (TC set) is asked again over TCP")
+    func truncatedOverTCP() async throws {
+        let many = (1...150).map { "--host-record=big.example.test,10.0.\($0 / 100).\($0 % 100 + 1)" }
+        let dnsmasq = try DNSMasq(domains: ["example.test"], records: many)
+        let resolver = DNSResolver(configuration: DNSResolverConfiguration(nameservers: [dnsmasq.address]),
+                                   eventLoop: MultiThreadedEventLoopGroup.singleton.next())
+        let answer = try await resolver.query("big.example.test", type: .a)
+        try await resolver.shutdown()
+        dnsmasq.stop()
+        #expect(answer.records.count == 150)  // 150 A records need ~2.4 KB; UDP carries 1232 bytes
+    }
+
     @Test("many concurrent questions share the loop and all complete")
     func concurrent() async throws {
         let f = try Fixture()

@@ -12,29 +12,29 @@ import NIOPosix
 /// without a hop. Identical questions in flight share one query. A response is accepted
 /// only from the nameserver the query went to, with the query's id and question.
 ///
-/// Not done: retrying a truncated (TC) answer over TCP. Queries advertise a 1232-byte EDNS0
-/// payload, which fits any RFC 3263 answer in practice; a truncated answer that still
-/// carries records is used as is, one with none counts as a failed attempt.
+/// Queries advertise a 1232-byte EDNS0 payload (RFC 6891). A truncated (TC) answer is asked
+/// again over TCP of the same nameserver (RFC 7766 §5); should that fail, the truncated
+/// answer's records are used if it has any, else the next attempt goes on.
 public final class DNSResolver: Sendable {
     public let eventLoop: any EventLoop
     public let configuration: DNSResolverConfiguration
     public let cache: DNSCache
-    private let logger: Logger
-    private let state: NIOLoopBoundBox<State>
+    let logger: Logger
+    let state: NIOLoopBoundBox<State>
 
-    private struct InFlight {
+    struct InFlight {
         var promise: EventLoopPromise<DNSAnswer>
         var lastError: SIPTransportError?
     }
 
-    private struct Pending {
+    struct Pending {
         var question: DNSQuestion
         var attempt: Int
         var server: SocketAddress
         var timeout: Scheduled<Void>?
     }
 
-    private struct State {
+    struct State {
         var inFlight: [DNSQuestion: InFlight] = [:]
         var pending: [UInt16: Pending] = [:]
         var channels: [NIOBSDSocket.ProtocolFamily: EventLoopFuture<any Channel>] = [:]
@@ -119,7 +119,7 @@ public final class DNSResolver: Sendable {
         return promise.futureResult
     }
 
-    private func send(_ question: DNSQuestion, attempt: Int) {
+    func send(_ question: DNSQuestion, attempt: Int) {
         let servers = configuration.nameservers
         guard attempt < servers.count * configuration.attempts else {
             let error = state.value.inFlight[question]?.lastError
@@ -154,7 +154,7 @@ public final class DNSResolver: Sendable {
         }
     }
 
-    private func finish(_ question: DNSQuestion, _ result: Result<DNSAnswer, SIPTransportError>) {
+    func finish(_ question: DNSQuestion, _ result: Result<DNSAnswer, SIPTransportError>) {
         guard let entry = state.value.inFlight.removeValue(forKey: question) else { return }
         switch result {
         case .success(let answer):
@@ -194,20 +194,37 @@ public final class DNSResolver: Sendable {
         }
         state.value.pending[message.id] = nil
         pending.timeout?.cancel()
-        let question = pending.question
+        if message.isTruncated {
+            retryOverTCP(pending.question, server: pending.server, attempt: pending.attempt, truncated: message)
+        } else {
+            handle(message, question: pending.question, server: pending.server, attempt: pending.attempt)
+        }
+    }
+
+    /// A matched response (over UDP, or TCP after a truncated one): an answer, or on
+    /// SERVFAIL/REFUSED/... the next attempt.
+    func handle(_ message: DNSMessage, question: DNSQuestion, server: SocketAddress, attempt: Int) {
         switch message.responseCode {
         case .noError, .nameError:
-            let answer = DNSAnswer(message: message, question: question, negativeTTL: configuration.negativeTTL)
-            if message.isTruncated, answer.isNegative {
-                state.value.inFlight[question]?.lastError = SIPTransportError(.dnsFailure, "truncated answer for \(question.name) (no TCP retry)")
-                send(question, attempt: pending.attempt + 1)
-            } else {
-                finish(question, .success(answer))
-            }
+            finish(question, .success(DNSAnswer(message: message, question: question, negativeTTL: configuration.negativeTTL)))
         default:
             state.value.inFlight[question]?.lastError = SIPTransportError(
-                .dnsFailure, "\(pending.server) answered \(message.responseCode) for \(question.name) \(question.type)")
-            send(question, attempt: pending.attempt + 1)
+                .dnsFailure, "\(server) answered \(message.responseCode) for \(question.name) \(question.type)")
+            send(question, attempt: attempt + 1)
+        }
+    }
+
+    /// After a truncated answer over TCP fails: the records the truncated one carried, if any,
+    /// else the next attempt.
+    func tcpFailed(_ question: DNSQuestion, truncated: DNSMessage, server: SocketAddress, attempt: Int, error: any Error) {
+        logger.debug("DNS over TCP failed", metadata: ["dns.server": "\(server)", "error": "\(error)"])
+        let answer = DNSAnswer(message: truncated, question: question, negativeTTL: configuration.negativeTTL)
+        if truncated.responseCode == .noError, !answer.isNegative {
+            finish(question, .success(answer))
+        } else {
+            state.value.inFlight[question]?.lastError = SIPTransportError(
+                .dnsFailure, "truncated answer for \(question.name) and TCP to \(server) failed: \(error)")
+            send(question, attempt: attempt + 1)
         }
     }
 }
