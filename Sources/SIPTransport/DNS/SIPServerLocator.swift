@@ -24,7 +24,18 @@ extension DNSResolver: DNSQuerying {}
 ///   `_sips._tcp` for sips), in that order. Without any, A/AAAA with UDP port 5060 (TLS
 ///   5061 for sips).
 /// SRV records are ordered by priority, then weight (``SRVOrdering``); each SRV target's
-/// addresses (A, then AAAA unless `preferIPv6`) follow in that order.
+/// addresses (A, then AAAA unless `preferIPv6`) follow in that order. A `transport`
+/// parameter this layer does not speak (sctp, ws) is treated as absent.
+///
+/// ```swift
+/// let resolver = DNSResolver(configuration: .system(), eventLoop: group.next())
+/// let locator = SIPServerLocator(resolver: resolver)
+/// locator.locate(uri, on: context.eventLoop).whenSuccess { targets in
+///     var failover = SIPTargetIterator(targets)
+///     if let first = failover.next() { send(request, to: first.endpoint) }
+///     // on a transport error, timeout or 503: failover.next(), a new branch, send again
+/// }
+/// ```
 public struct SIPServerLocator: Sendable {
     public struct Options: Sendable {
         /// The transports the caller can send over; others are left out of the list.
