@@ -113,11 +113,14 @@ let package = Package(
         .executableTarget(name: "home-server", dependencies: ["Roles"]),
         .executableTarget(name: "front-end", dependencies: ["Roles"]),
         .executableTarget(name: "forwarding-proxy", dependencies: ["Roles"]),
+        // Test helpers shared by test targets (a real dnsmasq for RFC 3263 tests).
+        .target(name: "SIPTestSupport", dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+                path: "Tests/SIPTestSupport"),
         .testTarget(name: "SIPCoreTests", dependencies: ["SIPCore"], resources: [.copy("Fixtures")]),
         .testTarget(
             name: "SIPTransportTests",
             dependencies: [
-                "SIPTransport", "SIPCore",
+                "SIPTransport", "SIPCore", "SIPTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
@@ -149,6 +152,7 @@ let package = Package(
             name: "EndToEndTests",
             dependencies: [
                 "Roles", "SIPTransport", "SIPTransaction", "Store", "Registrar", "SIPCore", "SIPDialog", "Presence",
+                "SIPTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

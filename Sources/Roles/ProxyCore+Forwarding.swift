@@ -22,6 +22,10 @@ final class ProxyTransaction: Sendable {
         /// The plan being carried out (a 3xx's contacts become more branches of it).
         var plan: ForwardPlan?
         var inbound: ListenTransport = .udp
+        /// Per branch: its target, its attempt number, the RFC 3263 candidates left.
+        var targets: [Int: ForwardTarget] = [:]
+        var attempts: [Int: Int] = [:]
+        var alternates: [Int: [NextHop]] = [:]
     }
 
     let transaction: ServerTransaction
@@ -61,50 +65,118 @@ final class ProxyTransaction: Sendable {
         finishIfDone()
     }
 
-    /// Builds each branch's request (§16.6 steps 1-8) and starts its client transaction.
+    /// Builds each branch's request (§16.6 steps 1-8), resolves its next hop (RFC 3263: a
+    /// peer by name, DNS for other names) and starts its client transaction.
     private func startBranches(_ indexed: [(Int, ForwardTarget)]) {
-        guard let layer = core.layer, let (plan, inbound) = state.withLock({ s in s.plan.map { ($0, s.inbound) } }) else {
-            return
-        }
-        let identity = core.identity
-        let request = transaction.request
-        let seed = ((try? request.topVia?.branch) ?? nil) ?? request.headers.first("Call-ID") ?? ""
+        guard let (plan, inbound) = state.withLock({ s in s.plan.map { ($0, s.inbound) } }) else { return }
+        let seed = self.seed
         var actions: [ResponseContext.Action] = []
         for (index, target) in indexed {
-            let built = RequestForwarding.forward(
-                plan.request, to: target, identity: identity, inbound: inbound, recordRoute: plan.recordRoute,
-                loopHash: plan.loopHash, seed: seed, fork: index)
-            guard var forwarded = built, let hop = core.resolved(forwarded.nextHop) else {
+            guard let preview = RequestForwarding.forward(
+                plan.request, to: target, identity: core.identity, inbound: inbound, recordRoute: plan.recordRoute,
+                loopHash: plan.loopHash, seed: seed, fork: index) else {
                 actions += state.withLock { $0.context.branchFailed(index, status: 503) }
                 continue
             }
-            forwarded.nextHop = hop
-            state.withLock { $0.running += 1 }
-            do {
-                let handle = try layer.start(forwarded.request, to: SIPDestination(forwarded.nextHop), pushVia: false) {
-                    [self] report in self.report(report, branch: index)
-                }
-                let cancelNow = state.withLock { s in
-                    s.clients[index] = handle
-                    return s.cancelWanted.remove(index) != nil
-                }
-                if cancelNow { handle.cancel() }
-                if isInvite { startTimerC(index) }
-                if core.logger.logLevel <= .debug {
-                    core.logger.debug("forwarded", metadata: ["sip.call_id": "\(request.callID ?? "")",
-                                                              "sip.next_hop": "\(forwarded.nextHop)"])
-                }
-            } catch {
-                core.logger.debug("client transaction not started", metadata: ["sip.error": "\(error)"])
-                actions += state.withLock { s in
-                    s.running -= 1
-                    return s.context.branchFailed(index, status: error.status ?? 503)
-                }
+            state.withLock { s in
+                s.targets[index] = target
+                s.running += 1  // held while the name resolves
+            }
+            if let now = core.resolver.resolveNow(preview.nextHop), now.first == preview.nextHop {
+                resolvedHops(now, branch: index, preview: preview)
+            } else {
+                core.resolver.resolve(preview.nextHop) { [self] hops in self.resolvedHops(hops, branch: index, preview: nil) }
             }
         }
         // A CANCEL that came while the request was being routed (§16.10).
         actions += state.withLock { s in s.cancelled ? s.context.cancelReceived() : [] }
         perform(actions)
+    }
+
+    private var seed: String {
+        let request = transaction.request
+        return ((try? request.topVia?.branch) ?? nil) ?? request.headers.first("Call-ID") ?? ""
+    }
+
+    /// The candidates for branch `index` are known: send to the first, keep the others for
+    /// failover. `preview` is the request already built for the first (a numeric hop).
+    private func resolvedHops(_ hops: [NextHop], branch index: Int, preview: ForwardedRequest?) {
+        let actions: [ResponseContext.Action] = state.withLock { s in
+            s.running -= 1
+            guard hops.isEmpty else {
+                s.alternates[index] = Array(hops.dropFirst())
+                return []
+            }
+            return s.context.branchFailed(index, status: 503)
+        }
+        if hops.isEmpty {
+            core.logger.notice("next hop not resolved", metadata: ["sip.call_id": "\(transaction.request.callID ?? "")"])
+            perform(actions)
+            finishIfDone()
+            return
+        }
+        send(branch: index, to: hops[0], prebuilt: preview)
+    }
+
+    /// Starts a client transaction for branch `index` towards `hop` (a new attempt: a new
+    /// Via branch, so a failover is a new transaction, RFC 3263 §4.3).
+    private func send(branch index: Int, to hop: NextHop, prebuilt: ForwardedRequest?) {
+        guard let layer = core.layer else { return }
+        let (attempt, target, plan, inbound) = state.withLock { s in
+            s.attempts[index, default: 0] += 1
+            s.running += 1
+            return (s.attempts[index]!, s.targets[index], s.plan, s.inbound)
+        }
+        let built = prebuilt ?? target.flatMap { target in plan.flatMap { plan in
+            RequestForwarding.forward(plan.request, to: target, identity: core.identity, inbound: inbound,
+                                      recordRoute: plan.recordRoute, loopHash: plan.loopHash,
+                                      seed: attempt == 1 ? seed : "\(seed).\(attempt)", fork: index, resolved: hop)
+        } }
+        guard let forwarded = built else {
+            let actions = state.withLock { s in
+                s.running -= 1
+                return s.context.branchFailed(index, status: 503)
+            }
+            perform(actions)
+            return
+        }
+        do {
+            let handle = try layer.start(forwarded.request, to: SIPDestination(forwarded.nextHop), pushVia: false) {
+                [self] report in self.report(report, branch: index, attempt: attempt)
+            }
+            let cancelNow = state.withLock { s in
+                s.clients[index] = handle
+                return s.cancelWanted.remove(index) != nil
+            }
+            if cancelNow { handle.cancel() }
+            if isInvite, attempt == 1 { startTimerC(index) }
+            if core.logger.logLevel <= .debug {
+                core.logger.debug("forwarded", metadata: ["sip.call_id": "\(transaction.request.callID ?? "")",
+                                                          "sip.next_hop": "\(forwarded.nextHop)"])
+            }
+        } catch {
+            core.logger.debug("client transaction not started", metadata: ["sip.error": "\(error)"])
+            state.withLock { $0.running -= 1 }
+            failOver(branch: index, status: error.status ?? 503)
+        }
+    }
+
+    /// The current attempt of branch `index` failed with `status` (a transport error, a
+    /// timeout, a 503): the next candidate, or the failure goes into the context.
+    private func failOver(branch index: Int, status: Int) {
+        let next: NextHop? = state.withLock { s in
+            guard !s.cancelled, !s.context.searchEnded, var rest = s.alternates[index], !rest.isEmpty else { return nil }
+            let hop = rest.removeFirst()
+            s.alternates[index] = rest
+            return hop
+        }
+        if let next {
+            core.logger.info("failing over to the next target", metadata: ["sip.call_id": "\(transaction.request.callID ?? "")",
+                                                                           "sip.next_hop": "\(next)", "sip.status": "\(status)"])
+            send(branch: index, to: next, prebuilt: nil)
+            return
+        }
+        perform(state.withLock { $0.context.branchFailed(index, status: status) })
     }
 
     /// CANCEL from upstream (§16.10): cancels pending branches now, or once they exist.
@@ -119,8 +191,28 @@ final class ProxyTransaction: Sendable {
 
     /// A report of branch `index`'s client transaction (§16.7 steps 1-4): our Via comes off
     /// and the response goes into the context; a failed or ended transaction counts as 408
-    /// (timeout) or 503 (transport error, §16.9).
-    func report(_ report: ClientTransactionReport, branch index: Int) {
+    /// (timeout) or 503 (transport error, §16.9). A transport error, a timeout or a 503 fails
+    /// over to the branch's next RFC 3263 candidate first, if any. Reports of an attempt that
+    /// was failed over from only count its end.
+    func report(_ report: ClientTransactionReport, branch index: Int, attempt: Int = 1) {
+        let current = state.withLock { ($0.attempts[index] ?? 1) == attempt }
+        if !current {
+            if case .terminated = report {
+                state.withLock { $0.running -= 1 }
+                finishIfDone()
+            }
+            return
+        }
+        let hasAlternates = state.withLock { !($0.alternates[index] ?? []).isEmpty }
+        if hasAlternates {
+            switch report {
+            case .outcome(.response(let response)) where response.statusCode == 503:
+                return failOver(branch: index, status: 503)
+            case .outcome(.failed(let error)):
+                return failOver(branch: index, status: error.code == .timeout ? 408 : 503)
+            default: break
+            }
+        }
         let actions: [ResponseContext.Action] = state.withLock { s in
             switch report {
             case .outcome(.response(var response)):

@@ -19,9 +19,8 @@ public final class ProxyCore: SIPRequestHandler {
 
     public let policy: any RoutingPolicy
     public let configuration: Configuration
-    /// Where a next hop named by host name is (RFC 3263): a `--peer`'s address, else nil
-    /// (the branch fails with 503). Numeric hops never come here.
-    let resolveName: @Sendable (NextHop) -> NextHop?
+    /// Where a next hop named by a host name goes (RFC 3263): a `--peer`, else DNS.
+    let resolver: NextHopResolver
     let identityCell: Mutex<ProxyIdentity>
     let layerCell = Mutex<TransactionLayer?>(nil)
     /// INVITEs being routed or forwarded, by server transaction id, for CANCEL (§16.10).
@@ -31,8 +30,8 @@ public final class ProxyCore: SIPRequestHandler {
 
     public init(policy: any RoutingPolicy, identity: ProxyIdentity, configuration: Configuration = .init(),
                 logger: Logger = Logger(label: "sip.proxy"),
-                resolveName: @escaping @Sendable (NextHop) -> NextHop? = { _ in nil }) {
-        self.resolveName = resolveName
+                resolver: NextHopResolver = NextHopResolver(peers: PeerTable(), locator: nil)) {
+        self.resolver = resolver
         self.policy = policy
         self.configuration = configuration
         self.identityCell = Mutex(identity)
@@ -113,9 +112,18 @@ public final class ProxyCore: SIPRequestHandler {
         let seed = (try? ack.topVia?.branch) ?? nil
         guard let forwarded = RequestForwarding.forward(
             plan.request, to: target, identity: identity, inbound: requestSource.transport, recordRoute: false,
-            loopHash: plan.loopHash, seed: seed ?? ack.headers.first("Call-ID") ?? "", fork: 0),
-              let hop = resolved(forwarded.nextHop) else { return }
-        layer.sendStateless(forwarded.request, to: SIPDestination(hop))
+            loopHash: plan.loopHash, seed: seed ?? ack.headers.first("Call-ID") ?? "", fork: 0) else { return }
+        resolver.resolve(forwarded.nextHop) { hops in
+            guard let hop = hops.first else { return }
+            var request = forwarded.request
+            if hop.transport != forwarded.nextHop.transport, let via = request.headers.first("Via") {
+                // The Via names the transport the resolver chose (same branch: §16.11).
+                request.headers.removeFirstValue("Via")
+                request.headers.insertFirst("Via", via.replacing("SIP/2.0/\(forwarded.nextHop.transport.viaToken)",
+                                                                 with: "SIP/2.0/\(hop.transport.viaToken)"))
+            }
+            layer.sendStateless(request, to: SIPDestination(hop))
+        }
     }
 
     /// §16.7 step 3 / §18: a response matching no client transaction whose top Via is ours
@@ -130,17 +138,6 @@ public final class ProxyCore: SIPRequestHandler {
     }
 
     // MARK: Forwarding
-
-    /// A next hop the transport can use: numeric as it is, a name through `resolveName`.
-    func resolved(_ hop: NextHop) -> NextHop? {
-        if hop.isNumericHost { return hop }
-        guard var found = resolveName(hop) else {
-            logger.notice("next hop not resolved", metadata: ["sip.next_hop": "\(hop)"])
-            return nil
-        }
-        if found.tlsServerName == nil, found.transport == .tls { found.tlsServerName = hop.tlsServerName }
-        return found
-    }
 
     func respond(_ transaction: ServerTransaction, _ response: SIPResponse) {
         do {

@@ -27,6 +27,8 @@ public struct ServerSettings: Hashable, Sendable {
     public var peers: [PeerServer] = []
     /// Partner domains and the servers that reach them (`--federate DOMAIN=SERVER`).
     public var federations = DomainRoutes()
+    /// Nameservers for RFC 3263 lookups (`--dns-server HOST:PORT`); empty: /etc/resolv.conf.
+    public var dnsServers: [ListenAddress] = []
 
     public init(serverName: String) { self.serverName = serverName }
 
@@ -43,9 +45,9 @@ public struct ServerSettings: Hashable, Sendable {
     /// The keys a config file may use: the long option names (ServerOptions.settingKeys adds
     /// the CONTRACT options that are not supported yet, so that they are refused by name).
     public static let keys: Set<String> = ["data", "domain", "listen", "server-name", "tls-cert", "tls-key",
-                                           "tls-ca", "auth", "digest-algorithms", "log-level", "peer", "federate"]
+                                           "tls-ca", "auth", "digest-algorithms", "log-level", "peer", "federate", "dns-server"]
     /// The keys that take several values (an option given several times).
-    public static let repeatable: Set<String> = ["domain", "listen", "peer", "federate"]
+    public static let repeatable: Set<String> = ["domain", "listen", "peer", "federate", "dns-server"]
 
     /// Applies `key = value` settings in order; a repeatable key's values accumulate, and
     /// the first value of a repeatable key in `entries` replaces what was there before.
@@ -88,6 +90,16 @@ public struct ServerSettings: Hashable, Sendable {
             for value in values {
                 guard let peer = PeerServer(spec: value) else { throw bad("bad peer '\(value)' (expected NAME=tls:HOST:PORT)") }
                 peers.append(peer)
+            }
+            return
+        }
+        if key == "dns-server" {
+            dnsServers = []
+            for value in values {
+                guard let address = ListenAddress(spec: "udp:" + value) else {
+                    throw bad("bad dns-server '\(value)' (expected HOST:PORT, an IP address)")
+                }
+                dnsServers.append(address)
             }
             return
         }

@@ -1,5 +1,6 @@
 import Foundation
 import Roles
+import SIPTestSupport
 import SIPCore
 import Testing
 
@@ -156,5 +157,50 @@ import Testing
 
         for ua in [alice, bob, carol, stray] { await ua.close() }
         for server in [fp, fe, hs1] { await server.stop() }
+    }
+
+    /// RFC 3263 between home servers: HS1 does not know hs2 as a --peer; a real dnsmasq
+    /// serves `_sips._tcp.hs2.example.test` with a dead target at priority 0 and HS2 at
+    /// priority 1. alice's MESSAGE to bob (homed on hs2) fails over to HS2 and arrives, HS2's
+    /// certificate checked against the name looked up.
+    @Test func homeServerFindsAnUnlistedPeerByDNSAndFailsOver() async throws {
+        let pki = try MeshPKI()
+        let hs1Port = try freeLoopbackPort(), hs2Port = try freeLoopbackPort(), deadPort = try freeLoopbackPort()
+        let dnsmasq = try DNSMasq(domains: ["example.test"], records: [
+            "--srv-host=_sips._tcp.hs2.example.test,dead.example.test,\(deadPort),0,10",
+            "--srv-host=_sips._tcp.hs2.example.test,hs2.example.test,\(hs2Port),1,10",
+            "--host-record=dead.example.test,127.0.0.1",
+            "--host-record=hs2.example.test,127.0.0.1",
+        ])
+        defer { dnsmasq.stop() }
+        let hs2 = try await MeshServer.start("hs2.example.test", tlsPort: hs2Port, pki: pki,
+                                             peers: ["hs1.example.test": hs1Port], policy: HomeServerRole.policy)
+        let hs1 = try await MeshServer.start("hs1.example.test", tlsPort: hs1Port, pki: pki, peers: [:],
+                                             settings: [("dns-server", "127.0.0.1:\(dnsmasq.port)")],
+                                             policy: HomeServerRole.policy)
+        let bob = try await TestUA(group: testEventLoops)
+        let registered = try await bob.sendAuthenticated(to: hs2.udpPort, user: "bob", password: "pw-bob", method: "REGISTER",
+                                                         uri: "sip:example.com") { cseq, auth in
+            SIPText.register(user: "bob", domain: "example.com", uaPort: bob.port, cseq: cseq, callID: "reg-bob-dns",
+                             authorization: auth)
+        }
+        #expect(registered?.statusCode == 200)
+        let alice = try await TestUA(group: testEventLoops)
+        let sent = Task {
+            try await alice.sendAuthenticated(to: hs1.udpPort, user: "alice", password: "pw-alice", method: "MESSAGE",
+                                              uri: "sip:bob@example.com") { cseq, auth in
+                SIPText.message(from: "alice", to: "bob", domain: "example.com", uaPort: alice.port, cseq: cseq,
+                                callID: "im-dns", body: "found by SRV", proxyAuthorization: auth)
+            }
+        }
+        let atBob = try #require(await bob.request())
+        #expect(String(decoding: atBob.body, as: UTF8.self) == "found by SRV")
+        #expect(atBob.headers.first("P-Asserted-Identity")?.contains("alice@example.com") == true)  // HS2 trusts HS1
+        try await bob.answer(atBob, 200, to: hs2.udpPort)
+        #expect(try await sent.value?.statusCode == 200)
+        await alice.close()
+        await bob.close()
+        await hs1.stop()
+        await hs2.stop()
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import SIPTestSupport
 import NIOCore
 import NIOPosix
 import SIPCore

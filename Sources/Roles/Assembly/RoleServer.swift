@@ -1,4 +1,6 @@
 import Logging
+import NIOCore
+import NIOPosix
 import Presence
 import Registrar
 import SIPDialog
@@ -151,17 +153,12 @@ public final class RoleServer: Service, Sendable {
             await transportLayer.shutdown()
             throw error
         }
-        let peers = services.peers
-        let proxy = ProxyCore(policy: policy, identity: identity, logger: logger) { hop in
-            // A --peer by name (its certificate must carry the name); DNS (RFC 3263) later.
-            guard let peer = peers.peer(named: DialogDestination.bareHost(hop.host)) else { return nil }
-            var found = peers.nextHop(to: peer)
-            if hop.flowID != nil {
-                found.flowID = hop.flowID
-                found.flowAddress = hop.flowAddress
-            }
-            return found
-        }
+        let nameservers = settings.dnsServers.compactMap { try? SocketAddress(ipAddress: $0.host, port: $0.port) }
+        let dns = DNSResolver(configuration: nameservers.isEmpty ? .system() : DNSResolverConfiguration(nameservers: nameservers),
+                              eventLoop: MultiThreadedEventLoopGroup.singleton.next(), logger: logger)
+        let locator = SIPServerLocator(resolver: dns)
+        let proxy = ProxyCore(policy: policy, identity: identity, logger: logger,
+                              resolver: NextHopResolver(peers: services.peers, locator: locator))
         // A presence fan-out (one PUBLISH, a NOTIFY to each watcher) keeps many client
         // transactions open at once; a full table defers NOTIFYs (their latest state goes
         // out a second later), so the client side gets four times the default room.

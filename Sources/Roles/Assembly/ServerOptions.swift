@@ -76,6 +76,12 @@ public struct ServerOptions: ParsableArguments, Sendable {
                 """, valueName: "DOMAIN=SERVER"))
     public var federate: [String] = []
 
+    @Option(name: .customLong("dns-server"), help: ArgumentHelp("""
+                A nameserver for RFC 3263 lookups of server names that are not --peer names (NAPTR, SRV, \
+                A/AAAA); repeatable (default: the nameservers of /etc/resolv.conf).
+                """, valueName: "IP:PORT"))
+    public var dnsServers: [String] = []
+
     @Option(help: ArgumentHelp("HTTP endpoint for /metrics and /health. Not supported yet: refused (exit 2).",
                                valueName: "HOST:PORT"))
     public var metrics: String?
@@ -120,6 +126,7 @@ public struct ServerOptions: ParsableArguments, Sendable {
         add("log-level", logLevel)
         many("peer", peer)
         many("federate", federate)
+        many("dns-server", dnsServers)
         add("metrics", metrics)
         add("archive", archive)
         add("archive-required", archiveRequired ? "on" : nil)

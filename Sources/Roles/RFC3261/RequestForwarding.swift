@@ -43,6 +43,11 @@ public struct NextHop: Hashable, Sendable, CustomStringConvertible {
     /// TLS: the name the server's certificate must carry (RFC 5922 §7.2); nil checks the
     /// chain only (a numeric address).
     public var tlsServerName: String?
+    /// For a named host: what RFC 3263 resolution needs from the URI (nil: the port and
+    /// transport are as given).
+    public var uriLookup: Lookup?
+    /// The lookup a resolver makes for this hop's host.
+    public var lookup: Lookup { uriLookup ?? Lookup(port: port, transport: transport, secure: false) }
 
     public init(transport: ListenTransport, host: String, port: Int, flowID: UInt64? = nil,
                 flowAddress: SIPHostPort? = nil) {
@@ -61,6 +66,10 @@ public struct NextHop: Hashable, Sendable, CustomStringConvertible {
         self.init(transport: destination.transport, host: destination.address.host, port: destination.address.port,
                   flowID: flowID)
         if transport == .tls, !isNumericHost { tlsServerName = host.lowercased() }
+        if !isNumericHost, let sip = uri.sipURI {
+            let given = sip.transport.flatMap { ListenTransport(rawValue: $0.lowercased()) }
+            uriLookup = Lookup(port: sip.port, transport: given, secure: sip.secure)
+        }
     }
 
     /// True when `host` is an IP literal (no resolution needed).
@@ -70,6 +79,19 @@ public struct NextHop: Hashable, Sendable, CustomStringConvertible {
     }
 
     public var description: String { "\(transport.rawValue):\(host):\(port)" }
+
+    /// The same place (the lookup hints do not count).
+    public static func == (a: NextHop, b: NextHop) -> Bool {
+        a.transport == b.transport && a.host == b.host && a.port == b.port && a.flowID == b.flowID
+            && a.flowAddress == b.flowAddress && a.tlsServerName == b.tlsServerName
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(transport)
+        hasher.combine(host)
+        hasher.combine(port)
+        hasher.combine(flowID)
+    }
 }
 
 /// A request ready for a client transaction (RFC 3261 §16.6 step 10).
@@ -99,9 +121,11 @@ public enum RequestForwarding {
     ///   - seed: distinguishes this request from others with the same loop hash (the
     ///     upstream top Via branch).
     ///   - fork: the index of this branch among the targets.
+    ///   - resolved: the next hop as RFC 3263 resolution found it (Via and Record-Route
+    ///     follow its transport); nil when the hop is numeric.
     public static func forward(_ original: SIPRequest, to target: ForwardTarget, identity: ProxyIdentity,
                                inbound: ListenTransport, recordRoute: Bool, loopHash: String,
-                               seed: String, fork: Int) -> ForwardedRequest? {
+                               seed: String, fork: Int, resolved: NextHop? = nil) -> ForwardedRequest? {
         // Step 1-2: copy, Request-URI = target.
         var request = original
         request.uri = target.uri
@@ -134,6 +158,8 @@ public enum RequestForwarding {
             nextHop = hop
             nextHop.flowAddress = target.flowID == nil ? nil : target.flowAddress
         }
+        // RFC 3263: the address (and transport) the resolver chose for a named hop.
+        if let resolved { nextHop = resolved }
         // Step 4: Record-Route, doubled when the transport changes (RFC 5658).
         if recordRoute {
             let token = DialogRouteToken.make(for: original)

@@ -84,6 +84,7 @@ public struct PeerRouter: Sendable {
         if let peer = peers.peer(named: name) { return ForwardTarget(uri: uri, destination: peers.nextHop(to: peer)) }
         var hop = NextHop(transport: .tls, host: name, port: 5061)
         hop.tlsServerName = name.lowercased()
+        hop.uriLookup = NextHop.Lookup(port: nil, transport: .tls, secure: true)  // as for sips:NAME
         return ForwardTarget(uri: uri, destination: hop)
     }
 

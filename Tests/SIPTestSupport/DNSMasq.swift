@@ -1,0 +1,84 @@
+import Foundation
+import NIOCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A real dnsmasq (dnsmasq-base) serving a test zone on a free loopback port.
+public final class DNSMasq {
+    public static let path = "/usr/sbin/dnsmasq"
+    public let port: Int
+    private let process: Process
+    private let logPath: String
+
+    public var address: SocketAddress { try! SocketAddress(ipAddress: "127.0.0.1", port: port) }
+
+    /// Starts dnsmasq with `records` (`--srv-host=...`, `--naptr-record=...`, ...), authoritative
+    /// (`--local`) for `domains`, records cached for 300 s. Tries a few ports if one is taken.
+    public init(domains: [String], records: [String]) throws {
+        guard FileManager.default.isExecutableFile(atPath: Self.path) else {
+            throw DNSMasqMissing()
+        }
+        var lastLog = ""
+        for _ in 0..<8 {
+            let port = Int.random(in: 20_000..<60_000)
+            let logPath = NSTemporaryDirectory() + "dnsmasq-\(port)-\(UInt32.random(in: 0 ... .max)).log"
+            _ = FileManager.default.createFile(atPath: logPath, contents: nil)
+            let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: Self.path)
+            process.arguments = [
+                "--no-daemon", "--port=\(port)", "--listen-address=127.0.0.1", "--bind-interfaces",
+                "--no-resolv", "--no-hosts", "--conf-file=/dev/null", "--pid-file=",
+                "--local-ttl=300", "--log-facility=-",
+            ] + domains.map { "--local=/\($0)/" } + records
+            process.standardOutput = log
+            process.standardError = log
+            process.standardInput = FileHandle.nullDevice
+            try process.run()
+            // dnsmasq binds before it logs "started"; an early exit means the port was taken.
+            let deadline = Date().addingTimeInterval(5)
+            while Date() < deadline, process.isRunning {
+                let text = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+                if text.contains("started") {
+                    self.port = port
+                    self.process = process
+                    self.logPath = logPath
+                    return
+                }
+                Thread.sleep(forTimeInterval: 0.02)
+            }
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            process.waitUntilExit()
+            lastLog = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+        }
+        throw DNSMasqFailed(log: lastLog)
+    }
+
+    public var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
+
+    /// SIGKILL: the child inherits the test process's signal mask, where SIGTERM is blocked.
+    public func stop() {
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+        }
+        try? FileManager.default.removeItem(atPath: logPath)
+    }
+
+    deinit { stop() }
+}
+
+public struct DNSMasqMissing: Error, CustomStringConvertible {
+    public init() {}
+    public var description: String {
+        "\(DNSMasq.path) is missing: install dnsmasq-base (scripts/test does) to run the RFC 3263 tests"
+    }
+}
+
+struct DNSMasqFailed: Error, CustomStringConvertible {
+    public var log: String
+    var description: String { "dnsmasq did not start: \(log)" }
+}
+
