@@ -11,6 +11,13 @@ public final class DNSMasq {
     public let port: Int
     private let process: Process
     private let logPath: String
+    /// dnsmasq's own pid (the shell's child).
+    private let pid: pid_t
+
+    static func readPID(_ path: String) -> pid_t? {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
+        return pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
 
     public var address: SocketAddress { try! SocketAddress(ipAddress: "127.0.0.1", port: port) }
 
@@ -26,9 +33,14 @@ public final class DNSMasq {
             let logPath = NSTemporaryDirectory() + "dnsmasq-\(port)-\(UInt32.random(in: 0 ... .max)).log"
             _ = FileManager.default.createFile(atPath: logPath, contents: nil)
             let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+            // dnsmasq closes every inherited descriptor at start, Foundation's child monitor
+            // among them; Foundation then takes it for dead and blocks in waitpid() on it, and
+            // no other child of the test process is ever reaped. So a shell is the child
+            // (it keeps the descriptor) and dnsmasq its child; `stop()` kills dnsmasq by pid.
+            let pidPath = logPath + ".pid"
             let process = Process()
-            process.executableURL = URL(fileURLWithPath: Self.path)
-            process.arguments = [
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments = ["-c", "\"$0\" \"$@\" & echo $! > '\(pidPath)'; wait", Self.path,
                 "--no-daemon", "--port=\(port)", "--listen-address=127.0.0.1", "--bind-interfaces",
                 "--no-resolv", "--no-hosts", "--conf-file=/dev/null", "--pid-file=",
                 "--local-ttl=300", "--log-facility=-",
@@ -41,14 +53,16 @@ public final class DNSMasq {
             let deadline = Date().addingTimeInterval(5)
             while Date() < deadline, process.isRunning {
                 let text = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
-                if text.contains("started") {
+                if text.contains("started"), let pid = Self.readPID(pidPath) {
                     self.port = port
                     self.process = process
                     self.logPath = logPath
+                    self.pid = pid
                     return
                 }
                 Thread.sleep(forTimeInterval: 0.02)
             }
+            if let pid = Self.readPID(pidPath) { kill(pid, SIGKILL) }
             if process.isRunning { kill(process.processIdentifier, SIGKILL) }
             process.waitUntilExit()
             lastLog = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
@@ -60,10 +74,11 @@ public final class DNSMasq {
 
     /// SIGKILL: the child inherits the test process's signal mask, where SIGTERM is blocked.
     public func stop() {
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-        }
+        kill(pid, SIGKILL)
+        // The shell too: its `wait` never returns, SIGCHLD being blocked in the mask it
+        // inherited. Once it is gone Foundation reaps it; dnsmasq goes to init.
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
         try? FileManager.default.removeItem(atPath: logPath)
     }
 
