@@ -6,6 +6,8 @@ import SIPCore
 /// Steps, in order:
 /// 1. `validate` — RFC 3261 §16.3 (400, 416, 420, 482, 483; OPTIONS at Max-Forwards 0 answered).
 /// 2. `route-preprocess` — §16.4 (strict-route fix-up, our own Route values removed).
+/// 2a. `archive` — with `--archive`: a MESSAGE that ends up forwarded is first made durable in
+///    the archive spool (``ArchiveStep``; it never decides itself).
 /// 3. `presence-dialog` — SUBSCRIBE refreshes inside the presence agent's own dialogs
 ///    (RFC 6665 §4.1.2.2), when presence is on.
 /// 4. `local-server` — requests to our domain with no user part: REGISTER to the registrar
@@ -25,11 +27,13 @@ public struct HomeServerPolicy: RoutingPolicy {
     /// - Parameter presence: the presence agent; nil leaves SUBSCRIBE and PUBLISH to the
     ///   location step (proxied to the user's devices).
     public init(identity: ProxyIdentity, registrar: any RegistrarService, location: any LocationService,
-                authenticator: (any RequestAuthenticator)?, presence: PresenceService? = nil) {
+                authenticator: (any RequestAuthenticator)?, presence: PresenceService? = nil,
+                archive: ArchiveStep? = nil) {
         var steps: [any RoutingStep] = [
             ValidateStep(identity: identity),
             RoutePreprocessStep(identity: identity),
         ]
+        if let archive { steps.append(archive) }
         if let presence { steps.append(PresenceDialogStep(identity: identity, presence: presence)) }
         steps.append(LocalServerStep(identity: identity, registrar: registrar))
         if let authenticator { steps.append(AuthenticateStep(identity: identity, authenticator: authenticator)) }

@@ -19,6 +19,8 @@ final class ProxyTransaction: Sendable {
         var forwarded = false
         var cancelled = false
         var timerC: [Int: Int] = [:]
+        /// Told the final status once it goes upstream (``ForwardAdmission/forward(onFinal:)``).
+        var onFinal: (@Sendable (Int) -> Void)?
     }
 
     let transaction: ServerTransaction
@@ -35,7 +37,8 @@ final class ProxyTransaction: Sendable {
 
     /// §16.6 forwarding to every target in parallel, then §16.7 response processing as the
     /// branches report.
-    func forward(_ plan: ForwardPlan, inbound: ListenTransport) {
+    func forward(_ plan: ForwardPlan, inbound: ListenTransport, onFinal: (@Sendable (Int) -> Void)? = nil) {
+        if let onFinal { state.withLock { $0.onFinal = onFinal } }
         guard let layer = core.layer else {
             core.forget(transaction.id)
             core.respond(transaction, transaction.makeResponse(500, reasonPhrase: "Proxy Not Ready"))
@@ -133,6 +136,12 @@ final class ProxyTransaction: Sendable {
             switch action {
             case .forward(let response):
                 core.respond(transaction, response)
+                if response.statusCode >= 200, let observer = state.withLock({ s in
+                    defer { s.onFinal = nil }
+                    return s.onFinal
+                }) {
+                    observer(response.statusCode)
+                }
             case .cancel(let branch):
                 let handle: ClientTransactionHandle? = state.withLock { s in
                     if let handle = s.clients[branch] { return handle }

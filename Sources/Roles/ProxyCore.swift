@@ -61,6 +61,18 @@ public final class ProxyCore: SIPRequestHandler {
         let decision = policy.decide(&context)
         if case .forward(let plan) = decision {
             let entry = proxied ?? ProxyTransaction(transaction: transaction, core: self)
+            if let gate = context.forwardGate {
+                gate.admit(plan, context: context, transaction: transaction) { [self] admission in
+                    switch admission {
+                    case .forward(let onFinal):
+                        entry.forward(plan, inbound: source.transport, onFinal: onFinal)
+                    case .refuse(let answer):
+                        if proxied != nil { forget(transaction.id) }
+                        respond(transaction, answer.response(to: transaction.request, toTag: transaction.toTag))
+                    }
+                }
+                return
+            }
             entry.forward(plan, inbound: source.transport)
             return
         }

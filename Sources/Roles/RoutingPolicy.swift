@@ -47,6 +47,9 @@ public struct RoutingContext: Sendable {
     /// token (``DialogRouteToken``). Only such requests skip authentication and the relay
     /// check (Kamailio's `has_totag() && loose_route()`, made unforgeable).
     public var isInOwnDialog = false
+    /// Work the proxy core must let finish before it forwards (the archive agent's spool
+    /// write); consulted only when the decision is to forward (``ForwardGate``).
+    public var forwardGate: (any ForwardGate)?
 
     public init(request: SIPRequest, source: RequestSource, authenticatedUser: String? = nil) {
         self.received = request

@@ -22,6 +22,11 @@ public struct ServerSettings: Hashable, Sendable {
     /// SHA-256,MD5` (or `MD5,SHA-256`) also offers RFC 8760's SHA-256.
     public var digestAlgorithms: [String] = ["MD5"]
     public var logLevel = LogLevel.info
+    /// `--archive`: where relayed MESSAGEs are archived; nil is off. Only `sqlite` (the spool
+    /// and the archive in the data directory) is supported yet.
+    public var archive: String?
+    /// `--archive-required`: refuse IM with 503 while the archive spool cannot be written.
+    public var archiveRequired = false
 
     public init(serverName: String) { self.serverName = serverName }
 
@@ -38,7 +43,8 @@ public struct ServerSettings: Hashable, Sendable {
     /// The keys a config file may use: the long option names (ServerOptions.settingKeys adds
     /// the CONTRACT options that are not supported yet, so that they are refused by name).
     public static let keys: Set<String> = ["data", "domain", "listen", "server-name", "tls-cert", "tls-key",
-                                           "tls-ca", "auth", "digest-algorithms", "log-level"]
+                                           "tls-ca", "auth", "digest-algorithms", "log-level", "archive",
+                                           "archive-required"]
     /// The keys that take several values (an option given several times).
     public static let repeatable: Set<String> = ["domain", "listen"]
 
@@ -107,6 +113,22 @@ public struct ServerSettings: Hashable, Sendable {
                 throw bad("bad log-level '\(value)' (expected \(LogLevel.allCases.map(\.rawValue).joined(separator: ", ")))")
             }
             logLevel = level
+        case "archive":
+            switch value.lowercased() {
+            case "sqlite", "": archive = "sqlite"
+            case "off": archive = nil
+            default:
+                if value.hasPrefix("postgresql://") || value.hasPrefix("postgres://") {
+                    throw bad("archive \(value.prefix { $0 != ":" })://... is not supported yet (only sqlite)")
+                }
+                throw bad("bad archive '\(value)' (expected sqlite or postgresql://...)")
+            }
+        case "archive-required":
+            switch value.lowercased() {
+            case "on", "true", "yes", "": archiveRequired = true
+            case "off", "false", "no": archiveRequired = false
+            default: throw bad("bad archive-required '\(value)' (expected on or off)")
+            }
         default:
             throw bad("unknown setting '\(key)'")
         }
@@ -117,6 +139,7 @@ public struct ServerSettings: Hashable, Sendable {
         if effectiveListen.contains(where: { $0.transport == .tls }), tlsCertificate == nil || tlsKey == nil {
             throw bad("a tls listener needs --tls-cert and --tls-key")
         }
+        if archiveRequired, archive == nil { throw bad("--archive-required needs --archive") }
     }
 
     func bad(_ reason: String) -> RolesError { RolesError(.badConfiguration, reason) }

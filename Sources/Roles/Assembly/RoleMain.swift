@@ -20,7 +20,8 @@ public enum RoleMain {
     public static func run<Role: ServerRole>(_ role: Role.Type, arguments: [String]? = nil) async -> Never {
         let command: RoleCommand<Role>
         do {
-            command = try RoleCommand<Role>.parse(arguments)
+            command = try RoleCommand<Role>.parse(
+                ServerOptions.expandingBareArchive(arguments ?? Array(CommandLine.arguments.dropFirst())))
         } catch {
             let code = RoleCommand<Role>.exitCode(for: error)
             if code == .success { RoleCommand<Role>.exit(withError: error) }  // --help, --version

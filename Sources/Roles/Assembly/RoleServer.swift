@@ -1,3 +1,4 @@
+import Archive
 import Logging
 import Presence
 import Registrar
@@ -25,6 +26,12 @@ public struct RoleServices: Sendable {
     /// of its policy).
     public let presence: PresenceAgent
     public let logger: Logger
+    /// `--archive`: the archive agent, spool and shipper; nil when archiving is off.
+    public var archiving: Archiving? = nil
+
+    /// The archive step (`--archive`), for a policy to put near the front of its chain
+    /// (after validation); nil when archiving is off.
+    public var archiveStep: ArchiveStep? { archiving?.step }
 }
 
 /// Given the assembled services, the role's routing policy (ARCHITECTURE.md: "a role
@@ -47,11 +54,14 @@ public final class RoleServer: Service, Sendable {
     /// The presence agent, its journal (write-behind to the store) and access lists.
     public let presence: PresenceAgent
     let journal: PresenceJournal
+    /// `--archive`: the agent, spool and shipper; nil when off.
+    public let archiving: Archiving?
     let logger: Logger
 
     init(listeners: [ListenAddress], identity: ProxyIdentity, policy: any RoutingPolicy, server: SIPServer,
          store: SQLiteStore, directory: UserDirectory, table: LocationTable, presence: PresenceAgent,
-         journal: PresenceJournal, logger: Logger) {
+         journal: PresenceJournal, archiving: Archiving?, logger: Logger) {
+        self.archiving = archiving
         self.presence = presence
         self.journal = journal
         self.listeners = listeners
@@ -129,16 +139,26 @@ public final class RoleServer: Service, Sendable {
         let presence = try await makePresenceAgent(identity: identity, store: store, directory: directory, table: table,
                                                    journal: journal, authentication: settings.authentication,
                                                    logger: logger)
-        let services = RoleServices(
+        let archiving: Archiving?
+        do {
+            archiving = try Archiving.open(settings: settings, logger: logger)
+        } catch {
+            await adapter.stopListening()
+            await transportLayer.shutdown()
+            throw error
+        }
+        var services = RoleServices(
             settings: settings, identity: identity, store: store, directory: directory, table: table,
             registrar: RegistrarAdapter(registrar: registrar, authenticator: authenticator,
                                         bindingsChanged: { [presence] aor in presence.registrationChanged(aor) }),
             location: StoreLocationService(directory: directory, table: table),
             authenticator: authenticator.map { DigestRequestAuthenticator($0) }, presence: presence, logger: logger)
+        services.archiving = archiving
         let policy: any RoutingPolicy
         do {
             policy = try makePolicy(services)
         } catch {
+            archiving?.close()
             await adapter.stopListening()
             await transportLayer.shutdown()
             throw error
@@ -155,7 +175,8 @@ public final class RoleServer: Service, Sendable {
         proxy.attach(server.layer)
         presence.attach(server.layer)
         return RoleServer(listeners: listeners, identity: identity, policy: policy, server: server, store: store,
-                          directory: directory, table: table, presence: presence, journal: journal, logger: logger)
+                          directory: directory, table: table, presence: presence, journal: journal,
+                          archiving: archiving, logger: logger)
     }
 
     /// The presence agent over the store's in-memory tables, its state restored.
@@ -210,14 +231,17 @@ public final class RoleServer: Service, Sendable {
         let table = self.table
         let presence = self.presence
         let journal = self.journal
+        let archiving = self.archiving
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask { await directory.runRefresher() }
             group.addTask { await table.runPurger() }
             group.addTask { await presence.run() }
             group.addTask { await journal.run() }  // flushes what is left when cancelled
+            if let archiving { group.addTask { await archiving.run() } }  // likewise
             try await server.run()
             group.cancelAll()
         }
+        archiving?.close()
         try? store.close()
         logger.info("server stopped")
     }

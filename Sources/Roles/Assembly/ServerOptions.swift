@@ -4,7 +4,7 @@ import ArgumentParser
 /// value option is optional here: an option left out falls back to the environment, then the
 /// config file, then the default (`SettingsReader`), so the defaults live in `ServerSettings`.
 ///
-/// `--peer`, `--federate`, `--metrics`, `--archive`, `--archive-required` and `--directory`
+/// `--peer`, `--federate`, `--metrics` and `--directory`
 /// are accepted and their syntax checked, but a server given any of them (on the command
 /// line, in the environment or in the file) refuses to start (exit 2, "not supported yet")
 /// rather than run without what was asked for.
@@ -72,11 +72,14 @@ public struct ServerOptions: ParsableArguments, Sendable {
                                valueName: "HOST:PORT"))
     public var metrics: String?
 
-    @Option(help: ArgumentHelp("Archive every relayed MESSAGE. Not supported yet: refused (exit 2).",
-                               valueName: "sqlite|postgresql://..."))
+    @Option(help: ArgumentHelp("""
+                Archive every relayed MESSAGE (from, to, time, Call-ID, CSeq, content, final status) in a durable \
+                spool before forwarding it, shipped to the archive database: `sqlite` (also when given bare) keeps \
+                archive-spool.sqlite and archive.sqlite in --data; postgresql://... is not supported yet (exit 2).
+                """, valueName: "sqlite"))
     public var archive: String?
 
-    @Flag(help: "Refuse IM with 503 while the archive cannot be written. Not supported yet: refused (exit 2).")
+    @Flag(help: "Refuse IM with 503 (Retry-After) while the archive spool cannot be written, instead of relaying it unarchived.")
     public var archiveRequired = false
 
     @Option(help: ArgumentHelp("The user directory in a shared PostgreSQL. Not supported yet: refused (exit 2).",
@@ -88,8 +91,7 @@ public struct ServerOptions: ParsableArguments, Sendable {
     /// The keys of the settings that work, as in a config file (`ServerSettings.keys`).
     public static let supportedKeys = ServerSettings.keys
     /// CONTRACT options that later work implements: refused by name until then.
-    public static let unsupportedKeys: Set<String> = ["peer", "federate", "metrics", "archive", "archive-required",
-                                                      "directory"]
+    public static let unsupportedKeys: Set<String> = ["peer", "federate", "metrics", "directory"]
     /// Every key a config file or `SIP_*` variable may name (`config` and `demo` are command-line
     /// and `SIP_CONFIG` only).
     public static let settingKeys = supportedKeys.union(unsupportedKeys)
@@ -118,6 +120,19 @@ public struct ServerOptions: ParsableArguments, Sendable {
         add("archive-required", archiveRequired ? "on" : nil)
         add("directory", directory)
         return values
+    }
+
+    /// `--archive` given bare (last, or followed by another option) means `--archive sqlite`
+    /// (CONTRACT.md); ArgumentParser options always take a value, so it is filled in first.
+    public static func expandingBareArchive(_ arguments: [String]) -> [String] {
+        var result: [String] = []
+        for (i, argument) in arguments.enumerated() {
+            result.append(argument)
+            if argument == "--archive", i + 1 == arguments.count || arguments[i + 1].hasPrefix("-") {
+                result.append("sqlite")
+            }
+        }
+        return result
     }
 
     /// Why a value of a not-yet-supported key is refused: its syntax when that is wrong

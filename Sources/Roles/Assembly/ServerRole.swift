@@ -89,6 +89,7 @@ public enum HomeServerRole: ServerRole {
     /// The policy factory alone, for `RoleServer.start(settings:logger:policy:)`.
     public static let policy: PolicyFactory = { services in
         HomeServerPolicy(identity: services.identity, registrar: services.registrar, location: services.location,
-                         authenticator: services.authenticator, presence: PresenceService(agent: services.presence))
+                         authenticator: services.authenticator, presence: PresenceService(agent: services.presence),
+                         archive: services.archiveStep)
     }
 }
