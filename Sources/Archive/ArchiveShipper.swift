@@ -58,6 +58,12 @@ public final class ArchiveShipper: Sendable {
                     return !s.failing
                 }
                 if first { logger.error("archive shipping failed, will retry: \(error.reason)") }
+                if let depth = try? await spool.depth() {
+                    state.withLock { s in
+                        s.depth = depth.count
+                        s.oldest = depth.oldest
+                    }
+                }
                 try? await Task.sleep(for: retryDelay)
             }
         }

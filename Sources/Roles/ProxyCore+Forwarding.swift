@@ -21,11 +21,13 @@ final class ProxyTransaction: Sendable {
         var timerC: [Int: Int] = [:]
         /// Told the final status once it goes upstream (``ForwardAdmission/forward(onFinal:)``).
         var onFinal: (@Sendable (Int) -> Void)?
+        var finalSent = false
     }
 
     let transaction: ServerTransaction
     let core: ProxyCore
     let state: Mutex<State>
+    let started = ContinuousClock.now
 
     init(transaction: ServerTransaction, core: ProxyCore) {
         self.transaction = transaction
@@ -136,12 +138,7 @@ final class ProxyTransaction: Sendable {
             switch action {
             case .forward(let response):
                 core.respond(transaction, response)
-                if response.statusCode >= 200, let observer = state.withLock({ s in
-                    defer { s.onFinal = nil }
-                    return s.onFinal
-                }) {
-                    observer(response.statusCode)
-                }
+                if response.statusCode >= 200 { finalSent(response.statusCode) }
             case .cancel(let branch):
                 let handle: ClientTransactionHandle? = state.withLock { s in
                     if let handle = s.clients[branch] { return handle }
@@ -155,6 +152,20 @@ final class ProxyTransaction: Sendable {
                 state.withLock { $0.timerC[branch, default: 0] += 1 }
             }
         }
+    }
+
+    /// The first final response went upstream: tell the gate's observer (the archive's final
+    /// status) and the core's (metrics, request log), once.
+    private func finalSent(_ status: Int) {
+        let pending: (@Sendable (Int) -> Void)?? = state.withLock { s in
+            guard !s.finalSent else { return nil }
+            s.finalSent = true
+            defer { s.onFinal = nil }
+            return .some(s.onFinal)
+        }
+        guard let onFinal = pending else { return }
+        onFinal?(status)
+        core.observer?.relayed(transaction.request, status: status, latency: ContinuousClock.now - started)
     }
 
     /// Timer C (§16.8) for `branch`: a generation number; a restart or stop makes older

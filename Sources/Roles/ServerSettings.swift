@@ -27,6 +27,10 @@ public struct ServerSettings: Hashable, Sendable {
     public var archive: String?
     /// `--archive-required`: refuse IM with 503 while the archive spool cannot be written.
     public var archiveRequired = false
+    /// `--metrics HOST:PORT`: the HTTP endpoint of `/metrics` and `/health`; nil is off.
+    public var metrics: ListenAddress?
+    /// `--log-requests`: one `info` line per relayed request.
+    public var logRequests = false
 
     public init(serverName: String) { self.serverName = serverName }
 
@@ -44,7 +48,7 @@ public struct ServerSettings: Hashable, Sendable {
     /// the CONTRACT options that are not supported yet, so that they are refused by name).
     public static let keys: Set<String> = ["data", "domain", "listen", "server-name", "tls-cert", "tls-key",
                                            "tls-ca", "auth", "digest-algorithms", "log-level", "archive",
-                                           "archive-required"]
+                                           "archive-required", "metrics", "log-requests"]
     /// The keys that take several values (an option given several times).
     public static let repeatable: Set<String> = ["domain", "listen"]
 
@@ -124,11 +128,16 @@ public struct ServerSettings: Hashable, Sendable {
                 throw bad("bad archive '\(value)' (expected sqlite or postgresql://...)")
             }
         case "archive-required":
-            switch value.lowercased() {
-            case "on", "true", "yes", "": archiveRequired = true
-            case "off", "false", "no": archiveRequired = false
-            default: throw bad("bad archive-required '\(value)' (expected on or off)")
+            guard let on = Self.switchValue(value) else { throw bad("bad archive-required '\(value)' (expected on or off)") }
+            archiveRequired = on
+        case "log-requests":
+            guard let on = Self.switchValue(value) else { throw bad("bad log-requests '\(value)' (expected on or off)") }
+            logRequests = on
+        case "metrics":
+            guard let address = ListenAddress(spec: "tcp:" + value) else {
+                throw bad("bad metrics '\(value)' (expected HOST:PORT)")
             }
+            metrics = address
         default:
             throw bad("unknown setting '\(key)'")
         }
@@ -140,6 +149,15 @@ public struct ServerSettings: Hashable, Sendable {
             throw bad("a tls listener needs --tls-cert and --tls-key")
         }
         if archiveRequired, archive == nil { throw bad("--archive-required needs --archive") }
+    }
+
+    /// `on`/`off` (also true/false, yes/no; empty is on, as a bare flag).
+    static func switchValue(_ value: String) -> Bool? {
+        switch value.lowercased() {
+        case "on", "true", "yes", "": true
+        case "off", "false", "no": false
+        default: nil
+        }
     }
 
     func bad(_ reason: String) -> RolesError { RolesError(.badConfiguration, reason) }

@@ -93,7 +93,6 @@ import Testing
     }
 
     @Test func notYetSupportedOptionsAreRefusedByName() async throws {
-        #expect(await Self.reason(["--metrics", "127.0.0.1:9090"]) == "--metrics: metrics is not supported yet")
         #expect(await Self.reason(["--metrics", "nonsense"]) == "--metrics: bad metrics 'nonsense' (expected HOST:PORT)")
         #expect(await Self.reason(["--peer", "h2.example=tls:192.0.2.2:5061"]) == "--peer: peer is not supported yet")
         #expect(await Self.reason(["--peer", "h2.example=udp:192.0.2.2:5061"])?.contains("expected NAME=tls:HOST:PORT") == true)
@@ -104,6 +103,26 @@ import Testing
         #expect(await Self.reason([], environment: ["SIP_DIRECTORY": "postgresql://db/sip"]) == "SIP_DIRECTORY: directory is not supported yet")
         let path = try Self.file("federate = partner.example=edge.partner.example\n")
         #expect(await Self.reason(["--config", path]) == "\(path): federate: federate is not supported yet")
+    }
+
+    @Test func archiveMetricsAndRequestLogAreRead() async throws {
+        let s = try await Self.read(["--archive", "sqlite", "--archive-required", "--metrics", "127.0.0.1:9090",
+                                     "--log-requests"])
+        #expect(s.archive == "sqlite")
+        #expect(s.archiveRequired)
+        #expect(s.metrics == ListenAddress(transport: .tcp, host: "127.0.0.1", port: 9090))
+        #expect(s.logRequests)
+        let e = try await Self.read([], environment: ["SIP_ARCHIVE": "sqlite", "SIP_LOG_REQUESTS": "on"])
+        #expect(e.archive == "sqlite")
+        #expect(e.logRequests)
+        #expect(!e.archiveRequired)
+        #expect(e.metrics == nil)
+    }
+
+    @Test func bareArchiveMeansSQLite() throws {
+        #expect(ServerOptions.expandingBareArchive(["--archive"]) == ["--archive", "sqlite"])
+        #expect(ServerOptions.expandingBareArchive(["--archive", "--auth", "off"]) == ["--archive", "sqlite", "--auth", "off"])
+        #expect(ServerOptions.expandingBareArchive(["--archive", "sqlite"]) == ["--archive", "sqlite"])
     }
 
     @Test func tlsListenerNeedsACertificate() async throws {

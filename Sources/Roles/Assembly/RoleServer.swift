@@ -56,12 +56,15 @@ public final class RoleServer: Service, Sendable {
     let journal: PresenceJournal
     /// `--archive`: the agent, spool and shipper; nil when off.
     public let archiving: Archiving?
+    /// `--metrics`: the HTTP endpoint; nil when off.
+    let metricsEndpoint: MetricsEndpoint?
     let logger: Logger
 
     init(listeners: [ListenAddress], identity: ProxyIdentity, policy: any RoutingPolicy, server: SIPServer,
          store: SQLiteStore, directory: UserDirectory, table: LocationTable, presence: PresenceAgent,
-         journal: PresenceJournal, archiving: Archiving?, logger: Logger) {
+         journal: PresenceJournal, archiving: Archiving?, metrics: MetricsEndpoint?, logger: Logger) {
         self.archiving = archiving
+        self.metricsEndpoint = metrics
         self.presence = presence
         self.journal = journal
         self.listeners = listeners
@@ -163,20 +166,31 @@ public final class RoleServer: Service, Sendable {
             await transportLayer.shutdown()
             throw error
         }
-        let proxy = ProxyCore(policy: policy, identity: identity, logger: logger)
+        let metrics = settings.metrics == nil ? nil : ServerMetrics()
+        var observers: [any RelayObserver] = []
+        if let metrics { observers.append(metrics) }
+        if settings.logRequests { observers.append(RequestLog(logger: logger)) }
+        let proxy = ProxyCore(policy: policy, identity: identity, logger: logger,
+                              observer: observers.isEmpty ? nil : RelayObservers(all: observers))
         // A presence fan-out (one PUBLISH, a NOTIFY to each watcher) keeps many client
         // transactions open at once; a full table defers NOTIFYs (their latest state goes
         // out a second later), so the client side gets four times the default room.
         var limits = TransactionLayer.Limits()
         limits.maxClientTransactions = 262_144
-        let server = SIPServer(transport: adapter,
-                               configuration: SIPServer.Configuration(drainTimeout: drainTimeout, limits: limits),
-                               catchAll: proxy, logger: logger)
+        var configuration = SIPServer.Configuration(drainTimeout: drainTimeout, limits: limits)
+        configuration.observer = metrics
+        let server = SIPServer(transport: adapter, configuration: configuration, catchAll: proxy, logger: logger)
         proxy.attach(server.layer)
         presence.attach(server.layer)
+        let endpoint = metrics.flatMap { metrics in
+            settings.metrics.map { address in
+                Operations.endpoint(address, metrics: metrics, layer: server.layer, store: store, archiving: archiving,
+                                    logger: logger)
+            }
+        }
         return RoleServer(listeners: listeners, identity: identity, policy: policy, server: server, store: store,
                           directory: directory, table: table, presence: presence, journal: journal,
-                          archiving: archiving, logger: logger)
+                          archiving: archiving, metrics: endpoint, logger: logger)
     }
 
     /// The presence agent over the store's in-memory tables, its state restored.
@@ -219,6 +233,12 @@ public final class RoleServer: Service, Sendable {
         }
     }
 
+    /// `--metrics`: the HTTP endpoint's bound port once it runs (nil when off, or not bound
+    /// within `timeout`).
+    public func metricsPort(timeout: Duration = .seconds(10)) async -> Int? {
+        await metricsEndpoint?.boundPort(timeout: timeout)
+    }
+
     /// The bound port of the first listener of `transport`.
     public func port(_ transport: ListenTransport) -> Int? {
         listeners.first { $0.transport == transport }?.port
@@ -232,12 +252,18 @@ public final class RoleServer: Service, Sendable {
         let presence = self.presence
         let journal = self.journal
         let archiving = self.archiving
+        let logger = self.logger
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask { await directory.runRefresher() }
             group.addTask { await table.runPurger() }
             group.addTask { await presence.run() }
             group.addTask { await journal.run() }  // flushes what is left when cancelled
             if let archiving { group.addTask { await archiving.run() } }  // likewise
+            if let endpoint = metricsEndpoint {
+                group.addTask {
+                    do { try await endpoint.run() } catch { logger.error("metrics endpoint failed: \(error)") }
+                }
+            }
             try await server.run()
             group.cancelAll()
         }

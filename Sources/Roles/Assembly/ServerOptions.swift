@@ -4,7 +4,7 @@ import ArgumentParser
 /// value option is optional here: an option left out falls back to the environment, then the
 /// config file, then the default (`SettingsReader`), so the defaults live in `ServerSettings`.
 ///
-/// `--peer`, `--federate`, `--metrics` and `--directory`
+/// `--peer`, `--federate` and `--directory`
 /// are accepted and their syntax checked, but a server given any of them (on the command
 /// line, in the environment or in the file) refuses to start (exit 2, "not supported yet")
 /// rather than run without what was asked for.
@@ -68,9 +68,16 @@ public struct ServerOptions: ParsableArguments, Sendable {
                                valueName: "DOMAIN=SERVER"))
     public var federate: [String] = []
 
-    @Option(help: ArgumentHelp("HTTP endpoint for /metrics and /health. Not supported yet: refused (exit 2).",
-                               valueName: "HOST:PORT"))
+    @Option(help: ArgumentHelp("""
+                HTTP endpoint: Prometheus text at /metrics (requests by method, responses by status class, \
+                registrations, auth failures, 503s, transactions in flight, relay latency, archive spool depth and \
+                lag), /health (200 ok; 503 with the reasons when the store or the archive is down). Port 0: the \
+                system chooses; a `metrics http HOST:PORT` line tells.
+                """, valueName: "HOST:PORT"))
     public var metrics: String?
+
+    @Flag(help: "One info line per relayed request once answered: method, from, to, call-id, status, latency (never bodies or credentials).")
+    public var logRequests = false
 
     @Option(help: ArgumentHelp("""
                 Archive every relayed MESSAGE (from, to, time, Call-ID, CSeq, content, final status) in a durable \
@@ -91,7 +98,7 @@ public struct ServerOptions: ParsableArguments, Sendable {
     /// The keys of the settings that work, as in a config file (`ServerSettings.keys`).
     public static let supportedKeys = ServerSettings.keys
     /// CONTRACT options that later work implements: refused by name until then.
-    public static let unsupportedKeys: Set<String> = ["peer", "federate", "metrics", "directory"]
+    public static let unsupportedKeys: Set<String> = ["peer", "federate", "directory"]
     /// Every key a config file or `SIP_*` variable may name (`config` and `demo` are command-line
     /// and `SIP_CONFIG` only).
     public static let settingKeys = supportedKeys.union(unsupportedKeys)
@@ -118,6 +125,7 @@ public struct ServerOptions: ParsableArguments, Sendable {
         add("metrics", metrics)
         add("archive", archive)
         add("archive-required", archiveRequired ? "on" : nil)
+        add("log-requests", logRequests ? "on" : nil)
         add("directory", directory)
         return values
     }

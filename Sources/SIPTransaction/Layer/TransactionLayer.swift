@@ -46,11 +46,15 @@ public final class TransactionLayer: Sendable {
     public let events: AsyncStream<TransactionUserEvent>
     let eventSink: AsyncStream<TransactionUserEvent>.Continuation
     let state: Mutex<LayerState>
+    /// Told of every response the TU sends and every stateless rejection (metrics); set once
+    /// at creation, so reading it takes no lock.
+    public let observer: (any TransactionObserver)?
 
     /// - Parameter now: the clock; by default a monotonic clock starting at the layer's creation.
     public init(transport: any TransactionTransport, settings: TransactionTimerSettings = .default,
                 limits: Limits = .init(), logger: Logger = Logger(label: "sip.transaction"),
-                now: (@Sendable () -> SIPInstant)? = nil) {
+                now: (@Sendable () -> SIPInstant)? = nil, observer: (any TransactionObserver)? = nil) {
+        self.observer = observer
         self.transport = transport
         self.settings = settings
         self.limits = limits
@@ -63,6 +67,11 @@ public final class TransactionLayer: Sendable {
         }
         (events, eventSink) = AsyncStream.makeStream(of: TransactionUserEvent.self, bufferingPolicy: .unbounded)
         state = Mutex(LayerState(settings: settings, limits: limits))
+    }
+
+    /// Live server and client transactions (metrics: transactions in flight).
+    public var transactionCounts: (server: Int, client: Int) {
+        state.withLock { ($0.servers.count, $0.clients.count) }
     }
 
     /// Routes every TU event to `user`, called synchronously on the thread that caused it.
@@ -173,6 +182,7 @@ public final class TransactionLayer: Sendable {
             switch effect {
             case .sendResponse(let response, let source, let server):
                 transport.send(response, replyingTo: source, onFailure: failureHandler(server: server))
+                if server == nil { observer?.rejectedStatelessly(response) }
             case .sendRequest(let request, let destination, let client):
                 transport.send(request, to: destination, onFailure: failureHandler(client: client))
             case .user(let event):
@@ -289,4 +299,13 @@ struct LayerState {
         effects.user = user
         effects.append(.user(event))
     }
+}
+
+/// Watches what the layer sends for the operator's counters (`--metrics`). Called on the
+/// thread that sent, outside the layer's lock; must be cheap and never block.
+public protocol TransactionObserver: Sendable {
+    /// The TU answered `request` with `response` through its server transaction.
+    func responded(_ response: SIPResponse, to request: SIPRequest)
+    /// The layer answered a request statelessly (400 malformed, 503 table full).
+    func rejectedStatelessly(_ response: SIPResponse)
 }
