@@ -101,7 +101,7 @@ public final class ArchiveSpool: Sendable {
         do {
             return try await pool.read { db in
                 try Row.fetchAll(db, sql: "SELECT * FROM spool WHERE seq > ? ORDER BY seq LIMIT ?",
-                                 arguments: [seq, limit]).map { row in
+                                 arguments: [seq, limit]).map { row -> (seq: Int64, event: ArchiveEvent) in
                     let seq: Int64 = row["seq"]
                     let kind: Int = row["kind"]
                     if kind == 1 {

@@ -67,12 +67,13 @@ public final class ProxyCore: SIPRequestHandler {
         if case .forward(let plan) = decision {
             let entry = proxied ?? ProxyTransaction(transaction: transaction, core: self)
             if let gate = context.forwardGate {
+                let isInvite = proxied != nil
                 gate.admit(plan, context: context, transaction: transaction) { [self] admission in
                     switch admission {
                     case .forward(let onFinal):
                         entry.forward(plan, inbound: source.transport, onFinal: onFinal)
                     case .refuse(let answer):
-                        if proxied != nil { forget(transaction.id) }
+                        if isInvite { forget(transaction.id) }
                         respond(transaction, answer.response(to: transaction.request, toTag: transaction.toTag))
                     }
                 }

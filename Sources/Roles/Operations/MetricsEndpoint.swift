@@ -7,7 +7,7 @@ import Synchronization
 /// Prometheus text of ``ServerMetrics`` (state gauges refreshed first). `GET /health`: 200
 /// `ok` when the listeners, the store and (with `--archive`) the archive spool and database
 /// are up, else 503 with one line per problem.
-final class MetricsEndpoint: Sendable {
+public final class MetricsEndpoint: Sendable {
     let host: String
     let port: Int
     let metrics: ServerMetrics
@@ -19,7 +19,7 @@ final class MetricsEndpoint: Sendable {
     /// The bound port once the server runs (the system's choice for port 0).
     let bound = Mutex<Int?>(nil)
 
-    init(host: String, port: Int, metrics: ServerMetrics, refresh: @escaping @Sendable () async -> Void,
+    public init(host: String, port: Int, metrics: ServerMetrics, refresh: @escaping @Sendable () async -> Void,
          problems: @escaping @Sendable () async -> [String], logger: Logger) {
         self.host = host
         self.port = port
@@ -30,7 +30,7 @@ final class MetricsEndpoint: Sendable {
     }
 
     /// Serves until cancelled or the graceful shutdown of the enclosing service group.
-    func run() async throws {
+    public func run() async throws {
         let router = Router()
         let metrics = self.metrics, refresh = self.refresh, problems = self.problems
         router.get("metrics") { _, _ -> Response in
@@ -58,7 +58,7 @@ final class MetricsEndpoint: Sendable {
     }
 
     /// The bound port, waiting up to `timeout` for the server to bind.
-    func boundPort(timeout: Duration = .seconds(10)) async -> Int? {
+    public func boundPort(timeout: Duration = .seconds(10)) async -> Int? {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if let port = bound.withLock({ $0 }) { return port }

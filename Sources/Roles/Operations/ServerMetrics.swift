@@ -31,7 +31,7 @@ public final class ServerMetrics: TransactionObserver, RelayObserver, Sendable {
     let registrations: Counter
     let authFailures: Counter
     let shed: Counter
-    let relayLatency: Timer
+    let relayLatency: CoreMetrics.Timer
     let serverTransactions: Gauge
     let clientTransactions: Gauge
     let spoolDepth: Gauge
@@ -58,7 +58,7 @@ public final class ServerMetrics: TransactionObserver, RelayObserver, Sendable {
         registrations = Counter(label: "sip_registrations_total", factory: factory)
         authFailures = Counter(label: "sip_auth_failures_total", factory: factory)
         shed = Counter(label: "sip_shed_total", factory: factory)
-        relayLatency = Timer(label: "sip_relay_latency_seconds", factory: factory)
+        relayLatency = CoreMetrics.Timer(label: "sip_relay_latency_seconds", factory: factory)
         serverTransactions = Gauge(label: "sip_transactions_in_flight", dimensions: [("side", "server")], factory: factory)
         clientTransactions = Gauge(label: "sip_transactions_in_flight", dimensions: [("side", "client")], factory: factory)
         spoolDepth = Gauge(label: "sip_archive_spool_depth", factory: factory)

@@ -53,7 +53,7 @@ public struct ArchiveGate: ForwardGate {
         let record = ArchiveRecord(
             messageID: id, server: agent.serverName,
             from: request.from.map { "\($0.uri)" } ?? "", to: request.to.map { "\($0.uri)" } ?? "",
-            time: ArchiveTime.now(), callID: request.callID ?? "", cseq: Int64(request.cseq?.sequence ?? 0),
+            time: ArchiveTime.now(), callID: request.callID ?? "", cseq: Int64(((try? request.cseq) ?? nil)?.sequence ?? 0),
             contentType: request.headers.first("Content-Type") ?? "", body: request.body)
         let agent = self.agent
         let required = self.required
