@@ -165,7 +165,7 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "Roles", "SIPTransport", "SIPTransaction", "Store", "Registrar", "SIPCore", "SIPDialog", "Presence",
+                "Roles", "SIPTransport", "SIPTransaction", "Store", "Registrar", "SIPCore", "SIPDialog", "Presence", "Archive",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

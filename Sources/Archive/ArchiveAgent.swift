@@ -132,7 +132,7 @@ public final class ArchiveAgent: Sendable {
     private func write(_ batch: [Entry]) async {
         guard !batch.isEmpty else { return }
         var ok = true
-        do {
+        do throws(ArchiveError) {
             try await spool.append(batch.map(\.event))
         } catch {
             ok = false

@@ -49,7 +49,7 @@ public final class ArchiveShipper: Sendable {
     /// Ships until cancelled: a batch at a time, polling the spool when it is empty.
     public func run() async {
         while !Task.isCancelled {
-            do {
+            do throws(ArchiveError) {
                 let n = try await shipBatch()
                 if n == 0 { try? await Task.sleep(for: pollInterval) }
             } catch {

@@ -40,22 +40,32 @@ extension ArchiveSubcommand {
         guard fm.fileExists(atPath: spoolPath) || fm.fileExists(atPath: archivePath) else {
             throw fail("no archive in \(directory) (servers archive with --archive)")
         }
-        do {
+        let outcome: Result<SQLiteArchive, ArchiveError> = await Self.shipPending(directory: directory,
+                                                                                    hasSpool: fm.fileExists(atPath: spoolPath))
+        switch outcome {
+        case .success(let archive): return archive
+        case .failure(let error): throw fail(error.reason)
+        }
+    }
+
+    /// Opens the archive and ships what the spool still holds into it.
+    static func shipPending(directory: String, hasSpool: Bool) async -> Result<SQLiteArchive, ArchiveError> {
+        do throws(ArchiveError) {
             let archive = try SQLiteArchive(directory: directory)
-            if fm.fileExists(atPath: spoolPath) {
+            if hasSpool {
                 let spool = try ArchiveSpool(directory: directory)
                 try await ArchiveShipper(spool: spool, database: archive).shipAll()
                 try? spool.close()
             }
-            return archive
-        } catch let error as ArchiveError {
-            throw fail(error.reason)
+            return .success(archive)
+        } catch {
+            return .failure(error)
         }
     }
 
     func search(_ query: ArchiveQuery) async throws -> [ArchiveRecord] {
         let archive = try await openArchive()
-        do {
+        do throws(ArchiveError) {
             return try await archive.search(query)
         } catch {
             throw fail(error.reason)
@@ -69,7 +79,7 @@ extension ArchiveSubcommand {
 
     static func query(from: String?, to: String?, since: String?, until: String?, text: String?,
                       limit: Int?) throws -> ArchiveQuery {
-        do {
+        do throws(ArchiveError) {
             return try ArchiveQuery.parse(from: from, to: to, since: since, until: until, text: text, limit: limit)
         } catch {
             throw ValidationError(error.reason)

@@ -10,7 +10,7 @@ func temporaryDirectory() throws -> String {
 }
 
 func record(_ n: Int, server: String = "h1.example", from: String = "sip:alice@example.com",
-            to: String = "sip:bob@example.com", time: Int64 = 1_764_460_800_000, body: [UInt8]? = nil) -> ArchiveRecord {
+            to: String = "sip:bob@example.com", time: Int64 = 1_795_996_800_000, body: [UInt8]? = nil) -> ArchiveRecord {
     ArchiveRecord(messageID: "m-\(n)", server: server, from: from, to: to, time: time + Int64(n), callID: "call-\(n)",
                   cseq: Int64(n), contentType: "text/plain", body: body ?? Array("hello \(n)".utf8))
 }

@@ -16,7 +16,7 @@ public struct Archiving: Sendable {
     /// Opens the spool and the archive; throws `startupFailed` with a one-line reason.
     static func open(settings: ServerSettings, logger: Logger) throws -> Archiving? {
         guard settings.archive != nil else { return nil }
-        do {
+        do throws(ArchiveError) {
             let spool = try ArchiveSpool(directory: settings.dataDirectory)
             let database = try SQLiteArchive(directory: settings.dataDirectory)
             let agent = ArchiveAgent(serverName: settings.serverName, spool: spool, logger: logger)

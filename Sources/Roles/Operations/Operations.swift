@@ -20,7 +20,7 @@ enum Operations {
             },
             problems: {
                 var problems: [String] = []
-                do {
+                do throws(StoreError) {
                     _ = try await store.user("health-check@invalid")
                 } catch {
                     problems.append("store: \(error.reason)")

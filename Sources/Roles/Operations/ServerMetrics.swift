@@ -24,19 +24,19 @@ public final class ServerMetrics: TransactionObserver, RelayObserver, Sendable {
     let factory: PrometheusMetricsFactory
     static let methods: [SIPMethod] = [.invite, .ack, .bye, .cancel, .register, .options, .message, .subscribe,
                                        .notify, .publish, .info, .prack, .update, .refer]
-    let requests: [SIPMethod: Counter]
-    let otherRequests: Counter
+    let requests: [SIPMethod: CoreMetrics.Counter]
+    let otherRequests: CoreMetrics.Counter
     /// Responses sent, by status class (1xx ... 6xx).
-    let responses: [Counter]
-    let registrations: Counter
-    let authFailures: Counter
-    let shed: Counter
+    let responses: [CoreMetrics.Counter]
+    let registrations: CoreMetrics.Counter
+    let authFailures: CoreMetrics.Counter
+    let shed: CoreMetrics.Counter
     let relayLatency: CoreMetrics.Timer
-    let serverTransactions: Gauge
-    let clientTransactions: Gauge
-    let spoolDepth: Gauge
-    let shippingLag: Gauge
-    let archiveRefused: Gauge
+    let serverTransactions: CoreMetrics.Gauge
+    let clientTransactions: CoreMetrics.Gauge
+    let spoolDepth: CoreMetrics.Gauge
+    let shippingLag: CoreMetrics.Gauge
+    let archiveRefused: CoreMetrics.Gauge
 
     public init() {
         registry = PrometheusCollectorRegistry()
@@ -46,24 +46,24 @@ public final class ServerMetrics: TransactionObserver, RelayObserver, Sendable {
                                                    .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2),
                                                    .seconds(5), .seconds(10), .seconds(32)]
         self.factory = factory
-        var requests: [SIPMethod: Counter] = [:]
+        var requests: [SIPMethod: CoreMetrics.Counter] = [:]
         for method in Self.methods {
-            requests[method] = Counter(label: "sip_requests_total", dimensions: [("method", method.description)], factory: factory)
+            requests[method] = CoreMetrics.Counter(label: "sip_requests_total", dimensions: [("method", method.description)], factory: factory)
         }
         self.requests = requests
-        otherRequests = Counter(label: "sip_requests_total", dimensions: [("method", "other")], factory: factory)
+        otherRequests = CoreMetrics.Counter(label: "sip_requests_total", dimensions: [("method", "other")], factory: factory)
         responses = (1...6).map {
-            Counter(label: "sip_responses_total", dimensions: [("status_class", "\($0)xx")], factory: factory)
+            CoreMetrics.Counter(label: "sip_responses_total", dimensions: [("status_class", "\($0)xx")], factory: factory)
         }
-        registrations = Counter(label: "sip_registrations_total", factory: factory)
-        authFailures = Counter(label: "sip_auth_failures_total", factory: factory)
-        shed = Counter(label: "sip_shed_total", factory: factory)
+        registrations = CoreMetrics.Counter(label: "sip_registrations_total", factory: factory)
+        authFailures = CoreMetrics.Counter(label: "sip_auth_failures_total", factory: factory)
+        shed = CoreMetrics.Counter(label: "sip_shed_total", factory: factory)
         relayLatency = CoreMetrics.Timer(label: "sip_relay_latency_seconds", factory: factory)
-        serverTransactions = Gauge(label: "sip_transactions_in_flight", dimensions: [("side", "server")], factory: factory)
-        clientTransactions = Gauge(label: "sip_transactions_in_flight", dimensions: [("side", "client")], factory: factory)
-        spoolDepth = Gauge(label: "sip_archive_spool_depth", factory: factory)
-        shippingLag = Gauge(label: "sip_archive_shipping_lag_seconds", factory: factory)
-        archiveRefused = Gauge(label: "sip_archive_refused", factory: factory)
+        serverTransactions = CoreMetrics.Gauge(label: "sip_transactions_in_flight", dimensions: [("side", "server")], factory: factory)
+        clientTransactions = CoreMetrics.Gauge(label: "sip_transactions_in_flight", dimensions: [("side", "client")], factory: factory)
+        spoolDepth = CoreMetrics.Gauge(label: "sip_archive_spool_depth", factory: factory)
+        shippingLag = CoreMetrics.Gauge(label: "sip_archive_shipping_lag_seconds", factory: factory)
+        archiveRefused = CoreMetrics.Gauge(label: "sip_archive_refused", factory: factory)
     }
 
     // MARK: RelayObserver

@@ -69,11 +69,6 @@ public final class TransactionLayer: Sendable {
         state = Mutex(LayerState(settings: settings, limits: limits))
     }
 
-    /// Live server and client transactions (metrics: transactions in flight).
-    public var transactionCounts: (server: Int, client: Int) {
-        state.withLock { ($0.servers.count, $0.clients.count) }
-    }
-
     /// Routes every TU event to `user`, called synchronously on the thread that caused it.
     public func setUser(_ user: @escaping @Sendable (TransactionUserEvent) -> Void) {
         state.withLock { $0.user = user }
