@@ -36,6 +36,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        // The central archive of many servers (`--archive postgresql://...`).
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         // Message grammar: pure value types, no NIO.
@@ -79,6 +81,15 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The archive in PostgreSQL (postgres-nio), beside the embedded SQLite one.
+        .target(
+            name: "ArchivePostgres",
+            dependencies: [
+                "Archive",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .target(
             name: "Registrar",
             dependencies: [
@@ -107,6 +118,7 @@ let package = Package(
             name: "Roles",
             dependencies: [
                 "SIPCore", "SIPTransport", "SIPTransaction", "SIPDialog", "Presence", "Store", "Registrar", "Archive",
+                "ArchivePostgres",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -123,7 +135,7 @@ let package = Package(
         .executableTarget(
             name: "sipctl",
             dependencies: [
-                "SIPCore", "Store", "Registrar", "Archive",
+                "SIPCore", "Store", "Registrar", "Archive", "ArchivePostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -146,7 +158,7 @@ let package = Package(
         ),
         .testTarget(name: "SIPTransactionTests", dependencies: ["SIPTransaction", "SIPCore"]),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
-        .testTarget(name: "ArchiveTests", dependencies: ["Archive", "SIPCore"]),
+        .testTarget(name: "ArchiveTests", dependencies: ["Archive", "ArchivePostgres", "SIPCore"]),
         .testTarget(name: "SIPDialogTests", dependencies: ["SIPDialog", "SIPTransaction", "SIPCore"]),
         .testTarget(
             name: "PresenceTests",
@@ -166,6 +178,7 @@ let package = Package(
             name: "EndToEndTests",
             dependencies: [
                 "Roles", "SIPTransport", "SIPTransaction", "Store", "Registrar", "SIPCore", "SIPDialog", "Presence", "Archive",
+                "ArchivePostgres",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

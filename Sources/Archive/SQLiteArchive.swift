@@ -10,6 +10,17 @@ public protocol ArchiveDatabase: Sendable {
     func apply(_ events: [ArchiveEvent]) async throws(ArchiveError)
     /// Messages matching `query`, oldest first (by time, then arrival).
     func search(_ query: ArchiveQuery) async throws(ArchiveError) -> [ArchiveRecord]
+    /// Throws when the database cannot be reached (`/health`).
+    func ping() async throws(ArchiveError)
+    /// Runs what the database needs while in use (a connection pool) until cancelled;
+    /// returns at once when it needs nothing.
+    func run() async
+    /// Where it is, for logs (never a password).
+    var location: String { get }
+}
+
+extension ArchiveDatabase {
+    public func run() async {}
 }
 
 /// The embedded archive (`DIR/archive.sqlite`), its own SQLite file in WAL mode: one row per
@@ -119,6 +130,12 @@ public final class SQLiteArchive: ArchiveDatabase {
         } catch {
             throw ArchiveError(.readFailed, "cannot search archive \(path): \(error)")
         }
+    }
+
+    public var location: String { path }
+
+    public func ping() async throws(ArchiveError) {
+        _ = try await count()
     }
 
     /// Messages archived (for tests and health).

@@ -22,8 +22,8 @@ public struct ServerSettings: Hashable, Sendable {
     /// SHA-256,MD5` (or `MD5,SHA-256`) also offers RFC 8760's SHA-256.
     public var digestAlgorithms: [String] = ["MD5"]
     public var logLevel = LogLevel.info
-    /// `--archive`: where relayed MESSAGEs are archived; nil is off. Only `sqlite` (the spool
-    /// and the archive in the data directory) is supported yet.
+    /// `--archive`: where relayed MESSAGEs are archived: `sqlite` (the archive beside the
+    /// spool in the data directory) or a `postgresql://` URL; nil is off.
     public var archive: String?
     /// `--archive-required`: refuse IM with 503 while the archive spool cannot be written.
     public var archiveRequired = false
@@ -122,10 +122,10 @@ public struct ServerSettings: Hashable, Sendable {
             case "sqlite", "": archive = "sqlite"
             case "off": archive = nil
             default:
-                if value.hasPrefix("postgresql://") || value.hasPrefix("postgres://") {
-                    throw bad("archive \(value.prefix { $0 != ":" })://... is not supported yet (only sqlite)")
+                guard value.hasPrefix("postgresql://") || value.hasPrefix("postgres://") else {
+                    throw bad("bad archive '\(value)' (expected sqlite or postgresql://...)")
                 }
-                throw bad("bad archive '\(value)' (expected sqlite or postgresql://...)")
+                archive = value
             }
         case "archive-required":
             guard let on = Self.switchValue(value) else { throw bad("bad archive-required '\(value)' (expected on or off)") }

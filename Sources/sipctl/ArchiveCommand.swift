@@ -1,4 +1,5 @@
 import Archive
+import ArchivePostgres
 import ArgumentParser
 import Foundation
 
@@ -25,50 +26,52 @@ protocol ArchiveSubcommand: AsyncParsableCommand {
 }
 
 extension ArchiveSubcommand {
-    /// The archive in `--data`, after shipping what its spool still holds.
-    func openArchive() async throws -> SQLiteArchive {
-        if let url = root.archive, url != "sqlite" {
-            if url.hasPrefix("postgresql://") || url.hasPrefix("postgres://") {
-                throw ValidationError("--archive postgresql://... is not supported yet (only sqlite)")
-            }
-            throw ValidationError("bad --archive '\(url)' (expected sqlite or postgresql://...)")
-        }
-        let directory = root.data
-        let spoolPath = (directory as NSString).appendingPathComponent(ArchiveSpool.fileName)
-        let archivePath = (directory as NSString).appendingPathComponent(SQLiteArchive.fileName)
-        let fm = FileManager.default
-        guard fm.fileExists(atPath: spoolPath) || fm.fileExists(atPath: archivePath) else {
-            throw fail("no archive in \(directory) (servers archive with --archive)")
-        }
-        let outcome: Result<SQLiteArchive, ArchiveError> = await Self.shipPending(directory: directory,
-                                                                                    hasSpool: fm.fileExists(atPath: spoolPath))
-        switch outcome {
-        case .success(let archive): return archive
-        case .failure(let error): throw fail(error.reason)
-        }
-    }
-
-    /// Opens the archive and ships what the spool still holds into it.
-    static func shipPending(directory: String, hasSpool: Bool) async -> Result<SQLiteArchive, ArchiveError> {
-        do throws(ArchiveError) {
-            let archive = try SQLiteArchive(directory: directory)
-            if hasSpool {
-                let spool = try ArchiveSpool(directory: directory)
-                try await ArchiveShipper(spool: spool, database: archive).shipAll()
-                try? spool.close()
-            }
-            return .success(archive)
-        } catch {
-            return .failure(error)
-        }
-    }
-
+    /// The archive (`--archive`: the SQLite one in `--data` by default, or a PostgreSQL URL),
+    /// searched after shipping what the spool in `--data` still holds.
     func search(_ query: ArchiveQuery) async throws -> [ArchiveRecord] {
-        let archive = try await openArchive()
+        let directory = root.data
+        let fm = FileManager.default
+        let spoolPath = (directory as NSString).appendingPathComponent(ArchiveSpool.fileName)
+        let hasSpool = fm.fileExists(atPath: spoolPath)
+        let database: any ArchiveDatabase
         do throws(ArchiveError) {
-            return try await archive.search(query)
+            if let url = root.archive, url != "sqlite" {
+                guard url.hasPrefix("postgresql://") || url.hasPrefix("postgres://") else {
+                    throw ArchiveError(.badFilter, "bad --archive '\(url)' (expected sqlite or postgresql://...)")
+                }
+                do throws(ArchiveError) {
+                    database = try PostgresArchive(url: url)
+                } catch {
+                    throw ArchiveError(.badFilter, "--archive: \(error.reason)")
+                }
+            } else {
+                let archivePath = (directory as NSString).appendingPathComponent(SQLiteArchive.fileName)
+                guard hasSpool || fm.fileExists(atPath: archivePath) else {
+                    throw ArchiveError(.openFailed, "no archive in \(directory) (servers archive with --archive)")
+                }
+                database = try SQLiteArchive(directory: directory)
+            }
         } catch {
+            if error.code == .badFilter { throw ValidationError(error.reason) }
             throw fail(error.reason)
+        }
+        let outcome: Result<[ArchiveRecord], ArchiveError> = await withTaskGroup { group in
+            group.addTask { await database.run() }
+            defer { group.cancelAll() }
+            do throws(ArchiveError) {
+                if hasSpool {
+                    let spool = try ArchiveSpool(directory: directory)
+                    try await ArchiveShipper(spool: spool, database: database).shipAll()
+                    try? spool.close()
+                }
+                return .success(try await database.search(query))
+            } catch {
+                return .failure(error)
+            }
+        }
+        switch outcome {
+        case .success(let records): return records
+        case .failure(let error): throw fail(error.reason)
         }
     }
 

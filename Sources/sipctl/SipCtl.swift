@@ -15,7 +15,7 @@ struct SipCtl: AsyncParsableCommand {
     @Option(name: .long, help: "Directory of the embedded SQLite store.")
     var data: String = "./sip-data"
 
-    @Option(name: .long, help: ArgumentHelp("The archive database: sqlite (in --data, the default); postgresql://... is not supported yet.",
+    @Option(name: .long, help: ArgumentHelp("The archive database: sqlite (in --data, the default) or postgresql://USER:PASSWORD@HOST:PORT/DB.",
                                             valueName: "URL"))
     var archive: String?
 

@@ -15,6 +15,12 @@ final class FlakyArchive: ArchiveDatabase {
     }
 
     func search(_ query: ArchiveQuery) async throws(ArchiveError) -> [ArchiveRecord] { try await inner.search(query) }
+
+    func ping() async throws(ArchiveError) {
+        if down.withLock({ $0 }) { throw ArchiveError(.readFailed, "database down") }
+    }
+
+    var location: String { "flaky" }
 }
 
 /// Shipping: at least once, idempotent, in order, trimmed only after the commit.

@@ -1,3 +1,4 @@
+import ArchivePostgres
 import Foundation
 import SIPCore
 import Synchronization
@@ -16,14 +17,18 @@ import Glibc
     }
 
     /// Starts `home-server` with the archive on; returns it and its UDP port.
-    static func startServer(data: String) async throws -> (Process, Int) {
+    /// Starts `home-server` with the archive on (and `--metrics` for a PostgreSQL archive);
+    /// returns it, its UDP port and its metrics port.
+    static func startServer(data: String, archive: String?) async throws -> (Process, Int, Int?) {
+        let metrics = archive == nil ? [] : ["--metrics", "127.0.0.1:0"]
         let run = try HomeServerCommandTests.launch([
             "--data", data, "--listen", "udp:127.0.0.1:0", "--domain", "example.com", "--auth", "off",
-            "--server-name", "h1.example", "--log-level", "error", "--archive"])
-        let lines = await HomeServerCommandTests.lines(run.stdout, count: 1)
+            "--server-name", "h1.example", "--log-level", "critical", "--archive"] + (archive.map { [$0] } ?? []) + metrics)
+        let lines = await HomeServerCommandTests.lines(run.stdout, count: metrics.isEmpty ? 1 : 2)
         let line = try #require(lines.first, "home-server printed no listening line")
         let port = try #require(line.split(separator: ":").last.flatMap { Int($0) })
-        return (run.process, port)
+        let http = metrics.isEmpty ? nil : lines.last.flatMap { $0.split(separator: ":").last.flatMap { Int($0) } }
+        return (run.process, port, http)
     }
 
     /// Runs `sipctl ARGS`; returns its exit status and stdout.
@@ -42,11 +47,26 @@ import Glibc
     }
 
     @Test func everyAcknowledgedMessageIsArchivedExactlyOnceAcrossSIGKILL() async throws {
+        try await flood(archive: nil, cluster: nil)
+    }
+
+    /// The same into a real PostgreSQL (a throwaway cluster), which also goes down for a
+    /// while during the flood: the spool grows, then drains; nothing is lost.
+    @Test func theSameIntoPostgreSQLThroughADatabaseOutage() async throws {
+        try #require(ThrowawayCluster.binaries != nil, "install postgresql (scripts/test does)")
+        let cluster = try ThrowawayCluster()
+        defer { cluster.destroy() }
+        try await flood(archive: cluster.url, cluster: cluster)
+    }
+
+    /// - Parameter archive: the `--archive` value (nil: bare, the SQLite archive).
+    /// - Parameter cluster: stopped at MESSAGE 300 and started again at 450 when given.
+    func flood(archive: String?, cluster: ThrowawayCluster?) async throws {
         try #require(FileManager.default.isExecutableFile(atPath: HomeServerCommandTests.executable.path), "build home-server first")
         try #require(FileManager.default.isExecutableFile(atPath: Self.sibling("sipctl").path), "build sipctl first")
         let data = try RunningHomeServer.temporaryDirectory()
         try await RunningHomeServer.provision([("alice", "a", true), ("bob", "b", true)], domain: "example.com", in: data)
-        var (server, port) = try await Self.startServer(data: data)
+        var (server, port, http) = try await Self.startServer(data: data, archive: archive)
 
         // Bob registers and answers every MESSAGE with 200, to wherever it came from.
         let bob = try await TestUA(group: testEventLoops)
@@ -73,11 +93,18 @@ import Glibc
         let total = 1_200, killAt = 500
         var sent: [String] = []
         for i in 1...total {
+            if let cluster, i == 300 { try cluster.stop() }
+            if cluster != nil, i == 400, let http {  // the archive database down: degraded
+                let (status, body) = try MetricsEndpointTests.get("http://127.0.0.1:\(http)/health")
+                #expect(status == 503)
+                #expect(body.contains("archive"))
+            }
+            if let cluster, i == 450 { try cluster.start() }
             if i == killAt {
                 kill(server.processIdentifier, SIGKILL)
                 #expect(await HomeServerCommandTests.wait(server, timeout: .seconds(10)))
                 #expect(server.terminationReason == .uncaughtSignal)
-                (server, port) = try await Self.startServer(data: data)
+                (server, port, http) = try await Self.startServer(data: data, archive: archive)
             }
             let callID = "im-\(i)"
             sent.append(callID)
@@ -92,14 +119,21 @@ import Glibc
             previous = acknowledged.withLock { $0.count }
             try await Task.sleep(for: .seconds(1))
         }
+        if let http {  // the database back, the spool drained: healthy again
+            let (status, body) = try MetricsEndpointTests.get("http://127.0.0.1:\(http)/health")
+            #expect(status == 200, "\(body)")
+            let (_, text) = try MetricsEndpointTests.get("http://127.0.0.1:\(http)/metrics")
+            #expect(MetricsEndpointTests.sample(text, "sip_archive_spool_depth") == 0)
+        }
         server.terminate()
         #expect(await HomeServerCommandTests.wait(server))
         #expect(server.terminationStatus == 0)
         bobTask.cancel()
         aliceTask.cancel()
 
-        let (status, output, errors) = try Self.sipctl(["--data", data, "archive", "search", "--json", "--limit", "100000",
-                                                        "--from", "alice@example.com"])
+        let where_ = archive.map { ["--archive", $0] } ?? []
+        let (status, output, errors) = try Self.sipctl(["--data", data] + where_ + ["archive", "search", "--json",
+                                                        "--limit", "100000", "--from", "alice@example.com"])
         #expect(status == 0, "\(errors)")
         var counts: [String: Int] = [:]
         var objects: [[String: Any]] = []
@@ -109,7 +143,7 @@ import Glibc
             counts[object["call_id"] as? String ?? "", default: 0] += 1
         }
         let acked = acknowledged.withLock { $0 }
-        print("archive crash test: \(total) sent, \(acked.count) acknowledged, \(counts.count) archived")
+        print("archive crash test (\(archive ?? "sqlite")): \(total) sent, \(acked.count) acknowledged, \(counts.count) archived")
         #expect(acked.count > total / 2, "too few MESSAGEs went through (\(acked.count))")
         let missing = acked.filter { counts[$0] != 1 }
         #expect(missing.isEmpty, "acknowledged but not archived exactly once: \(missing.sorted().prefix(10))")
@@ -131,7 +165,7 @@ import Glibc
         #expect(bad == 2)
         #expect(reason.contains("bad --since 'last tuesday'"))
         // Export as CSV: a header, then one line per message of the window.
-        let (exported, csv, _) = try Self.sipctl(["--data", data, "archive", "export", "--since", "2000-01-01",
+        let (exported, csv, _) = try Self.sipctl(["--data", data] + where_ + ["archive", "export", "--since", "2000-01-01",
                                                  "--until", "2100-01-01", "--format", "csv"])
         #expect(exported == 0)
         #expect(csv.hasPrefix("time,from,to,call_id,"))

@@ -96,8 +96,6 @@ import Testing
         #expect(await Self.reason(["--metrics", "nonsense"]) == "--metrics: bad metrics 'nonsense' (expected HOST:PORT)")
         #expect(await Self.reason(["--peer", "h2.example=tls:192.0.2.2:5061"]) == "--peer: peer is not supported yet")
         #expect(await Self.reason(["--peer", "h2.example=udp:192.0.2.2:5061"])?.contains("expected NAME=tls:HOST:PORT") == true)
-        #expect(await Self.reason(["--archive", "postgresql://db/archive"])
-                == "--archive: archive postgresql://... is not supported yet (only sqlite)")
         #expect(await Self.reason(["--archive", "mysql"])?.contains("expected sqlite or postgresql://...") == true)
         #expect(await Self.reason(["--archive-required"]) == "--archive-required needs --archive")
         #expect(await Self.reason([], environment: ["SIP_DIRECTORY": "postgresql://db/sip"]) == "SIP_DIRECTORY: directory is not supported yet")
@@ -117,6 +115,8 @@ import Testing
         #expect(e.logRequests)
         #expect(!e.archiveRequired)
         #expect(e.metrics == nil)
+        #expect(try await Self.read(["--archive", "postgresql://sip@db.example/archive"]).archive
+                == "postgresql://sip@db.example/archive")
     }
 
     @Test func bareArchiveMeansSQLite() throws {

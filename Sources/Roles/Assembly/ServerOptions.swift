@@ -81,9 +81,10 @@ public struct ServerOptions: ParsableArguments, Sendable {
 
     @Option(help: ArgumentHelp("""
                 Archive every relayed MESSAGE (from, to, time, Call-ID, CSeq, content, final status) in a durable \
-                spool before forwarding it, shipped to the archive database: `sqlite` (also when given bare) keeps \
-                archive-spool.sqlite and archive.sqlite in --data; postgresql://... is not supported yet (exit 2).
-                """, valueName: "sqlite"))
+                spool (archive-spool.sqlite in --data) before forwarding it, shipped to the archive database: \
+                `sqlite` (also when given bare): archive.sqlite in --data; postgresql://USER:PASSWORD@HOST:PORT/DB: \
+                a shared PostgreSQL (schema created by the server).
+                """, valueName: "sqlite|postgresql://..."))
     public var archive: String?
 
     @Flag(help: "Refuse IM with 503 (Retry-After) while the archive spool cannot be written, instead of relaying it unarchived.")

@@ -28,6 +28,11 @@ enum Operations {
                 if let archiving {
                     if !archiving.agent.isWritable { problems.append("archive: the spool cannot be written") }
                     if !archiving.shipper.isHealthy { problems.append("archive: the archive database refuses writes") }
+                    do throws(ArchiveError) {
+                        try await archiving.database.ping()
+                    } catch {
+                        problems.append("archive: \(error.reason)")
+                    }
                 }
                 return problems
             },
