@@ -1,6 +1,7 @@
 import Archive
 import ArchivePostgres
 import Foundation
+import Logging
 import Testing
 
 /// The PostgreSQL archive against a real, throwaway PostgreSQL (`initdb`/`pg_ctl` in a temp
@@ -11,7 +12,9 @@ import Testing
         try #require(ThrowawayCluster.binaries != nil, "install postgresql (scripts/test does)")
         let cluster = try ThrowawayCluster()
         defer { cluster.destroy() }
-        let archive = try PostgresArchive(url: cluster.url)
+        var logger = Logger(label: "test.postgres")
+        logger.logLevel = ProcessInfo.processInfo.environment["PG_TRACE"] == nil ? .warning : .trace
+        let archive = try PostgresArchive(url: cluster.url, logger: logger)
         let client = Task { await archive.run() }
         defer { client.cancel() }
         try await body(cluster, archive)
