@@ -1,6 +1,7 @@
 import Archive
 import ArchivePostgres
 import Logging
+import Synchronization
 
 /// `--archive`: the archive agent with its durable spool (`archive-spool.sqlite` in the data
 /// directory) and the shipper into the archive database: the embedded `archive.sqlite` beside
@@ -40,13 +41,43 @@ public struct Archiving: Sendable {
 
     /// The writer, the shipper and the database's own work, until cancelled; the writer then
     /// writes what is queued.
+    /// The shipper and the database client are not awaited at shutdown: a database that
+    /// does not answer must not hold the process (what they had not shipped stays in the
+    /// spool for the next start).
     func run() async {
-        await withDiscardingTaskGroup { group in
-            group.addTask { await database.run() }
-            group.addTask { await agent.run() }
-            await shipper.run()
-            group.cancelAll()
+        let client = Task { await database.run() }
+        let shipping = Task { await shipper.run() }
+        await agent.run()
+        shipping.cancel()
+        client.cancel()
+    }
+
+    /// What `/health` reports of the archive; the database gets `timeout` to answer.
+    func problems(timeout: Duration = .seconds(2)) async -> [String] {
+        var problems: [String] = []
+        if !agent.isWritable { problems.append("archive: the spool cannot be written") }
+        if !shipper.isHealthy { problems.append("archive: the archive database refuses writes") }
+        let database = self.database
+        let answer: String? = await withCheckedContinuation { continuation in
+            let once = Mutex(false)
+            let finish: @Sendable (String?) -> Void = { value in
+                if once.withLock({ done in defer { done = true }; return !done }) { continuation.resume(returning: value) }
+            }
+            Task { @Sendable in
+                do throws(ArchiveError) {
+                    try await database.ping()
+                    finish(nil)
+                } catch {
+                    finish("archive: \(error.reason)")
+                }
+            }
+            Task { @Sendable in
+                try? await Task.sleep(for: timeout)
+                finish("archive: \(database.location) did not answer within \(timeout)")
+            }
         }
+        if let answer { problems.append(answer) }
+        return problems
     }
 
     func close() {

@@ -25,15 +25,7 @@ enum Operations {
                 } catch {
                     problems.append("store: \(error.reason)")
                 }
-                if let archiving {
-                    if !archiving.agent.isWritable { problems.append("archive: the spool cannot be written") }
-                    if !archiving.shipper.isHealthy { problems.append("archive: the archive database refuses writes") }
-                    do throws(ArchiveError) {
-                        try await archiving.database.ping()
-                    } catch {
-                        problems.append("archive: \(error.reason)")
-                    }
-                }
+                if let archiving { problems += await archiving.problems() }
                 return problems
             },
             logger: logger)
