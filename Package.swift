@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "SIPTransaction", targets: ["SIPTransaction"]),
         .library(name: "Store", targets: ["Store"]),
         .library(name: "Registrar", targets: ["Registrar"]),
+        .library(name: "Archive", targets: ["Archive"]),
         .library(name: "SIPDialog", targets: ["SIPDialog"]),
         .library(name: "Presence", targets: ["Presence"]),
         .library(name: "Roles", targets: ["Roles"]),
@@ -32,6 +33,13 @@ let package = Package(
         // One reader over the config file, the environment and the flags (default trait
         // JSON only; our `key = value` files have their own snapshot type in Roles).
         .package(url: "https://github.com/apple/swift-configuration.git", from: "1.4.0"),
+        // Operators' view: counters (swift-metrics), Prometheus text, and the HTTP server
+        // that serves `/metrics` and `/health`.
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        // The central archive of many servers (`--archive postgresql://...`).
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
     ],
     targets: [
         // Message grammar: pure value types, no NIO.
@@ -65,6 +73,25 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Message archiving: the durable local spool, the shipper and the archive database
+        // (their own SQLite files in the data folder, not migrations of the main store).
+        .target(
+            name: "Archive",
+            dependencies: [
+                "SIPCore",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The archive in PostgreSQL (postgres-nio), beside the embedded SQLite one.
+        .target(
+            name: "ArchivePostgres",
+            dependencies: [
+                "Archive",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .target(
             name: "Registrar",
             dependencies: [
@@ -92,7 +119,8 @@ let package = Package(
         .target(
             name: "Roles",
             dependencies: [
-                "SIPCore", "SIPTransport", "SIPTransaction", "SIPDialog", "Presence", "Store", "Registrar",
+                "SIPCore", "SIPTransport", "SIPTransaction", "SIPDialog", "Presence", "Store", "Registrar", "Archive",
+                "ArchivePostgres",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -100,12 +128,16 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Configuration", package: "swift-configuration"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Hummingbird", package: "hummingbird"),
             ]
         ),
         .executableTarget(
             name: "sipctl",
             dependencies: [
-                "SIPCore", "Store", "Registrar",
+                "SIPCore", "Store", "Registrar", "Archive", "ArchivePostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -133,6 +165,7 @@ let package = Package(
         ),
         .testTarget(name: "SIPTransactionTests", dependencies: ["SIPTransaction", "SIPCore"]),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
+        .testTarget(name: "ArchiveTests", dependencies: ["Archive", "ArchivePostgres", "SIPCore"]),
         .testTarget(name: "SIPDialogTests", dependencies: ["SIPDialog", "SIPTransaction", "SIPCore"]),
         .testTarget(
             name: "PresenceTests",
@@ -151,8 +184,8 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
-                "Roles", "SIPTransport", "SIPTransaction", "Store", "Registrar", "SIPCore", "SIPDialog", "Presence",
-                "SIPTestSupport",
+                "Roles", "SIPTransport", "SIPTransaction", "Store", "Registrar", "SIPCore", "SIPDialog", "Presence", "Archive",
+                "ArchivePostgres", "SIPTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

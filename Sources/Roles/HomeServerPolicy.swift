@@ -6,6 +6,8 @@ import SIPCore
 /// Steps, in order:
 /// 1. `validate` — RFC 3261 §16.3 (400, 416, 420, 482, 483; OPTIONS at Max-Forwards 0 answered).
 /// 2. `route-preprocess` — §16.4 (strict-route fix-up, our own Route values removed).
+/// 2a. `archive` — with `--archive`: a MESSAGE that ends up forwarded is first made durable in
+///    the archive spool (``ArchiveStep``; it never decides itself).
 /// 3. `asserted-identity` — RFC 3325: a trusted peer's (mutual TLS, `--peer`)
 ///    P-Asserted-Identity is believed; from anyone else it is removed.
 /// 4. `home-redirect` — a REGISTER for a user homed on another server: 301 there.
@@ -32,13 +34,15 @@ public struct HomeServerPolicy: RoutingPolicy {
     ///   location step (proxied to the user's devices).
     public init(identity: ProxyIdentity, registrar: any RegistrarService, location: any LocationService,
                 authenticator: (any RequestAuthenticator)?, presence: PresenceService? = nil,
-                peers: PeerTable = PeerTable(), homes: (any HomeLookup)? = nil, federations: DomainRoutes = DomainRoutes()) {
+                peers: PeerTable = PeerTable(), homes: (any HomeLookup)? = nil, federations: DomainRoutes = DomainRoutes(),
+                archive: ArchiveStep? = nil) {
         let router = PeerRouter(peers: peers)
         var steps: [any RoutingStep] = [
             ValidateStep(identity: identity),
             RoutePreprocessStep(identity: identity),
             AssertedIdentityStep(peers: peers, distrusted: federations.serverNames),
         ]
+        if let archive { steps.append(archive) }
         if let homes { steps.append(HomeRedirectStep(identity: identity, homes: homes, router: router)) }
         if let presence { steps.append(PresenceDialogStep(identity: identity, presence: presence)) }
         steps.append(LocalServerStep(identity: identity, registrar: registrar))

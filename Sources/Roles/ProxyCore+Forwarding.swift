@@ -26,11 +26,15 @@ final class ProxyTransaction: Sendable {
         var targets: [Int: ForwardTarget] = [:]
         var attempts: [Int: Int] = [:]
         var alternates: [Int: [NextHop]] = [:]
+        /// Told the final status once it goes upstream (``ForwardAdmission/forward(onFinal:)``).
+        var onFinal: (@Sendable (Int) -> Void)?
+        var finalSent = false
     }
 
     let transaction: ServerTransaction
     let core: ProxyCore
     let state: Mutex<State>
+    let started = ContinuousClock.now
 
     init(transaction: ServerTransaction, core: ProxyCore) {
         self.transaction = transaction
@@ -42,7 +46,8 @@ final class ProxyTransaction: Sendable {
 
     /// §16.6 forwarding to every target in parallel, then §16.7 response processing as the
     /// branches report.
-    func forward(_ plan: ForwardPlan, inbound: ListenTransport) {
+    func forward(_ plan: ForwardPlan, inbound: ListenTransport, onFinal: (@Sendable (Int) -> Void)? = nil) {
+        if let onFinal { state.withLock { $0.onFinal = onFinal } }
         guard core.layer != nil else {
             core.forget(transaction.id)
             core.respond(transaction, transaction.makeResponse(500, reasonPhrase: "Proxy Not Ready"))
@@ -240,6 +245,7 @@ final class ProxyTransaction: Sendable {
             switch action {
             case .forward(let response):
                 core.respond(transaction, response)
+                if response.statusCode >= 200 { finalSent(response.statusCode) }
             case .cancel(let branch):
                 let handle: ClientTransactionHandle? = state.withLock { s in
                     if let handle = s.clients[branch] { return handle }
@@ -263,6 +269,20 @@ final class ProxyTransaction: Sendable {
                 })
             }
         }
+    }
+
+    /// The first final response went upstream: tell the gate's observer (the archive's final
+    /// status) and the core's (metrics, request log), once.
+    private func finalSent(_ status: Int) {
+        let pending: (@Sendable (Int) -> Void)?? = state.withLock { s in
+            guard !s.finalSent else { return nil }
+            s.finalSent = true
+            defer { s.onFinal = nil }
+            return .some(s.onFinal)
+        }
+        guard let onFinal = pending else { return }
+        onFinal?(status)
+        core.observer?.relayed(transaction.request, status: status, latency: ContinuousClock.now - started)
     }
 
     /// Timer C (§16.8) for `branch`: a generation number; a restart or stop makes older

@@ -27,10 +27,14 @@ public final class ProxyCore: SIPRequestHandler {
     /// Entered before the policy runs, so a CANCEL finds its INVITE whatever the timing.
     let invites = Mutex<[UInt64: ProxyTransaction]>([:])
     let logger: Logger
+    /// Told of every request and of each relayed request's final status (`--metrics`,
+    /// `--log-requests`); set once at creation, read without a lock.
+    public let observer: (any RelayObserver)?
 
     public init(policy: any RoutingPolicy, identity: ProxyIdentity, configuration: Configuration = .init(),
-                logger: Logger = Logger(label: "sip.proxy"),
+                logger: Logger = Logger(label: "sip.proxy"), observer: (any RelayObserver)? = nil,
                 resolver: NextHopResolver = NextHopResolver(peers: PeerTable(), locator: nil)) {
+        self.observer = observer
         self.resolver = resolver
         self.policy = policy
         self.configuration = configuration
@@ -54,6 +58,7 @@ public final class ProxyCore: SIPRequestHandler {
     // MARK: SIPRequestHandler
 
     public func handle(_ transaction: ServerTransaction) {
+        observer?.received(transaction.request.method)
         let source = RequestSource(transaction.source)
         var proxied: ProxyTransaction?
         if transaction.request.method == .invite {
@@ -65,6 +70,19 @@ public final class ProxyCore: SIPRequestHandler {
         let decision = policy.decide(&context)
         if case .forward(let plan) = decision {
             let entry = proxied ?? ProxyTransaction(transaction: transaction, core: self)
+            if let gate = context.forwardGate {
+                let isInvite = proxied != nil
+                gate.admit(plan, context: context, transaction: transaction) { [self] admission in
+                    switch admission {
+                    case .forward(let onFinal):
+                        entry.forward(plan, inbound: source.transport, onFinal: onFinal)
+                    case .refuse(let answer):
+                        if isInvite { forget(transaction.id) }
+                        respond(transaction, answer.response(to: transaction.request, toTag: transaction.toTag))
+                    }
+                }
+                return
+            }
             entry.forward(plan, inbound: source.transport)
             return
         }
@@ -91,6 +109,7 @@ public final class ProxyCore: SIPRequestHandler {
     /// §16.10: CANCEL the INVITE's branches. An INVITE still being routed remembers the
     /// CANCEL and cancels its branches as soon as they exist.
     public func handleCancel(_ cancel: SIPRequest, for invite: ServerTransaction) {
+        observer?.received(.cancel)
         if let entry = invites.withLock({ $0[invite.id] }) {
             entry.cancel()
         } else {
@@ -105,6 +124,7 @@ public final class ProxyCore: SIPRequestHandler {
     /// §16.11: an ACK for a 2xx (or matching nothing) is routed like a request and sent on
     /// statelessly, with a branch derived from the upstream one (the same for every copy).
     public func handleACK(_ ack: SIPRequest, source: SIPMessageSource, invite: ServerTransaction?) {
+        observer?.received(.ack)
         guard let layer else { return }
         let requestSource = RequestSource(source)
         var context = RoutingContext(request: ack, source: requestSource)

@@ -59,6 +59,9 @@ public struct RoutingContext: Sendable {
     /// Set by route preprocessing when our own Route value (a Path or Record-Route we
     /// inserted for a client behind us) carried a valid flow token: the client's flow.
     public var routeFlow: FlowRouteToken.Flow?
+    /// Work the proxy core must let finish before it forwards (the archive agent's spool
+    /// write); consulted only when the decision is to forward (``ForwardGate``).
+    public var forwardGate: (any ForwardGate)?
 
     public init(request: SIPRequest, source: RequestSource, authenticatedUser: String? = nil) {
         self.received = request

@@ -29,6 +29,15 @@ public struct ServerSettings: Hashable, Sendable {
     public var federations = DomainRoutes()
     /// Nameservers for RFC 3263 lookups (`--dns-server HOST:PORT`); empty: /etc/resolv.conf.
     public var dnsServers: [ListenAddress] = []
+    /// `--archive`: where relayed MESSAGEs are archived: `sqlite` (the archive beside the
+    /// spool in the data directory) or a `postgresql://` URL; nil is off.
+    public var archive: String?
+    /// `--archive-required`: refuse IM with 503 while the archive spool cannot be written.
+    public var archiveRequired = false
+    /// `--metrics HOST:PORT`: the HTTP endpoint of `/metrics` and `/health`; nil is off.
+    public var metrics: ListenAddress?
+    /// `--log-requests`: one `info` line per relayed request.
+    public var logRequests = false
 
     public init(serverName: String) { self.serverName = serverName }
 
@@ -45,7 +54,8 @@ public struct ServerSettings: Hashable, Sendable {
     /// The keys a config file may use: the long option names (ServerOptions.settingKeys adds
     /// the CONTRACT options that are not supported yet, so that they are refused by name).
     public static let keys: Set<String> = ["data", "domain", "listen", "server-name", "tls-cert", "tls-key",
-                                           "tls-ca", "auth", "digest-algorithms", "log-level", "peer", "federate", "dns-server"]
+                                           "tls-ca", "auth", "digest-algorithms", "log-level", "peer", "federate", "dns-server",
+                                           "archive", "archive-required", "metrics", "log-requests"]
     /// The keys that take several values (an option given several times).
     public static let repeatable: Set<String> = ["domain", "listen", "peer", "federate", "dns-server"]
 
@@ -136,6 +146,27 @@ public struct ServerSettings: Hashable, Sendable {
                 throw bad("bad log-level '\(value)' (expected \(LogLevel.allCases.map(\.rawValue).joined(separator: ", ")))")
             }
             logLevel = level
+        case "archive":
+            switch value.lowercased() {
+            case "sqlite", "": archive = "sqlite"
+            case "off": archive = nil
+            default:
+                guard value.hasPrefix("postgresql://") || value.hasPrefix("postgres://") else {
+                    throw bad("bad archive '\(value)' (expected sqlite or postgresql://...)")
+                }
+                archive = value
+            }
+        case "archive-required":
+            guard let on = Self.switchValue(value) else { throw bad("bad archive-required '\(value)' (expected on or off)") }
+            archiveRequired = on
+        case "log-requests":
+            guard let on = Self.switchValue(value) else { throw bad("bad log-requests '\(value)' (expected on or off)") }
+            logRequests = on
+        case "metrics":
+            guard let address = ListenAddress(spec: "tcp:" + value) else {
+                throw bad("bad metrics '\(value)' (expected HOST:PORT)")
+            }
+            metrics = address
         default:
             throw bad("unknown setting '\(key)'")
         }
@@ -151,6 +182,16 @@ public struct ServerSettings: Hashable, Sendable {
         }
         if !peers.isEmpty || !federations.isEmpty, tlsCertificate == nil || tlsKey == nil || tlsCA == nil {
             throw bad("--peer and --federate need mutual TLS: --tls-cert, --tls-key and --tls-ca")
+        }
+        if archiveRequired, archive == nil { throw bad("--archive-required needs --archive") }
+    }
+
+    /// `on`/`off` (also true/false, yes/no; empty is on, as a bare flag).
+    static func switchValue(_ value: String) -> Bool? {
+        switch value.lowercased() {
+        case "on", "true", "yes", "": true
+        case "off", "false", "no": false
+        default: nil
         }
     }
 

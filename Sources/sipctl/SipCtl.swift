@@ -7,13 +7,17 @@ import Foundation
 struct SipCtl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sipctl",
-        abstract: "Operate the SIP server family: lint messages, provision users, set presence access lists.",
+        abstract: "Operate the SIP server family: lint messages, provision users, set presence access lists, search the IM archive.",
         discussion: "Exit status: 0 success, 1 a failed check or operation, 2 bad usage.",
-        subcommands: [LintCommand.self, UserCommand.self, AclCommand.self]
+        subcommands: [LintCommand.self, UserCommand.self, AclCommand.self, ArchiveCommand.self]
     )
 
     @Option(name: .long, help: "Directory of the embedded SQLite store.")
     var data: String = "./sip-data"
+
+    @Option(name: .long, help: ArgumentHelp("The archive database: sqlite (in --data, the default) or postgresql://USER:PASSWORD@HOST:PORT/DB.",
+                                            valueName: "URL"))
+    var archive: String?
 
     /// Runs the command; bad usage exits 2 (CONTRACT.md) where ArgumentParser would exit 64.
     static func main() async {

@@ -93,10 +93,10 @@ import Testing
     }
 
     @Test func notYetSupportedOptionsAreRefusedByName() async throws {
-        #expect(await Self.reason(["--metrics", "127.0.0.1:9090"]) == "--metrics: metrics is not supported yet")
         #expect(await Self.reason(["--metrics", "nonsense"]) == "--metrics: bad metrics 'nonsense' (expected HOST:PORT)")
         #expect(await Self.reason(["--peer", "h2.example=udp:192.0.2.2:5061"])?.contains("expected NAME=tls:HOST:PORT") == true)
-        #expect(await Self.reason(["--archive-required"]) == "--archive-required: archive-required is not supported yet")
+        #expect(await Self.reason(["--archive", "mysql"])?.contains("expected sqlite or postgresql://...") == true)
+        #expect(await Self.reason(["--archive-required"]) == "--archive-required needs --archive")
         #expect(await Self.reason([], environment: ["SIP_DIRECTORY": "postgresql://db/sip"]) == "SIP_DIRECTORY: directory is not supported yet")
     }
 
@@ -114,6 +114,28 @@ import Testing
         #expect(s.listen.first?.requiresClientCertificate == true)
         #expect(await Self.reason(["--listen", "mtls:0.0.0.0:5062"], environment: ["SIP_TLS_CERT": "c.pem", "SIP_TLS_KEY": "k.pem"])
             == "an mtls listener needs --tls-ca (the CA peer certificates must chain to)")
+    }
+
+    @Test func archiveMetricsAndRequestLogAreRead() async throws {
+        let s = try await Self.read(["--archive", "sqlite", "--archive-required", "--metrics", "127.0.0.1:9090",
+                                     "--log-requests"])
+        #expect(s.archive == "sqlite")
+        #expect(s.archiveRequired)
+        #expect(s.metrics == ListenAddress(transport: .tcp, host: "127.0.0.1", port: 9090))
+        #expect(s.logRequests)
+        let e = try await Self.read([], environment: ["SIP_ARCHIVE": "sqlite", "SIP_LOG_REQUESTS": "on"])
+        #expect(e.archive == "sqlite")
+        #expect(e.logRequests)
+        #expect(!e.archiveRequired)
+        #expect(e.metrics == nil)
+        #expect(try await Self.read(["--archive", "postgresql://sip@db.example/archive"]).archive
+                == "postgresql://sip@db.example/archive")
+    }
+
+    @Test func bareArchiveMeansSQLite() throws {
+        #expect(ServerOptions.expandingBareArchive(["--archive"]) == ["--archive", "sqlite"])
+        #expect(ServerOptions.expandingBareArchive(["--archive", "--auth", "off"]) == ["--archive", "sqlite", "--auth", "off"])
+        #expect(ServerOptions.expandingBareArchive(["--archive", "sqlite"]) == ["--archive", "sqlite"])
     }
 
     @Test func tlsListenerNeedsACertificate() async throws {

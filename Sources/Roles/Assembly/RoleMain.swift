@@ -20,7 +20,8 @@ public enum RoleMain {
     public static func run<Role: ServerRole>(_ role: Role.Type, arguments: [String]? = nil) async -> Never {
         let command: RoleCommand<Role>
         do {
-            command = try RoleCommand<Role>.parse(arguments)
+            command = try RoleCommand<Role>.parse(
+                ServerOptions.expandingBareArchive(arguments ?? Array(CommandLine.arguments.dropFirst())))
         } catch {
             let code = RoleCommand<Role>.exitCode(for: error)
             if code == .success { RoleCommand<Role>.exit(withError: error) }  // --help, --version
@@ -70,7 +71,11 @@ public enum RoleMain {
         // script sees the lines and may send SIGTERM.
         let provisioned = demoUsers
         let demo = command.server.demo
-        let announcer = Announcer(listeners: server.listeners) {
+        let metricsHost = settings.metrics?.host
+        let announcer = Announcer(listeners: server.listeners, metrics: {
+            guard let metricsHost, let port = await server.metricsPort() else { return nil }
+            return "metrics http \(metricsHost.contains(":") ? "[\(metricsHost)]" : metricsHost):\(port)"
+        }) {
             if demo { DemoUsers.printInstructions(provisioned, settings: settings, listeners: server.listeners) }
         }
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
@@ -107,7 +112,7 @@ public enum RoleMain {
         Settings, highest precedence first: command-line options; environment variables SIP_ \
         and the option's name in capitals with - as _ (SIP_DATA, SIP_DOMAIN, SIP_LISTEN, \
         SIP_SERVER_NAME, SIP_TLS_CERT, SIP_TLS_KEY, SIP_TLS_CA, SIP_AUTH, SIP_DIGEST_ALGORITHMS, \
-        SIP_LOG_LEVEL; a repeatable option takes a comma-separated list, SIP_CONFIG names the \
+        SIP_LOG_LEVEL, SIP_ARCHIVE, SIP_ARCHIVE_REQUIRED, SIP_METRICS, SIP_LOG_REQUESTS; a repeatable option takes a comma-separated list, SIP_CONFIG names the \
         config file); the config file; the defaults. A repeatable option is taken whole from \
         the first of these that sets it.
 
@@ -170,13 +175,19 @@ public enum RoleMain {
 }
 
 /// Prints `listening TRANSPORT HOST:PORT` per listener once the group runs, then waits.
+/// With `--metrics`, then `metrics http HOST:PORT` once the HTTP endpoint is bound.
 struct Announcer: Service {
     let listeners: [ListenAddress]
+    let metrics: @Sendable () async -> String?
     let then: @Sendable () -> Void
 
     func run() async throws {
         for listener in listeners { print("listening \(listener)") }
         fflush(nil)
+        if let line = await metrics() {
+            print(line)
+            fflush(nil)
+        }
         then()
         try? await gracefulShutdown()
     }

@@ -1,3 +1,4 @@
+import Archive
 import Logging
 import NIOCore
 import NIOPosix
@@ -32,6 +33,13 @@ public struct RoleServices: Sendable {
     public let peers: PeerTable
     /// Which server each user is homed on (the directory's home-server column).
     public var homes: DirectoryHomeLookup { DirectoryHomeLookup(directory: directory) }
+
+    /// `--archive`: the archive agent, spool and shipper; nil when archiving is off.
+    public var archiving: Archiving? = nil
+
+    /// The archive step (`--archive`), for a policy to put near the front of its chain
+    /// (after validation); nil when archiving is off.
+    public var archiveStep: ArchiveStep? { archiving?.step }
 }
 
 /// Given the assembled services, the role's routing policy (ARCHITECTURE.md: "a role
@@ -54,11 +62,17 @@ public final class RoleServer: Service, Sendable {
     /// The presence agent, its journal (write-behind to the store) and access lists.
     public let presence: PresenceAgent
     let journal: PresenceJournal
+    /// `--archive`: the agent, spool and shipper; nil when off.
+    public let archiving: Archiving?
+    /// `--metrics`: the HTTP endpoint; nil when off.
+    let metricsEndpoint: MetricsEndpoint?
     let logger: Logger
 
     init(listeners: [ListenAddress], identity: ProxyIdentity, policy: any RoutingPolicy, server: SIPServer,
          store: SQLiteStore, directory: UserDirectory, table: LocationTable, presence: PresenceAgent,
-         journal: PresenceJournal, logger: Logger) {
+         journal: PresenceJournal, archiving: Archiving?, metrics: MetricsEndpoint?, logger: Logger) {
+        self.archiving = archiving
+        self.metricsEndpoint = metrics
         self.presence = presence
         self.journal = journal
         self.listeners = listeners
@@ -138,39 +152,60 @@ public final class RoleServer: Service, Sendable {
         let presence = try await makePresenceAgent(identity: identity, store: store, directory: directory, table: table,
                                                    journal: journal, authentication: settings.authentication,
                                                    logger: logger)
-        let services = RoleServices(
+        let archiving: Archiving?
+        do {
+            archiving = try Archiving.open(settings: settings, logger: logger)
+        } catch {
+            await adapter.stopListening()
+            await transportLayer.shutdown()
+            throw error
+        }
+        var services = RoleServices(
             settings: settings, identity: identity, store: store, directory: directory, table: table,
             registrar: RegistrarAdapter(registrar: registrar, authenticator: authenticator,
                                         bindingsChanged: { [presence] aor in presence.registrationChanged(aor) }),
             location: StoreLocationService(directory: directory, table: table),
             authenticator: authenticator.map { DigestRequestAuthenticator($0) }, presence: presence, logger: logger,
             peers: PeerTable(settings.peers))
+        services.archiving = archiving
         let policy: any RoutingPolicy
         do {
             policy = try makePolicy(services)
         } catch {
+            archiving?.close()
             await adapter.stopListening()
             await transportLayer.shutdown()
             throw error
         }
+        let metrics = settings.metrics == nil ? nil : ServerMetrics()
+        var observers: [any RelayObserver] = []
+        if let metrics { observers.append(metrics) }
+        if settings.logRequests { observers.append(RequestLog(logger: logger)) }
         let nameservers = settings.dnsServers.compactMap { try? SocketAddress(ipAddress: $0.host, port: $0.port) }
         let dns = DNSResolver(configuration: nameservers.isEmpty ? .system() : DNSResolverConfiguration(nameservers: nameservers),
                               eventLoop: MultiThreadedEventLoopGroup.singleton.next(), logger: logger)
-        let locator = SIPServerLocator(resolver: dns)
         let proxy = ProxyCore(policy: policy, identity: identity, logger: logger,
-                              resolver: NextHopResolver(peers: services.peers, locator: locator))
+                              observer: observers.isEmpty ? nil : RelayObservers(all: observers),
+                              resolver: NextHopResolver(peers: services.peers, locator: SIPServerLocator(resolver: dns)))
         // A presence fan-out (one PUBLISH, a NOTIFY to each watcher) keeps many client
         // transactions open at once; a full table defers NOTIFYs (their latest state goes
         // out a second later), so the client side gets four times the default room.
         var limits = TransactionLayer.Limits()
         limits.maxClientTransactions = 262_144
-        let server = SIPServer(transport: adapter,
-                               configuration: SIPServer.Configuration(drainTimeout: drainTimeout, limits: limits),
-                               catchAll: proxy, logger: logger)
+        var configuration = SIPServer.Configuration(drainTimeout: drainTimeout, limits: limits)
+        configuration.observer = metrics
+        let server = SIPServer(transport: adapter, configuration: configuration, catchAll: proxy, logger: logger)
         proxy.attach(server.layer)
         presence.attach(server.layer)
+        let endpoint = metrics.flatMap { metrics in
+            settings.metrics.map { address in
+                Operations.endpoint(address, metrics: metrics, layer: server.layer, store: store, archiving: archiving,
+                                    logger: logger)
+            }
+        }
         return RoleServer(listeners: listeners, identity: identity, policy: policy, server: server, store: store,
-                          directory: directory, table: table, presence: presence, journal: journal, logger: logger)
+                          directory: directory, table: table, presence: presence, journal: journal,
+                          archiving: archiving, metrics: endpoint, logger: logger)
     }
 
     /// The presence agent over the store's in-memory tables, its state restored.
@@ -213,6 +248,12 @@ public final class RoleServer: Service, Sendable {
         }
     }
 
+    /// `--metrics`: the HTTP endpoint's bound port once it runs (nil when off, or not bound
+    /// within `timeout`).
+    public func metricsPort(timeout: Duration = .seconds(10)) async -> Int? {
+        await metricsEndpoint?.boundPort(timeout: timeout)
+    }
+
     /// The bound port of the first listener of `transport`.
     public func port(_ transport: ListenTransport) -> Int? {
         listeners.first { $0.transport == transport }?.port
@@ -225,14 +266,23 @@ public final class RoleServer: Service, Sendable {
         let table = self.table
         let presence = self.presence
         let journal = self.journal
+        let archiving = self.archiving
+        let logger = self.logger
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask { await directory.runRefresher() }
             group.addTask { await table.runPurger() }
             group.addTask { await presence.run() }
             group.addTask { await journal.run() }  // flushes what is left when cancelled
+            if let archiving { group.addTask { await archiving.run() } }  // likewise
+            if let endpoint = metricsEndpoint {
+                group.addTask {
+                    do { try await endpoint.run() } catch { logger.error("metrics endpoint failed: \(error)") }
+                }
+            }
             try await server.run()
             group.cancelAll()
         }
+        archiving?.close()
         try? store.close()
         logger.info("server stopped")
     }

@@ -4,8 +4,8 @@ import ArgumentParser
 /// value option is optional here: an option left out falls back to the environment, then the
 /// config file, then the default (`SettingsReader`), so the defaults live in `ServerSettings`.
 ///
-/// `--metrics`, `--archive`, `--archive-required` and `--directory`
-/// are accepted and their syntax checked, but a server given any of them (on the command
+/// `--directory` is
+/// accepted and its syntax checked, but a server given it (on the command
 /// line, in the environment or in the file) refuses to start (exit 2, "not supported yet")
 /// rather than run without what was asked for.
 public struct ServerOptions: ParsableArguments, Sendable {
@@ -82,15 +82,26 @@ public struct ServerOptions: ParsableArguments, Sendable {
                 """, valueName: "IP:PORT"))
     public var dnsServers: [String] = []
 
-    @Option(help: ArgumentHelp("HTTP endpoint for /metrics and /health. Not supported yet: refused (exit 2).",
-                               valueName: "HOST:PORT"))
+    @Option(help: ArgumentHelp("""
+                HTTP endpoint: Prometheus text at /metrics (requests by method, responses by status class, \
+                registrations, auth failures, 503s, transactions in flight, relay latency, archive spool depth and \
+                lag), /health (200 ok; 503 with the reasons when the store or the archive is down). Port 0: the \
+                system chooses; a `metrics http HOST:PORT` line tells.
+                """, valueName: "HOST:PORT"))
     public var metrics: String?
 
-    @Option(help: ArgumentHelp("Archive every relayed MESSAGE. Not supported yet: refused (exit 2).",
-                               valueName: "sqlite|postgresql://..."))
+    @Flag(help: "One info line per relayed request once answered: method, from, to, call-id, status, latency (never bodies or credentials).")
+    public var logRequests = false
+
+    @Option(help: ArgumentHelp("""
+                Archive every relayed MESSAGE (from, to, time, Call-ID, CSeq, content, final status) in a durable \
+                spool (archive-spool.sqlite in --data) before forwarding it, shipped to the archive database: \
+                `sqlite` (also when given bare): archive.sqlite in --data; postgresql://USER:PASSWORD@HOST:PORT/DB: \
+                a shared PostgreSQL (schema created by the server).
+                """, valueName: "sqlite|postgresql://..."))
     public var archive: String?
 
-    @Flag(help: "Refuse IM with 503 while the archive cannot be written. Not supported yet: refused (exit 2).")
+    @Flag(help: "Refuse IM with 503 (Retry-After) while the archive spool cannot be written, instead of relaying it unarchived.")
     public var archiveRequired = false
 
     @Option(help: ArgumentHelp("The user directory in a shared PostgreSQL. Not supported yet: refused (exit 2).",
@@ -102,7 +113,7 @@ public struct ServerOptions: ParsableArguments, Sendable {
     /// The keys of the settings that work, as in a config file (`ServerSettings.keys`).
     public static let supportedKeys = ServerSettings.keys
     /// CONTRACT options that later work implements: refused by name until then.
-    public static let unsupportedKeys: Set<String> = ["metrics", "archive", "archive-required", "directory"]
+    public static let unsupportedKeys: Set<String> = ["directory"]
     /// Every key a config file or `SIP_*` variable may name (`config` and `demo` are command-line
     /// and `SIP_CONFIG` only).
     public static let settingKeys = supportedKeys.union(unsupportedKeys)
@@ -130,8 +141,22 @@ public struct ServerOptions: ParsableArguments, Sendable {
         add("metrics", metrics)
         add("archive", archive)
         add("archive-required", archiveRequired ? "on" : nil)
+        add("log-requests", logRequests ? "on" : nil)
         add("directory", directory)
         return values
+    }
+
+    /// `--archive` given bare (last, or followed by another option) means `--archive sqlite`
+    /// (CONTRACT.md); ArgumentParser options always take a value, so it is filled in first.
+    public static func expandingBareArchive(_ arguments: [String]) -> [String] {
+        var result: [String] = []
+        for (i, argument) in arguments.enumerated() {
+            result.append(argument)
+            if argument == "--archive", i + 1 == arguments.count || arguments[i + 1].hasPrefix("-") {
+                result.append("sqlite")
+            }
+        }
+        return result
     }
 
     /// Why a value of a not-yet-supported key is refused: its syntax when that is wrong

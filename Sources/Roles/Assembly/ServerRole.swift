@@ -90,6 +90,7 @@ public enum HomeServerRole: ServerRole {
     public static let policy: PolicyFactory = { services in
         HomeServerPolicy(identity: services.identity, registrar: services.registrar, location: services.location,
                          authenticator: services.authenticator, presence: PresenceService(agent: services.presence),
-                         peers: services.peers, homes: services.homes, federations: services.settings.federations)
+                         peers: services.peers, homes: services.homes, federations: services.settings.federations,
+                         archive: services.archiveStep)
     }
 }

@@ -91,6 +91,7 @@ public struct ServerTransaction: Sendable, Hashable {
     /// Sends `response` through the transaction (retransmitted as §17.2 says).
     public func respond(_ response: SIPResponse) throws(SIPTransactionError) {
         try layer.respond(response, in: id)
+        layer.observer?.responded(response, to: request)
     }
 
     /// Builds and sends a response, adding `headers`.

@@ -46,11 +46,15 @@ public final class TransactionLayer: Sendable {
     public let events: AsyncStream<TransactionUserEvent>
     let eventSink: AsyncStream<TransactionUserEvent>.Continuation
     let state: Mutex<LayerState>
+    /// Told of every response the TU sends and every stateless rejection (metrics); set once
+    /// at creation, so reading it takes no lock.
+    public let observer: (any TransactionObserver)?
 
     /// - Parameter now: the clock; by default a monotonic clock starting at the layer's creation.
     public init(transport: any TransactionTransport, settings: TransactionTimerSettings = .default,
                 limits: Limits = .init(), logger: Logger = Logger(label: "sip.transaction"),
-                now: (@Sendable () -> SIPInstant)? = nil) {
+                now: (@Sendable () -> SIPInstant)? = nil, observer: (any TransactionObserver)? = nil) {
+        self.observer = observer
         self.transport = transport
         self.settings = settings
         self.limits = limits
@@ -173,6 +177,7 @@ public final class TransactionLayer: Sendable {
             switch effect {
             case .sendResponse(let response, let source, let server):
                 transport.send(response, replyingTo: source, onFailure: failureHandler(server: server))
+                if server == nil { observer?.rejectedStatelessly(response) }
             case .sendRequest(let request, let destination, let client):
                 transport.send(request, to: destination, onFailure: failureHandler(client: client))
             case .user(let event):
@@ -289,4 +294,13 @@ struct LayerState {
         effects.user = user
         effects.append(.user(event))
     }
+}
+
+/// Watches what the layer sends for the operator's counters (`--metrics`). Called on the
+/// thread that sent, outside the layer's lock; must be cheap and never block.
+public protocol TransactionObserver: Sendable {
+    /// The TU answered `request` with `response` through its server transaction.
+    func responded(_ response: SIPResponse, to request: SIPRequest)
+    /// The layer answered a request statelessly (400 malformed, 503 table full).
+    func rejectedStatelessly(_ response: SIPResponse)
 }

@@ -25,6 +25,8 @@ public final class SIPServer: Service, Sendable {
         public var drainTimeout: Duration
         /// Caps on the transaction tables.
         public var limits: TransactionLayer.Limits
+        /// Told of responses sent (the operator's counters); nil: none.
+        public var observer: (any TransactionObserver)? = nil
         public init(timers: TransactionTimerSettings = .default, accept: [String] = ["application/sdp", "text/plain"],
                     supported: [String] = ["path", "outbound"], drainTimeout: Duration = .seconds(32),
                     limits: TransactionLayer.Limits = .init()) {
@@ -56,7 +58,7 @@ public final class SIPServer: Service, Sendable {
         self.catchAll = catchAll
         self.logger = logger
         layer = TransactionLayer(transport: transport, settings: configuration.timers, limits: configuration.limits,
-                                 logger: logger, now: now)
+                                 logger: logger, now: now, observer: configuration.observer)
     }
 
     /// The methods in `Allow`: what we answer ourselves plus what handlers take.

@@ -1,0 +1,150 @@
+import Foundation
+import GRDB
+
+/// The durable local spool (`DIR/archive-spool.sqlite`): archive events appended in order
+/// by the ``ArchiveAgent``'s writer (one transaction per batch: group commit), read and
+/// trimmed in order by the ``ArchiveShipper`` once the archive database has committed them.
+/// Its own SQLite file, in WAL mode, so that neither the main store's migrations nor its
+/// writers ever wait on it.
+///
+/// Durability: with `fsync` off (the default, `synchronous = NORMAL`), a committed batch
+/// survives a crash or SIGKILL of the process; an OS crash or power loss may lose the batches
+/// committed since the last WAL checkpoint (SQLite checkpoints every ~1000 pages). With
+/// `fsync` on (`synchronous = FULL`) every commit is fsynced.
+public final class ArchiveSpool: Sendable {
+    public static let fileName = "archive-spool.sqlite"
+
+    public struct Configuration: Sendable {
+        /// `synchronous = FULL`: each batch fsynced before its messages are forwarded.
+        public var fsync = false
+        /// Caps the file (`PRAGMA max_page_count`, pages of 4 KiB); a write past it fails as a
+        /// full disk does. nil: SQLite's default.
+        public var maxPageCount: Int?
+        public init() {}
+    }
+
+    let pool: DatabasePool
+    public let path: String
+
+    /// Opens (creating the directory and file if missing) the spool in `directory`.
+    public init(directory: String, configuration: Configuration = Configuration()) throws(ArchiveError) {
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        } catch {
+            throw ArchiveError(.openFailed, "cannot create data directory \(directory): \(error.localizedDescription)")
+        }
+        path = (directory as NSString).appendingPathComponent(Self.fileName)
+        var config = GRDB.Configuration()
+        config.busyMode = .timeout(5)
+        config.maximumReaderCount = 2
+        let synchronous = configuration.fsync ? "FULL" : "NORMAL"
+        let maxPages = configuration.maxPageCount
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
+            if let maxPages { _ = try Row.fetchOne(db, sql: "PRAGMA max_page_count = \(maxPages)") }
+        }
+        do {
+            pool = try DatabasePool(path: path, configuration: config)
+            var migrator = DatabaseMigrator()
+            migrator.registerMigration("v1-spool") { db in
+                try db.execute(sql: """
+                    CREATE TABLE spool (
+                        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                        kind INTEGER NOT NULL,
+                        message_id TEXT NOT NULL,
+                        server TEXT NOT NULL,
+                        from_uri TEXT NOT NULL DEFAULT '',
+                        to_uri TEXT NOT NULL DEFAULT '',
+                        time INTEGER NOT NULL,
+                        call_id TEXT NOT NULL DEFAULT '',
+                        cseq INTEGER NOT NULL DEFAULT 0,
+                        content_type TEXT NOT NULL DEFAULT '',
+                        body BLOB NOT NULL DEFAULT x'',
+                        status INTEGER
+                    )
+                    """)
+            }
+            try migrator.migrate(pool)
+            try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = \(synchronous)") }
+        } catch {
+            throw ArchiveError(.openFailed, "cannot open archive spool \(path): \(error)")
+        }
+    }
+
+    /// Appends `events` in order, in one transaction (the group commit).
+    public func append(_ events: [ArchiveEvent]) async throws(ArchiveError) {
+        guard !events.isEmpty else { return }
+        do {
+            try await pool.write { db in
+                let statement = try db.cachedStatement(sql: """
+                    INSERT INTO spool (kind, message_id, server, from_uri, to_uri, time, call_id, cseq, content_type, body, status)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """)
+                for event in events {
+                    switch event {
+                    case .message(let r):
+                        try statement.execute(arguments: [0, r.messageID, r.server, r.from, r.to, r.time, r.callID, r.cseq,
+                                                          r.contentType, Data(r.body), r.status])
+                    case .status(let server, let id, let status):
+                        let now = Int64(Date().timeIntervalSince1970 * 1000)
+                        try statement.execute(arguments: [1, id, server, "", "", now, "", 0, "", Data(), status])
+                    }
+                }
+            }
+        } catch {
+            throw ArchiveError(.writeFailed, "cannot write the archive spool \(path): \(error)")
+        }
+    }
+
+    /// Up to `limit` events after `seq`, oldest first, with their sequence numbers.
+    public func read(after seq: Int64 = 0, limit: Int) async throws(ArchiveError) -> [(seq: Int64, event: ArchiveEvent)] {
+        do {
+            return try await pool.read { db in
+                try Row.fetchAll(db, sql: "SELECT * FROM spool WHERE seq > ? ORDER BY seq LIMIT ?",
+                                 arguments: [seq, limit]).map { row -> (seq: Int64, event: ArchiveEvent) in
+                    let seq: Int64 = row["seq"]
+                    let kind: Int = row["kind"]
+                    if kind == 1 {
+                        return (seq, .status(server: row["server"], messageID: row["message_id"], status: row["status"]))
+                    }
+                    let body: Data = row["body"]
+                    return (seq, .message(ArchiveRecord(
+                        messageID: row["message_id"], server: row["server"], from: row["from_uri"], to: row["to_uri"],
+                        time: row["time"], callID: row["call_id"], cseq: row["cseq"], contentType: row["content_type"],
+                        body: [UInt8](body), status: row["status"])))
+                }
+            }
+        } catch {
+            throw ArchiveError(.readFailed, "cannot read the archive spool \(path): \(error)")
+        }
+    }
+
+    /// Drops every event up to and including `seq` (called once the archive committed them).
+    public func trim(through seq: Int64) async throws(ArchiveError) {
+        do {
+            try await pool.write { db in try db.execute(sql: "DELETE FROM spool WHERE seq <= ?", arguments: [seq]) }
+        } catch {
+            throw ArchiveError(.writeFailed, "cannot trim the archive spool \(path): \(error)")
+        }
+    }
+
+    /// Events waiting, and when the oldest was recorded (ms since the epoch; nil when empty).
+    /// Sequence numbers are contiguous (one writer, AUTOINCREMENT, trimmed as a prefix), so
+    /// this reads two index ends, not the table.
+    public func depth() async throws(ArchiveError) -> (count: Int, oldest: Int64?) {
+        do {
+            return try await pool.read { db in
+                guard let row = try Row.fetchOne(db, sql: "SELECT MIN(seq) AS lo, MAX(seq) AS hi FROM spool"),
+                      let lo: Int64 = row["lo"], let hi: Int64 = row["hi"] else { return (0, nil) }
+                let oldest = try Int64.fetchOne(db, sql: "SELECT time FROM spool WHERE seq = ?", arguments: [lo])
+                return (Int(hi - lo + 1), oldest)
+            }
+        } catch {
+            throw ArchiveError(.readFailed, "cannot read the archive spool \(path): \(error)")
+        }
+    }
+
+    public func close() throws {
+        try pool.close()
+    }
+}

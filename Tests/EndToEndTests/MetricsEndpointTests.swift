@@ -1,0 +1,148 @@
+import Foundation
+import Logging
+import Roles
+import SIPCore
+import Synchronization
+import Testing
+
+/// `--metrics`: Prometheus text at `/metrics` and `/health`, over real HTTP (curl).
+@Suite(.serialized) struct MetricsEndpointTests {
+    /// `curl -s -w '\n%{http_code}' URL`: the body and the status.
+    static func get(_ url: String) throws -> (Int, String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
+        process.arguments = ["-s", "--max-time", "10", "-w", "\n%{http_code}", url]
+        let out = Pipe()
+        process.standardOutput = out
+        try process.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        let status = Int(text.split(separator: "\n").last ?? "") ?? 0
+        return (status, String(text.dropLast(String(status).count)))
+    }
+
+    /// The value of the sample `name{labels}` (or `name` alone) in Prometheus text.
+    static func sample(_ text: String, _ series: String) -> Double? {
+        for line in text.split(separator: "\n") where line.hasPrefix(series + " ") {
+            return Double(line.dropFirst(series.count + 1))
+        }
+        return nil
+    }
+
+    @Test func healthTurns503WithTheReasons() async throws {
+        let down = Mutex(false)
+        let endpoint = MetricsEndpoint(host: "127.0.0.1", port: 0, metrics: ServerMetrics(), refresh: {},
+                                       problems: { down.withLock { $0 } ? ["archive: the archive database refuses writes"] : [] },
+                                       logger: Logger(label: "test.metrics"))
+        let task = Task { try await endpoint.run() }
+        let port = try #require(await endpoint.boundPort())
+        let (ok, body) = try Self.get("http://127.0.0.1:\(port)/health")
+        #expect(ok == 200)
+        #expect(body.hasPrefix("ok"))
+        down.withLock { $0 = true }
+        let (bad, reasons) = try Self.get("http://127.0.0.1:\(port)/health")
+        #expect(bad == 503)
+        #expect(reasons.contains("archive: the archive database refuses writes"))
+        task.cancel()
+        _ = try? await task.value
+    }
+
+    /// REGISTERs (one with a wrong password) and a relayed MESSAGE, counted by method and
+    /// status class, with registrations, auth failures and the archive's gauges.
+    @Test func countsWhatTheServerDid() async throws {
+        let dir = try RunningHomeServer.temporaryDirectory()
+        try await RunningHomeServer.provision([("alice", "pw-a", true), ("bob", "pw-b", true)], domain: "example.com", in: dir)
+        var settings = ServerSettings(serverName: "127.0.0.1")
+        try settings.apply([("data", dir), ("domain", "example.com"), ("listen", "udp:127.0.0.1:0"),
+                            ("metrics", "127.0.0.1:0"), ("archive", "sqlite")])
+        var logger = Logger(label: "test.metrics")
+        logger.logLevel = .warning
+        let home = try await HomeServer.start(settings: settings, logger: logger, drainTimeout: .milliseconds(500))
+        let task = Task { try await home.run() }
+        let server = RunningHomeServer(server: home, task: task, dataDirectory: dir, domain: "example.com")
+        let port = try #require(await home.server.metricsPort())
+
+        let (bob, registered) = try await RegisteredUA.register("bob", password: "pw-b", on: server, group: testEventLoops)
+        #expect(registered?.statusCode == 200)
+        let (mallory, refused) = try await RegisteredUA.register("alice", password: "wrong", on: server, group: testEventLoops)
+        #expect(refused?.statusCode == 401)
+        await mallory.close()
+
+        let alice = try await TestUA(group: testEventLoops)
+        try await alice.send(SIPText.message(from: "alice", to: "bob", domain: "example.com", uaPort: alice.port, cseq: 1,
+                                             callID: "metrics-im", body: "hello"), to: server.udpPort)
+        let challenge = try #require(await alice.response())
+        #expect(challenge.statusCode == 407)
+        let header = try #require(TestDigest.challenge(in: challenge, header: "Proxy-Authenticate", algorithm: "MD5"))
+        let credentials = TestDigest.authorization(challenge: header, user: "alice", password: "pw-a", method: "MESSAGE",
+                                                   uri: "sip:bob@example.com")
+        try await alice.send(SIPText.message(from: "alice", to: "bob", domain: "example.com", uaPort: alice.port, cseq: 2,
+                                             callID: "metrics-im", body: "hello", proxyAuthorization: credentials),
+                             to: server.udpPort)
+        let relayed = try #require(await bob.request())
+        try await bob.answer(relayed, 200, to: server.udpPort)
+        #expect(await alice.response()?.statusCode == 200)
+
+        let (status, text) = try Self.get("http://127.0.0.1:\(port)/metrics")
+        #expect(status == 200)
+        #expect(Self.sample(text, #"sip_requests_total{method="REGISTER"}"#) == 4)  // 401, 200, 401, 401
+        #expect(Self.sample(text, #"sip_requests_total{method="MESSAGE"}"#) == 2)
+        #expect(Self.sample(text, #"sip_responses_total{status_class="2xx"}"#) == 2)
+        #expect(Self.sample(text, #"sip_responses_total{status_class="4xx"}"#) == 4)
+        #expect(Self.sample(text, "sip_registrations_total") == 1)
+        #expect(Self.sample(text, "sip_auth_failures_total") == 1)
+        #expect(Self.sample(text, "sip_shed_total") == 0)
+        #expect(Self.sample(text, "sip_archive_spool_depth") != nil)
+        #expect(Self.sample(text, "sip_relay_latency_seconds_count") == 1)
+        #expect(Self.sample(text, #"sip_transactions_in_flight{side="server"}"#) != nil)
+        let (health, body) = try Self.get("http://127.0.0.1:\(port)/health")
+        #expect(health == 200, "\(body)")
+        await alice.close()
+        await bob.close()
+        try await server.stop()
+    }
+
+    /// The executable: `metrics http HOST:PORT` after the listeners; `--log-requests` writes
+    /// one line per relayed request, without the body.
+    @Test func executableAnnouncesMetricsAndLogsRequests() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: HomeServerCommandTests.executable.path), "build home-server first")
+        let data = try RunningHomeServer.temporaryDirectory()
+        try await RunningHomeServer.provision([("alice", "a", true), ("bob", "b", true)], domain: "example.com", in: data)
+        let run = try HomeServerCommandTests.launch([
+            "--data", data, "--listen", "udp:127.0.0.1:0", "--domain", "example.com", "--auth", "off",
+            "--log-requests", "--metrics", "127.0.0.1:0"])
+        let lines = await HomeServerCommandTests.lines(run.stdout, count: 2)
+        #expect(lines.count == 2)
+        let udp = try #require(lines.first.flatMap { $0.split(separator: ":").last.flatMap { Int($0) } })
+        let metricsLine = try #require(lines.last)
+        #expect(metricsLine.hasPrefix("metrics http 127.0.0.1:"))
+        let http = try #require(metricsLine.split(separator: ":").last.flatMap { Int($0) })
+
+        let bob = try await TestUA(group: testEventLoops)
+        try await bob.send(SIPText.register(user: "bob", domain: "example.com", uaPort: bob.port, cseq: 1, callID: "reg-b"),
+                           to: udp)
+        #expect(await bob.response()?.statusCode == 200)
+        let alice = try await TestUA(group: testEventLoops)
+        try await alice.send(SIPText.message(from: "alice", to: "bob", domain: "example.com", uaPort: alice.port, cseq: 1,
+                                             callID: "logged-im", body: "top-secret-body"), to: udp)
+        let relayed = try #require(await bob.request())
+        try await bob.answer(relayed, 202, to: udp)
+        #expect(await alice.response()?.statusCode == 202)
+        let (_, text) = try Self.get("http://127.0.0.1:\(http)/metrics")
+        #expect(Self.sample(text, #"sip_requests_total{method="MESSAGE"}"#) == 1)
+
+        run.process.terminate()
+        #expect(await HomeServerCommandTests.wait(run.process))
+        let log = String(decoding: run.stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let relayedLines = log.split(separator: "\n").filter { $0.contains("relayed") && $0.contains("logged-im") }
+        #expect(relayedLines.count == 1, "\(log)")
+        let line = String(relayedLines.first ?? "")
+        for part in ["sip.method=MESSAGE", "sip.status=202", "sip.from=sip:alice@example.com", "sip.to=sip:bob@example.com",
+                     "sip.latency_ms="] {
+            #expect(line.contains(part), "\(line)")
+        }
+        #expect(!log.contains("top-secret-body"))
+        await alice.close()
+        await bob.close()
+    }
+}
