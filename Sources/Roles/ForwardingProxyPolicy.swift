@@ -7,6 +7,8 @@ import SIPCore
 /// Steps, in order:
 /// 1. `validate` — RFC 3261 §16.3.
 /// 2. `route-preprocess` — §16.4 (our own Route values removed; a flow token noted).
+/// 2a. `archive` — with `--archive` (where the operator chooses): MESSAGEs relayed here
+///    are archived first.
 /// 3. `asserted-identity` — RFC 3325: believed from trusted peers only (never from a
 ///    partner's edge), removed otherwise.
 /// 4. `follow-flow` — a request for a client registered through us (our Path came back).
@@ -18,10 +20,12 @@ import SIPCore
 public struct ForwardingProxyPolicy: RoutingPolicy {
     public let chain: StepChain
 
-    public init(identity: ProxyIdentity, routes: DomainRoutes, federations: DomainRoutes, peers: PeerTable) {
+    public init(identity: ProxyIdentity, routes: DomainRoutes, federations: DomainRoutes, peers: PeerTable,
+                archive: ArchiveStep? = nil) {
         chain = StepChain([
             ValidateStep(identity: identity),
             RoutePreprocessStep(identity: identity),
+        ] + (archive.map { [$0] } ?? []) + [
             AssertedIdentityStep(peers: peers, distrusted: federations.serverNames),
             FollowFlowStep(),
             LocalServerStep(identity: identity, registrar: nil),

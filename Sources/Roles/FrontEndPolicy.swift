@@ -8,6 +8,7 @@ import SIPCore
 /// Steps, in order:
 /// 1. `validate` — RFC 3261 §16.3.
 /// 2. `route-preprocess` — §16.4 (our own Route values removed; a flow token noted).
+/// 2a. `archive` — with `--archive`: a MESSAGE this front-end forwards is archived first.
 /// 3. `asserted-identity` — RFC 3325: believed from trusted peers only, removed otherwise.
 /// 4. `follow-flow` — a request for a client behind us (our Path came back as its Route):
 ///    over that client's flow.
@@ -23,10 +24,14 @@ public struct FrontEndPolicy: RoutingPolicy {
     /// - Parameter authenticator: nil when authentication is off (`--auth off`): the claimed
     ///   originator is believed, as in a closed lab.
     public init(identity: ProxyIdentity, authenticator: (any RequestAuthenticator)?, homes: any HomeLookup,
-                peers: PeerTable, mode: FrontEndMode, federations: DomainRoutes = DomainRoutes()) {
+                peers: PeerTable, mode: FrontEndMode, federations: DomainRoutes = DomainRoutes(),
+                archive: ArchiveStep? = nil) {
         var steps: [any RoutingStep] = [
             ValidateStep(identity: identity),
             RoutePreprocessStep(identity: identity),
+        ]
+        if let archive { steps.append(archive) }
+        steps += [
             AssertedIdentityStep(peers: peers, distrusted: federations.serverNames),
             FollowFlowStep(),
             LocalServerStep(identity: identity, registrar: nil),

@@ -38,7 +38,7 @@ public enum FrontEndRole: ServerRole {
         }
         return FrontEndPolicy(identity: services.identity, authenticator: services.authenticator,
                               homes: services.homes, peers: services.peers, mode: mode,
-                              federations: services.settings.federations)
+                              federations: services.settings.federations, archive: services.archiveStep)
     }
 }
 
@@ -77,6 +77,7 @@ public enum ForwardingProxyRole: ServerRole {
         let values = config.stringArray(forKey: "route") ?? []
         let routes = try DomainRoutes(values, option: "route")
         return ForwardingProxyPolicy(identity: services.identity, routes: routes,
-                                     federations: services.settings.federations, peers: services.peers)
+                                     federations: services.settings.federations, peers: services.peers,
+                                     archive: services.archiveStep)
     }
 }
