@@ -14,9 +14,11 @@ import SIPCore
 ///    our users; the authenticated user must own the From AOR.
 /// 6. `am-i-responsible` — §16.5: a Route left, or a foreign Request-URI, goes to the
 ///    Request-URI (relaying for foreign originators refused).
-/// 7. `presence` — SUBSCRIBE and PUBLISH to users homed here: the presence agent (RFC 3856,
-///    RFC 3903), when presence is on.
-/// 8. `location` — §16.5: 480 for an unknown user as for one with no binding (the answer does
+/// 7. `roaming` — LCS 2003 SERVICE requests (SOAP: contact list, access list, directory
+///    search) to our domain or our users, when the presence service has a roaming agent.
+/// 8. `presence` — SUBSCRIBE and PUBLISH to users homed here: the presence agent (RFC 3856,
+///    RFC 3903; with a roaming agent, also LCS 2003's self-subscriptions), when presence is on.
+/// 9. `location` — §16.5: 480 for an unknown user as for one with no binding (the answer does
 ///    not reveal who exists), else fork to every contact.
 public struct HomeServerPolicy: RoutingPolicy {
     public let chain: StepChain
@@ -31,10 +33,14 @@ public struct HomeServerPolicy: RoutingPolicy {
             RoutePreprocessStep(identity: identity),
         ]
         if let presence { steps.append(PresenceDialogStep(identity: identity, presence: presence)) }
-        steps.append(LocalServerStep(identity: identity, registrar: registrar))
+        steps.append(LocalServerStep(identity: identity, registrar: registrar,
+                                     passedMethods: presence?.roaming == nil ? [] : ["SERVICE"]))
         if let authenticator { steps.append(AuthenticateStep(identity: identity, authenticator: authenticator)) }
         steps.append(ResponsibilityStep(identity: identity, openRelay: authenticator == nil))
-        if let presence { steps.append(PresenceStep(presence: presence)) }
+        if let presence {
+            steps.append(RoamingStep(presence: presence))
+            steps.append(PresenceStep(presence: presence))
+        }
         steps.append(LocationStep(location: location))
         chain = StepChain(steps)
     }

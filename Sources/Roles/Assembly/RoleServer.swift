@@ -24,6 +24,8 @@ public struct RoleServices: Sendable {
     /// The presence agent of the users homed here (a role that homes nobody leaves it out
     /// of its policy).
     public let presence: PresenceAgent
+    /// LCS 2003 roaming contact lists, access lists over SOAP, directory search.
+    public let roaming: RoamingAgent
     public let logger: Logger
 }
 
@@ -46,13 +48,15 @@ public final class RoleServer: Service, Sendable {
     let table: LocationTable
     /// The presence agent, its journal (write-behind to the store) and access lists.
     public let presence: PresenceAgent
+    public let roaming: RoamingAgent
     let journal: PresenceJournal
     let logger: Logger
 
     init(listeners: [ListenAddress], identity: ProxyIdentity, policy: any RoutingPolicy, server: SIPServer,
          store: SQLiteStore, directory: UserDirectory, table: LocationTable, presence: PresenceAgent,
-         journal: PresenceJournal, logger: Logger) {
+         roaming: RoamingAgent, journal: PresenceJournal, logger: Logger) {
         self.presence = presence
+        self.roaming = roaming
         self.journal = journal
         self.listeners = listeners
         self.identity = identity
@@ -114,10 +118,13 @@ public final class RoleServer: Service, Sendable {
         let listeners = bound.map {
             ListenAddress(transport: $0.spec.transport, host: $0.spec.host, port: $0.port)
         }
-        let identity = ProxyIdentity(serverName: settings.serverName, domains: settings.domains, listeners: listeners)
+        // ms-benotify: LCS clients' best-effort NOTIFY; they are answered with plain NOTIFYs.
+        let identity = ProxyIdentity(serverName: settings.serverName, domains: settings.domains, listeners: listeners,
+                                     supportedProxyRequire: ["ms-benotify"])
         let domains = Set(settings.domains)
-        let registrar = Registrar(location: table, directory: directory,
-                                  configuration: Registrar.Configuration(domains: domains), logger: logger)
+        var registration = Registrar.Configuration(domains: domains)
+        registration.allowEvents = RoamingAgent.allowEvents
+        let registrar = Registrar(location: table, directory: directory, configuration: registration, logger: logger)
         // Offered in the configured order (ServerSettings.digestAlgorithms: MD5 alone by
         // default, since sipp and sipsak answer only the first challenge and know only MD5).
         var digest = DigestAuthenticator.Configuration(domains: domains)
@@ -129,12 +136,16 @@ public final class RoleServer: Service, Sendable {
         let presence = try await makePresenceAgent(identity: identity, store: store, directory: directory, table: table,
                                                    journal: journal, authentication: settings.authentication,
                                                    logger: logger)
+        let roaming = try await makeRoamingAgent(identity: identity, store: store, directory: directory,
+                                                 presence: presence, authentication: settings.authentication,
+                                                 logger: logger)
         let services = RoleServices(
             settings: settings, identity: identity, store: store, directory: directory, table: table,
             registrar: RegistrarAdapter(registrar: registrar, authenticator: authenticator,
                                         bindingsChanged: { [presence] aor in presence.registrationChanged(aor) }),
             location: StoreLocationService(directory: directory, table: table),
-            authenticator: authenticator.map { DigestRequestAuthenticator($0) }, presence: presence, logger: logger)
+            authenticator: authenticator.map { DigestRequestAuthenticator($0) }, presence: presence, roaming: roaming,
+            logger: logger)
         let policy: any RoutingPolicy
         do {
             policy = try makePolicy(services)
@@ -154,8 +165,10 @@ public final class RoleServer: Service, Sendable {
                                catchAll: proxy, logger: logger)
         proxy.attach(server.layer)
         presence.attach(server.layer)
+        roaming.attach(server.layer)
         return RoleServer(listeners: listeners, identity: identity, policy: policy, server: server, store: store,
-                          directory: directory, table: table, presence: presence, journal: journal, logger: logger)
+                          directory: directory, table: table, presence: presence, roaming: roaming, journal: journal,
+                          logger: logger)
     }
 
     /// The presence agent over the store's in-memory tables, its state restored.
@@ -214,6 +227,7 @@ public final class RoleServer: Service, Sendable {
             group.addTask { await directory.runRefresher() }
             group.addTask { await table.runPurger() }
             group.addTask { await presence.run() }
+            group.addTask { [roaming] in await roaming.run() }
             group.addTask { await journal.run() }  // flushes what is left when cancelled
             try await server.run()
             group.cancelAll()
