@@ -49,7 +49,7 @@ public final class ContactLists: Sendable {
         return update
     }
 
-    static func name(of change: ContactListChange) -> String {
+    public static func name(of change: ContactListChange) -> String {
         switch change {
         case .setContact: "setContact"
         case .deleteContact: "deleteContact"

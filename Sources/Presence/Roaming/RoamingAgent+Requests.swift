@@ -96,14 +96,16 @@ extension RoamingAgent {
         if expires > 0 {
             let source = transaction.source
             let reliable = source.transport.isReliable && source.flowID != nil
-            let sub = RoamingSubscription(
-                id: localTag, package: package, user: user, dialog: StoredDialog(dialog), eventID: eventHeader.id,
-                expiresAt: environment.clock.now() + Int64(expires), flowID: reliable ? source.flowID : nil,
-                flowAddress: reliable ? source.remote : nil, contact: contact)
+            let stored = StoredDialog(dialog)
+            let expiresAt = environment.clock.now() + Int64(expires)
+            let eventID = eventHeader.id
             let refused = state.withLock { s -> Bool in
                 guard s.subscriptions.count < configuration.maxSubscriptions,
                       (s.byUser[user]?.count ?? 0) < configuration.maxSubscriptionsPerUser else { return true }
-                s.subscriptions[localTag] = sub
+                // Made under the lock: the agent's objects never leave it.
+                s.subscriptions[localTag] = RoamingSubscription(
+                    id: localTag, package: package, user: user, dialog: stored, eventID: eventID, expiresAt: expiresAt,
+                    flowID: reliable ? source.flowID : nil, flowAddress: reliable ? source.remote : nil, contact: contact)
                 s.byUser[user, default: []].append(localTag)
                 return false
             }

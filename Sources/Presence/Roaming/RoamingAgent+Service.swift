@@ -31,7 +31,7 @@ extension RoamingAgent {
         switch operation {
         case .contacts(let change):
             Task { [self] in
-                do {
+                do throws(StoreError) {
                     let update = try await contacts.apply(user: user, change)
                     answer(transaction, RoamingDocuments.contactsAnswer(ContactLists.name(of: change), update: update))
                     listChanged(user, package: .contacts, except: source, exceptContact: deviceContact)
@@ -41,7 +41,7 @@ extension RoamingAgent {
             }
         case .setACE(let watcher, let rule):
             Task { [self] in
-                do {
+                do throws(StoreError) {
                     try await store.setAccess(user: user, watcher: watcher, rule: rule)
                     // Applied here at once (not a second later by the presence agent's
                     // refresher): the agent re-decides the watchers of what changed.
@@ -62,7 +62,7 @@ extension RoamingAgent {
             query.domain = String(user[user.index(after: user.lastIndex(of: "@")!)...])
             let search = query
             Task { [self] in
-                do {
+                do throws(StoreError) {
                     let result = try await store.searchDirectory(search)
                     answer(transaction, RoamingDocuments.searchAnswer(result.entries, more: result.more))
                 } catch {
