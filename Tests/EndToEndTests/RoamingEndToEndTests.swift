@@ -198,7 +198,7 @@ import Testing
         let ua = try await TestUA(group: testEventLoops)
         try await ua.send(Self.service(ua, user: "alice", target: "example.com", callID: "search", cseq: 1,
                                        operation: "directorySearch",
-                                       arguments: #"<m:filter m:href="#searchArray"/><m:maxResults>10</m:maxResults>"#,
+                                       arguments: ##"<m:filter m:href="#searchArray"/><m:maxResults>10</m:maxResults>"##,
                                        extraBody: #"<m:Array xmlns:m="http://schemas.microsoft.com/winrtc/2002/11/sip" m:id="searchArray"><m:row m:attrib="givenName" m:value="Al"/></m:Array>"#),
                           to: server.udpPort)
         let answer = try #require(await ua.response())

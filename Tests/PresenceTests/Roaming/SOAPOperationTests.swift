@@ -34,7 +34,7 @@ struct SOAPOperationTests {
     }
 
     @Test func parsesADirectorySearch() throws {
-        let body = Self.envelope("directorySearch", #"<m:filter m:href="#searchArray"/><m:maxResults>500</m:maxResults>"#,
+        let body = Self.envelope("directorySearch", ##"<m:filter m:href="#searchArray"/><m:maxResults>500</m:maxResults>"##,
                                  extra: #"<m:Array xmlns:m="http://schemas.microsoft.com/winrtc/2002/11/sip" m:id="searchArray"><m:row m:attrib="givenName" m:value="Ada"/><m:row m:attrib="mail" m:value="ada@"/></m:Array>"#)
         guard case .directorySearch(let query) = try SOAPOperation.parse(body) else {
             Issue.record("not a search")
