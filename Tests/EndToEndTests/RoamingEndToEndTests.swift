@@ -58,8 +58,10 @@ import Testing
         let (ua, ok) = try await RegisteredUA.register("alice", password: "a", on: server, group: testEventLoops)
         let response = try #require(ok)
         #expect(response.statusCode == 200)
-        #expect(response.headers.first("Allow-Events")
-            == "presence,presence.wpending,vnd-microsoft-roaming-contacts,vnd-microsoft-roaming-ACL,vnd-microsoft-provisioning")
+        // One line, comma-separated without spaces (pidgin-sipe splits on "," alone).
+        let wire = String(decoding: SIPMessage.response(response).serialized(), as: UTF8.self)
+        #expect(wire.contains(
+            "Allow-Events: presence,presence.wpending,vnd-microsoft-roaming-contacts,vnd-microsoft-roaming-ACL,vnd-microsoft-provisioning\r\n"))
         let expires = try #require(response.headers.first("Expires").flatMap { Int($0) })
         #expect(expires > 3500 && expires <= 3600)
         #expect(response.headers.first("Supported")?.contains("msrtc-event-categories") != true)
