@@ -218,4 +218,35 @@ import Testing
         await ua.close()
         try await server.stop()
     }
+
+    @Test func aChangeByAnotherProcessReachesTheDevices() async throws {
+        let server = try await RunningHomeServer.start(auth: false, users: [("alice", "a", true)])
+        let ua = try await TestUA(group: testEventLoops)
+        try await ua.send(Self.subscribe(ua, user: "alice", event: "vnd-microsoft-roaming-contacts", callID: "other"),
+                          to: server.udpPort)
+        let first = try #require(await ua.response())
+        #expect(Self.body(first).contains(#"<contactList deltaNum="0"/>"#))
+        // What `sipctl contacts add alice@example.com bob@example.com --group Friends` writes.
+        let store = try SQLiteStore(directory: server.dataDirectory)
+        let group = try await store.apply(user: "alice@example.com", .addGroup(name: "Friends"))
+        _ = try await store.apply(user: "alice@example.com",
+                                  .setContact(RoamingContact(uri: "bob@example.com", groups: [group.addedGroupID!])))
+        try store.close()
+        // Within about a second (the refresher), one NOTIFY with the whole list.
+        var notify = try #require(await ua.request())
+        try await ua.answer(notify, 200, toTag: notify.to?.tag ?? "", to: server.udpPort)
+        if !Self.body(notify).contains("bob@example.com") {
+            notify = try #require(await ua.request())  // the group and the contact seen apart
+            try await ua.answer(notify, 200, toTag: notify.to?.tag ?? "", to: server.udpPort)
+        }
+        #expect(Self.body(notify).contains(#"<contact uri="bob@example.com""#))
+        #expect(notify.headers.first("Subscription-State")?.hasPrefix("active") == true)
+        // Unsubscribing ends it.
+        try await ua.send(Self.subscribe(ua, user: "alice", event: "vnd-microsoft-roaming-contacts", callID: "other",
+                                         cseq: 2, toTag: first.to?.tag ?? nil, expires: 0), to: server.udpPort)
+        #expect(await ua.response()?.statusCode == 200)
+        #expect(server.server.server.roaming.subscriptionCount == 0)
+        await ua.close()
+        try await server.stop()
+    }
 }
