@@ -32,7 +32,8 @@ import Testing
 
     /// A SERVICE with `operation`'s SOAP body, as pidgin-sipe writes it.
     static func service(_ ua: TestUA, user: String, target: String? = nil, callID: String, cseq: Int,
-                        operation: String, arguments: String, extraBody: String = "") -> String {
+                        operation: String, arguments: String, extraBody: String = "",
+                        authorization: String? = nil) -> String {
         """
         SERVICE sip:\(target ?? "\(user)@example.com") SIP/2.0
         Via: SIP/2.0/UDP 127.0.0.1:\(ua.port);branch=z9hG4bK-svc-\(callID)-\(cseq);rport
@@ -44,7 +45,7 @@ import Testing
         Contact: <sip:\(user)@127.0.0.1:\(ua.port)>
         Proxy-Require: ms-benotify
         Content-Type: application/SOAP+xml
-        Content-Length: *
+        \(authorization.map { "Proxy-Authorization: \($0)\n" } ?? "")Content-Length: *
 
         <SOAP-ENV:Envelope xmlns:SOAP-ENV="http://schemas.xmlsoap.org/soap/envelope/"><SOAP-ENV:Body><m:\(operation) xmlns:m="http://schemas.microsoft.com/winrtc/2002/11/sip">\(arguments)</m:\(operation)>\(extraBody)</SOAP-ENV:Body></SOAP-ENV:Envelope>
         """
@@ -246,6 +247,26 @@ import Testing
                                          cseq: 2, toTag: first.to?.tag ?? nil, expires: 0), to: server.udpPort)
         #expect(await ua.response()?.statusCode == 200)
         #expect(server.server.server.roaming.subscriptionCount == 0)
+        await ua.close()
+        try await server.stop()
+    }
+
+    @Test func withAuthenticationServiceIsChallengedFirst() async throws {
+        let server = try await RunningHomeServer.start(users: [("alice", "pw-a", true)])
+        let ua = try await TestUA(group: testEventLoops)
+        let addGroup = "<m:name>Work</m:name><m:externalURI /><m:deltaNum>0</m:deltaNum>"
+        try await ua.send(Self.service(ua, user: "alice", callID: "auth-svc", cseq: 1, operation: "addGroup",
+                                       arguments: addGroup), to: server.udpPort)
+        let challenge = try #require(await ua.response())
+        #expect(challenge.statusCode == 407)
+        let header = try #require(TestDigest.challenge(in: challenge, header: "Proxy-Authenticate", algorithm: "MD5"))
+        let credentials = TestDigest.authorization(challenge: header, user: "alice", password: "pw-a", method: "SERVICE",
+                                                   uri: "sip:alice@example.com")
+        try await ua.send(Self.service(ua, user: "alice", callID: "auth-svc", cseq: 2, operation: "addGroup",
+                                       arguments: addGroup, authorization: credentials), to: server.udpPort)
+        let ok = try #require(await ua.response())
+        #expect(ok.statusCode == 200)
+        #expect(Self.body(ok).contains("<m:groupID>1</m:groupID>"))
         await ua.close()
         try await server.stop()
     }
