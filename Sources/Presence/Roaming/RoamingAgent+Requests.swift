@@ -17,6 +17,11 @@ final class RoamingSubscription {
     let contact: String
     var notifyInFlight = false
     var notifyWanted = false
+    /// An RFC 4662 list subscription (to the user's roaming list as a resource list): its
+    /// RLMI version and what each member was last shown (nil: send full state next).
+    var isList = false
+    var listVersion = 0
+    var listSent: [String: ResourceState]?
 
     init(id: String, package: RoamingPackage, user: String, dialog: StoredDialog, eventID: String?, expiresAt: Int64,
          flowID: UInt64?, flowAddress: SIPHostPort?, contact: String) {
@@ -65,12 +70,16 @@ extension RoamingAgent {
     /// header; provisioning is answered with `Expires: 0` and nothing kept.
     func subscribe(_ transaction: ServerTransaction, user: String) {
         let request = transaction.request
-        guard let eventHeader = request.event, let package = RoamingPackage(event: eventHeader) else {
-            respond(transaction, 489, headers: [("Allow-Events", Self.allowEvents)])
+        if let toTag = request.to?.tag {
+            refresh(transaction, toTag: toTag)
             return
         }
-        if let toTag = request.to?.tag {
-            refresh(transaction, toTag: toTag, package: package)
+        if let owner = Self.listOwner(request.uri) {
+            subscribeList(transaction, user: user, owner: owner)
+            return
+        }
+        guard let eventHeader = request.event, let package = RoamingPackage(event: eventHeader) else {
+            respond(transaction, 489, headers: [("Allow-Events", Self.allowEvents)])
             return
         }
         guard Self.aor(of: request.uri) == user else {
@@ -131,18 +140,31 @@ extension RoamingAgent {
     }
 
     /// A refresh or an unsubscribe inside one of our dialogs (RFC 6665 §4.2.1.2).
-    func refresh(_ transaction: ServerTransaction, toTag: String, package: RoamingPackage) {
+    func refresh(_ transaction: ServerTransaction, toTag: String) {
         let request = transaction.request
         var expires = request.expires ?? configuration.defaultExpires
         if expires != 0 { expires = max(configuration.minExpires, min(expires, configuration.maxExpires)) }
         let now = environment.clock.now()
-        let found: (String, String?)? = state.withLock { s in
-            guard let sub = s.subscriptions[toTag], sub.dialog.matches(request), sub.package == package else { return nil }
+        let event = request.event?.package.lowercased()
+        var sends: [(String, SIPRequest, SIPDestination)] = []
+        let found: (String, RoamingPackage, Bool)? = state.withLock { s in
+            guard let sub = s.subscriptions[toTag], sub.dialog.matches(request),
+                  event == (sub.isList ? "presence" : sub.package.rawValue.lowercased()) else { return nil }
             if expires == 0 { remove(toTag, &s) } else { sub.expiresAt = now + Int64(expires) }
-            return (sub.user, sub.eventID)
+            if sub.isList {
+                // RFC 6665 §4.2.1.2: a NOTIFY follows every SUBSCRIBE; a list's is full state.
+                sub.listSent = nil
+                if sub.notifyInFlight { sub.notifyWanted = true } else if let n = makeNotify(sub, final: expires == 0) { sends.append(n) }
+            }
+            return (sub.user, sub.package, sub.isList)
         }
-        guard let (user, _) = found else {
+        guard let (user, package, isList) = found else {
             respond(transaction, 481)
+            return
+        }
+        if isList {
+            respond(transaction, 200, headers: [("Expires", "\(expires)"), ("Require", "eventlist")])
+            send(sends)
             return
         }
         var headers: [(String, String)] = [("Expires", "\(expires)")]
@@ -164,9 +186,9 @@ extension RoamingAgent {
         var sends: [(String, SIPRequest, SIPDestination)] = []
         state.withLock { s in
             for id in s.byUser[user] ?? [] {
-                guard let sub = s.subscriptions[id], sub.package == package else { continue }
-                if let except, let flow = except.flowID, sub.flowID == flow { continue }
-                if let exceptContact, sub.dialog.remoteTarget == exceptContact { continue }
+                guard let sub = s.subscriptions[id], sub.package == package || (sub.isList && package == .contacts) else { continue }
+                if !sub.isList, let except, let flow = except.flowID, sub.flowID == flow { continue }
+                if !sub.isList, let exceptContact, sub.dialog.remoteTarget == exceptContact { continue }
                 if sub.notifyInFlight {
                     sub.notifyWanted = true
                     continue
@@ -177,16 +199,24 @@ extension RoamingAgent {
         send(sends)
     }
 
-    func makeNotify(_ sub: RoamingSubscription) -> (String, SIPRequest, SIPDestination)? {
+    func makeNotify(_ sub: RoamingSubscription, final: Bool = false,
+                    onlyIfChanged: Bool = false) -> (String, SIPRequest, SIPDestination)? {
         guard var dialog = sub.dialog.dialog else { return nil }
         let remaining = max(0, sub.expiresAt - environment.clock.now())
         var headers = [
             SIPHeaderField(name: "Event", value: sub.package.rawValue + (sub.eventID.map { ";id=\($0)" } ?? "")),
-            SIPHeaderField(name: "Subscription-State", value: "active;expires=\(remaining)"),
+            SIPHeaderField(name: "Subscription-State", value: final ? "terminated;reason=timeout" : "active;expires=\(remaining)"),
             SIPHeaderField(name: "Contact", value: "<\(sub.contact)>"),
         ]
         var body: [UInt8] = []
-        if let (type, document) = document(sub.package, user: sub.user) {
+        if sub.isList {
+            guard let notification = listNotification(sub, onlyIfChanged: onlyIfChanged) else { return nil }
+            // As Flexisip writes it for liblinphone: `Event: Presence`.
+            headers[0] = SIPHeaderField(name: "Event", value: "Presence" + (sub.eventID.map { ";id=\($0)" } ?? ""))
+            headers.append(SIPHeaderField(name: "Require", value: "eventlist"))
+            headers.append(SIPHeaderField(name: "Content-Type", value: notification.contentType))
+            body = notification.body()
+        } else if let (type, document) = document(sub.package, user: sub.user) {
             headers.append(SIPHeaderField(name: "Content-Type", value: type))
             body = document
         }

@@ -98,6 +98,18 @@ extension PresenceAgent {
         return Array(Set(watchers)).sorted()
     }
 
+    /// What `watcher` may see of `presentity` (a member of its RFC 4662 list): the composed
+    /// state when allowed, offline when politely blocked, pending while the presentity has
+    /// not decided; unknown for users not homed here.
+    public func resourceState(of presentity: String, watcher: String) -> ResourceState {
+        guard environment.isLocalUser(presentity) else { return .unknown }
+        switch access.decide(presentity: presentity, watcher: watcher) {
+        case .pending: return .pending
+        case .block: return .active(Self.offlineBody(presentity))
+        case .allow: return .active(state.withLock { s in view(of: presentity, &s).body })
+        }
+    }
+
     /// The access lists this agent decides with (a `setACE` writes through them).
     public var accessLists: AccessLists { access }
 }

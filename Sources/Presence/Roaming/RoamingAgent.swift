@@ -43,16 +43,21 @@ public final class RoamingAgent: Sendable {
         /// Told the users whose access lists a `setACE` changed (the presence agent re-decides
         /// their watchers at once).
         public var accessChanged: @Sendable (Set<String>) -> Void
+        /// A list member's state as `watcher` may see it (``PresenceAgent/resourceState(of:watcher:)``).
+        public var resourceState: @Sendable (_ member: String, _ watcher: String) -> ResourceState
         public var clock: StoreClock
 
         public init(isLocalUser: @escaping @Sendable (String) -> Bool,
                     contactURI: @escaping @Sendable (SIPTransportKind) -> String,
                     pendingWatchers: @escaping @Sendable (String) -> [String] = { _ in [] },
-                    accessChanged: @escaping @Sendable (Set<String>) -> Void = { _ in }, clock: StoreClock = .system) {
+                    accessChanged: @escaping @Sendable (Set<String>) -> Void = { _ in },
+                    resourceState: @escaping @Sendable (String, String) -> ResourceState = { _, _ in .unknown },
+                    clock: StoreClock = .system) {
             self.isLocalUser = isLocalUser
             self.contactURI = contactURI
             self.pendingWatchers = pendingWatchers
             self.accessChanged = accessChanged
+            self.resourceState = resourceState
             self.clock = clock
         }
     }
@@ -160,9 +165,12 @@ public final class RoamingAgent: Sendable {
     }
 
     func sweep(now: Int64) {
+        var sends: [(String, SIPRequest, SIPDestination)] = []
         state.withLock { s in
             for (id, sub) in s.subscriptions where sub.expiresAt <= now { remove(id, &s) }
+            pollLists(&s, &sends)
         }
+        send(sends)
     }
 
     func remove(_ id: String, _ s: inout State) {

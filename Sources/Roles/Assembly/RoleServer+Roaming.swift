@@ -15,7 +15,8 @@ extension RoleServer {
             },
             contactURI: { transport in presence.contactURI(transport) },
             pendingWatchers: { aor in presence.pendingWatchers(of: aor) },
-            accessChanged: { users in presence.accessChanged(users) })
+            accessChanged: { users in presence.accessChanged(users) },
+            resourceState: { member, watcher in presence.resourceState(of: member, watcher: watcher) })
         do {
             let contacts = try await ContactLists.load(from: store, logger: logger)
             var configuration = RoamingAgent.Configuration()

@@ -17,7 +17,7 @@ public struct PresenceService: LocalService {
     }
 
     public func serve(_ transaction: ServerTransaction, context: RoutingContext) {
-        if let roaming, RoamingAgent.handles(transaction.request) {
+        if let roaming, roaming.serves(transaction.request) {
             roaming.serve(transaction, authenticatedUser: context.authenticatedUser)
         } else {
             agent.serve(transaction, authenticatedUser: context.authenticatedUser)
