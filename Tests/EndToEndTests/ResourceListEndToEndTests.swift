@@ -5,20 +5,21 @@ import Store
 import Testing
 
 /// RFC 4662 list subscriptions to a user's roaming list (`sip:USER+contacts@DOMAIN`) over
-/// real UDP sockets, in the form liblinphone reads: `multipart/related` with the RLMI part
+/// real TCP connections, in the form liblinphone reads: `multipart/related` with the RLMI part
 /// first, `Content-Id` values equal to the RLMI `cid`s, `Event: Presence`.
 @Suite(.serialized) struct ResourceListEndToEndTests {
-    static func subscribe(_ ua: TestUA, from user: String, list: String, callID: String, cseq: Int = 1,
+    /// Over TCP (as linphonec does): the NOTIFYs, over 1300 bytes, come back on the connection.
+    static func subscribe(_ ua: RawTCPPeer, from user: String, list: String, callID: String, cseq: Int = 1,
                           toTag: String? = nil, expires: Int = 600, eventlist: Bool = true) -> String {
         """
         SUBSCRIBE sip:\(list)+contacts@example.com SIP/2.0
-        Via: SIP/2.0/UDP 127.0.0.1:\(ua.port);branch=z9hG4bK-rls-\(callID)-\(cseq);rport
+        Via: SIP/2.0/TCP 127.0.0.1:\(ua.localPort);branch=z9hG4bK-rls-\(callID)-\(cseq)
         Max-Forwards: 70
         From: <sip:\(user)@example.com>;tag=l-\(callID)
         To: <sip:\(list)+contacts@example.com>\(toTag.map { ";tag=\($0)" } ?? "")
         Call-ID: \(callID)
         CSeq: \(cseq) SUBSCRIBE
-        Contact: <sip:\(user)@127.0.0.1:\(ua.port)>
+        Contact: <sip:\(user)@127.0.0.1:\(ua.localPort);transport=tcp>
         Event: presence
         \(eventlist ? "Supported: eventlist\n" : "")Accept: multipart/related, application/rlmi+xml, application/pidf+xml
         Expires: \(expires)
@@ -29,6 +30,58 @@ import Testing
     }
 
     static func text(_ request: SIPRequest) -> String { String(decoding: request.body, as: UTF8.self) }
+
+    /// Reads what the peer received as SIP messages, in order, from `offset` (bytes).
+    final class Reader {
+        let peer: RawTCPPeer
+        var offset = 0
+        init(_ peer: RawTCPPeer) { self.peer = peer }
+
+        /// The next whole message (waits up to 10 s).
+        func next() async throws -> SIPMessage? {
+            for _ in 0..<1000 {
+                let bytes = Array(peer.text.utf8)
+                if offset < bytes.count, let end = Self.messageEnd(bytes, from: offset) {
+                    let message = try SIPParser.parseDatagram(bytes[offset..<end])
+                    offset = end
+                    return message
+                }
+                try? await Task.sleep(for: .milliseconds(10))
+            }
+            return nil
+        }
+
+        func response() async throws -> SIPResponse? {
+            while let m = try await next() { if case .response(let r) = m, r.statusCode >= 200 { return r } }
+            return nil
+        }
+
+        /// The next NOTIFY, answered 200.
+        func notify() async throws -> SIPRequest? {
+            while let m = try await next() {
+                guard case .request(let r) = m, r.method == .notify else { continue }
+                let ok = SIPResponse(responding: r, statusCode: 200)
+                try await peer.send(String(decoding: SIPMessage.response(ok).serialized(), as: UTF8.self))
+                return r
+            }
+            return nil
+        }
+
+        static func messageEnd(_ bytes: [UInt8], from start: Int) -> Int? {
+            let crlf2: [UInt8] = [13, 10, 13, 10]
+            var i = start
+            while i + 4 <= bytes.count {
+                if Array(bytes[i..<i + 4]) == crlf2 {
+                    let head = String(decoding: bytes[start..<i], as: UTF8.self)
+                    let length = head.split(separator: "\r\n").first { $0.lowercased().hasPrefix("content-length:") }
+                        .flatMap { Int($0.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)) } ?? 0
+                    return i + 4 + length <= bytes.count ? i + 4 + length : nil
+                }
+                i += 1
+            }
+            return nil
+        }
+    }
 
     @Test func fullStateThenPartialNotifies() async throws {
         let dir = try RunningHomeServer.temporaryDirectory()
@@ -46,23 +99,22 @@ import Testing
         let server = try await RunningHomeServer.start(dataDirectory: dir, auth: false)
         let (bob, registered) = try await RegisteredUA.register("bob", password: "b", on: server, group: testEventLoops)
         #expect(registered?.statusCode == 200)
-        let alice = try await TestUA(group: testEventLoops)
+        let alice = try await RawTCPPeer(port: server.tcpPort)
+        let reader = Reader(alice)
 
         // Without eventlist support: 421 (RFC 4662 §6); someone else's list: 403.
-        try await alice.send(Self.subscribe(alice, from: "alice", list: "alice", callID: "no-el", eventlist: false),
-                             to: server.udpPort)
-        let refused = try #require(await alice.response())
+        try await alice.send(Self.subscribe(alice, from: "alice", list: "alice", callID: "no-el", eventlist: false))
+        let refused = try #require(try await reader.response())
         #expect(refused.statusCode == 421)
         #expect(refused.headers.first("Require") == "eventlist")
-        try await alice.send(Self.subscribe(alice, from: "alice", list: "dave", callID: "other"), to: server.udpPort)
-        #expect(await alice.response()?.statusCode == 403)
+        try await alice.send(Self.subscribe(alice, from: "alice", list: "dave", callID: "other"))
+        #expect(try await reader.response()?.statusCode == 403)
 
-        try await alice.send(Self.subscribe(alice, from: "alice", list: "alice", callID: "rls"), to: server.udpPort)
-        let ok = try #require(await alice.response())
+        try await alice.send(Self.subscribe(alice, from: "alice", list: "alice", callID: "rls"))
+        let ok = try #require(try await reader.response())
         #expect(ok.statusCode == 200)
         #expect(ok.headers.first("Require") == "eventlist")
-        var notify = try #require(await alice.request())
-        try await alice.answer(notify, 200, toTag: notify.to?.tag ?? "", to: server.udpPort)
+        var notify = try #require(try await reader.notify())
         #expect(notify.headers.first("Event") == "Presence")
         let contentType = try #require(notify.headers.first("Content-Type"))
         #expect(contentType.hasPrefix(#"multipart/related;type="application/rlmi+xml""#))
@@ -82,8 +134,7 @@ import Testing
         try await bob.send(SIPText.register(user: "bob", domain: server.domain, uaPort: bob.port, cseq: 9,
                                             callID: "bob-out", expires: 0), to: server.udpPort)
         #expect(await bob.response()?.statusCode == 200)
-        notify = try #require(await alice.request())
-        try await alice.answer(notify, 200, toTag: notify.to?.tag ?? "", to: server.udpPort)
+        notify = try #require(try await reader.notify())
         body = Self.text(notify)
         #expect(body.contains(#"fullState="false""#))
         #expect(body.contains(#"version="1""#))
@@ -92,9 +143,10 @@ import Testing
 
         // Unsubscribing: 200, then a final NOTIFY with full state.
         try await alice.send(Self.subscribe(alice, from: "alice", list: "alice", callID: "rls", cseq: 2,
-                                            toTag: ok.to?.tag ?? nil, expires: 0), to: server.udpPort)
-        #expect(await alice.response()?.statusCode == 200)
-        notify = try #require(await alice.request())
+                                            toTag: ok.to?.tag ?? nil, expires: 0))
+        let unsubscribed = try await reader.response()
+        #expect(unsubscribed?.statusCode == 200)
+        notify = try #require(try await reader.notify())
         #expect(notify.headers.first("Subscription-State")?.hasPrefix("terminated") == true)
         await alice.close()
         await bob.close()

@@ -89,7 +89,14 @@ extension RoamingAgent {
             respond(transaction, 503, headers: [("Retry-After", "\(configuration.retryAfter)")])
             return
         }
-        respond(transaction, 200, headers: [("Expires", "\(expires)"), ("Contact", "<\(contact)>"), ("Require", "eventlist")])
+        // The dialog's tag is ours (the NOTIFYs' From tag), not the transaction's.
+        var response = SIPResponse(responding: request, statusCode: 200, toTag: localTag)
+        response.headers.append("Expires", "\(expires)")
+        response.headers.append("Contact", "<\(contact)>")
+        response.headers.append("Require", "eventlist")
+        do { try transaction.respond(response) } catch {
+            logger.debug("response not sent", metadata: ["sip.error": "\(error)"])
+        }
         send(sends)
         logger.debug("list subscription", metadata: ["sip.aor": "\(user)", "sip.expires": "\(expires)"])
     }
