@@ -50,7 +50,7 @@ public struct ResourceListNotification: Sendable {
 
     /// The NOTIFY's Content-Type (RFC 4662 §5.1: type and start name the RLMI root).
     public var contentType: String {
-        "multipart/related;type=\"application/rlmi+xml\";start=\"<\(rootID)>\";boundary=\"\(boundary)\""
+        "multipart/related;type=\"application/rlmi+xml\";start=\"<\(rootID)>\";boundary=\(boundary)"
     }
 
     /// The RLMI document (RFC 4662 §5.2) alone.
