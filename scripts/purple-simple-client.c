@@ -75,6 +75,11 @@ static void status_changed(PurpleBuddy *buddy, PurpleStatus *old, PurpleStatus *
     say("STATUS %s %s", purple_buddy_get_name(buddy), purple_status_is_online(now) ? "online" : "offline");
 }
 
+/* libpurple reports a buddy coming online or going offline as signed-on / signed-off, and
+ * other changes as status-changed. */
+static void buddy_signed_on(PurpleBuddy *buddy, gpointer unused) { say("STATUS %s online", purple_buddy_get_name(buddy)); }
+static void buddy_signed_off(PurpleBuddy *buddy, gpointer unused) { say("STATUS %s offline", purple_buddy_get_name(buddy)); }
+
 static void connection_error(PurpleConnection *gc, PurpleConnectionError error, const gchar *text, gpointer unused) {
     say("DISCONNECTED %s", text ? text : "?");
 }
@@ -109,6 +114,8 @@ int main(int argc, char **argv) {
     purple_signal_connect(purple_blist_get_handle(), "buddy-added", &handle, PURPLE_CALLBACK(buddy_added), NULL);
     purple_signal_connect(purple_blist_get_handle(), "buddy-status-changed", &handle,
                           PURPLE_CALLBACK(status_changed), NULL);
+    purple_signal_connect(purple_blist_get_handle(), "buddy-signed-on", &handle, PURPLE_CALLBACK(buddy_signed_on), NULL);
+    purple_signal_connect(purple_blist_get_handle(), "buddy-signed-off", &handle, PURPLE_CALLBACK(buddy_signed_off), NULL);
 
     PurpleAccount *account = purple_account_new(argv[2], "prpl-simple");
     purple_account_set_password(account, argv[3]);
