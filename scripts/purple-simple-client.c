@@ -2,22 +2,27 @@
  * A headless libpurple client (Debian's libpurple0, its SIMPLE protocol plugin, unmodified)
  * for the roaming-contacts interop test (Tests/EndToEndTests/PurpleInteropTests.swift).
  *
- *   purple-simple-client USERDIR USER@DOMAIN PASSWORD HOST PORT SECONDS
+ *   purple-simple-client USERDIR USER@DOMAIN PASSWORD HOST PORT SECONDS [BUDDY]
  *
  * Signs in over TCP through HOST:PORT and prints one line per event, flushed at once:
  *   SIGNED-ON
  *   BUDDY <name> <group>        a buddy appeared in the buddy list (the roaming list)
  *   STATUS <name> <online|offline>
  *   DISCONNECTED <reason>
+ *   IM <sender> <text>          an instant message arrived
+ *   SENT <buddy>                with BUDDY: when BUDDY comes online, "hello from pidgin" was sent
  * then exits after SECONDS.
  *
  * Build: cc -o purple-simple-client purple-simple-client.c $(pkg-config --cflags --libs purple)
  */
 #include <purple.h>
 #include <glib.h>
+#include <glib-unix.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
+#include <string.h>
 
 #define UI_ID "swift-sip-test"
 
@@ -77,7 +82,20 @@ static void status_changed(PurpleBuddy *buddy, PurpleStatus *old, PurpleStatus *
 
 /* libpurple reports a buddy coming online or going offline as signed-on / signed-off, and
  * other changes as status-changed. */
-static void buddy_signed_on(PurpleBuddy *buddy, gpointer unused) { say("STATUS %s online", purple_buddy_get_name(buddy)); }
+static const char *im_target = NULL;
+
+static void buddy_signed_on(PurpleBuddy *buddy, gpointer unused) {
+    say("STATUS %s online", purple_buddy_get_name(buddy));
+    if (im_target && strcmp(im_target, purple_buddy_get_name(buddy)) == 0) {
+        serv_send_im(purple_account_get_connection(purple_buddy_get_account(buddy)), im_target, "hello from pidgin", 0);
+        say("SENT %s", im_target);
+    }
+}
+
+static void received_im(PurpleAccount *account, char *sender, char *message, PurpleConversation *conv,
+                        PurpleMessageFlags flags, gpointer unused) {
+    say("IM %s %s", sender, message);
+}
 static void buddy_signed_off(PurpleBuddy *buddy, gpointer unused) { say("STATUS %s offline", purple_buddy_get_name(buddy)); }
 
 static void connection_error(PurpleConnection *gc, PurpleConnectionError error, const gchar *text, gpointer unused) {
@@ -90,10 +108,11 @@ static gboolean stop(gpointer loop) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 7) {
-        fprintf(stderr, "usage: %s USERDIR USER@DOMAIN PASSWORD HOST PORT SECONDS\n", argv[0]);
+    if (argc != 7 && argc != 8) {
+        fprintf(stderr, "usage: %s USERDIR USER@DOMAIN PASSWORD HOST PORT SECONDS [BUDDY]\n", argv[0]);
         return 2;
     }
+    if (argc == 8) im_target = argv[7];
     GMainLoop *loop = g_main_loop_new(NULL, FALSE);
     purple_util_set_user_dir(argv[1]);
     purple_debug_set_enabled(getenv("PURPLE_DEBUG") != NULL);
@@ -116,6 +135,7 @@ int main(int argc, char **argv) {
                           PURPLE_CALLBACK(status_changed), NULL);
     purple_signal_connect(purple_blist_get_handle(), "buddy-signed-on", &handle, PURPLE_CALLBACK(buddy_signed_on), NULL);
     purple_signal_connect(purple_blist_get_handle(), "buddy-signed-off", &handle, PURPLE_CALLBACK(buddy_signed_off), NULL);
+    purple_signal_connect(purple_conversations_get_handle(), "received-im-msg", &handle, PURPLE_CALLBACK(received_im), NULL);
 
     PurpleAccount *account = purple_account_new(argv[2], "prpl-simple");
     purple_account_set_password(account, argv[3]);
@@ -123,10 +143,14 @@ int main(int argc, char **argv) {
     purple_account_set_string(account, "proxy", argv[4]);
     purple_account_set_int(account, "port", atoi(argv[5]));
     purple_account_set_bool(account, "udp", FALSE);
+    /* No PUBLISH at sign-in: libpurple handles one SIP message per TCP read, so two answers
+     * arriving together (PUBLISH's and SUBSCRIBE's) would leave the second unread. */
+    purple_account_set_bool(account, "dopublish", FALSE);
     purple_accounts_add(account);
     purple_account_set_enabled(account, UI_ID, TRUE);
 
     g_timeout_add_seconds((guint)atoi(argv[6]), stop, loop);
+    g_unix_signal_add(SIGTERM, stop, loop);
     g_main_loop_run(loop);
     purple_core_quit();
     return 0;

@@ -6,7 +6,8 @@ import Testing
 /// `scripts/purple-simple-client.c`, built here against `libpurple-dev`: it signs in over TCP
 /// with digest (RFC 2069, no qop), reads its roaming contacts from the 200 to its
 /// `vnd-microsoft-roaming-contacts` SUBSCRIBE, subscribes to the buddy's presence (libpurple
-/// does so about ten seconds after signing in) and sees it come online.
+/// does so about ten seconds after signing in), sees it come online, and exchanges instant
+/// messages with it (bob here is a plain SIP UA over UDP).
 @Suite(.serialized) struct PurpleInteropTests {
     static let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("scripts/purple-simple-client.c")
@@ -49,11 +50,12 @@ import Testing
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = [work.appendingPathComponent("home").path, "alice@example.com", "alice-pw", "127.0.0.1",
-                             "\(server.tcpPort)", "30"]
+                             "\(server.tcpPort)", "40", "sip:bob@example.com"]
         process.standardOutput = try FileHandle(forWritingTo: outputFile)
         process.standardError = FileHandle.nullDevice
         try process.run()
-        defer { if process.isRunning { process.terminate() } }
+        // SIGKILL: the child inherits the test runner's blocked signals, SIGTERM among them.
+        defer { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
         var output: String { (try? String(contentsOf: outputFile, encoding: .utf8)) ?? "" }
 
         let listed = await PresenceInteropTests.eventually(.seconds(15)) { output.contains("BUDDY sip:bob@example.com Friends") }
@@ -64,8 +66,26 @@ import Testing
         #expect(registered?.statusCode == 200)
         let online = await PresenceInteropTests.eventually(.seconds(25)) { output.contains("STATUS sip:bob@example.com online") }
         #expect(online, "Pidgin did not see bob online:\n\(output)")
+        // Pidgin says hello once bob is online; bob answers and writes back (digest on: 407 first).
+        var message = try #require(await bob.request())
+        while message.method != .message { message = try #require(await bob.request()) }
+        #expect(String(decoding: message.body, as: UTF8.self) == "hello from pidgin")
+        try await bob.answer(message, 200, toTag: "bob-im", to: server.udpPort)
+        try await bob.send(SIPText.message(from: "bob", to: "alice", domain: "example.com", uaPort: bob.port, cseq: 1,
+                                           callID: "bob-im", body: "hi pidgin"), to: server.udpPort)
+        let challenge = try #require(await bob.response())
+        #expect(challenge.statusCode == 407)
+        let header = try #require(TestDigest.challenge(in: challenge, header: "Proxy-Authenticate", algorithm: "MD5"))
+        let credentials = TestDigest.authorization(challenge: header, user: "bob", password: "bob-pw", method: "MESSAGE",
+                                                   uri: "sip:alice@example.com")
+        try await bob.send(SIPText.message(from: "bob", to: "alice", domain: "example.com", uaPort: bob.port, cseq: 2,
+                                           callID: "bob-im", body: "hi pidgin", proxyAuthorization: credentials),
+                           to: server.udpPort)
+        #expect(await bob.response()?.statusCode == 200)
+        let received = await PresenceInteropTests.eventually(.seconds(10)) { output.contains("IM sip:bob@example.com hi pidgin") }
+        #expect(received, "Pidgin did not show bob's message:\n\(output)")
         #expect(!output.contains("DISCONNECTED"))
-        process.terminate()
+        kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
         await bob.close()
         try await server.stop()
