@@ -270,4 +270,31 @@ import Testing
         await ua.close()
         try await server.stop()
     }
+
+    @Test func pendingWatchersArePushed() async throws {
+        let server = try await RunningHomeServer.start(auth: false, users: [("alice", "a", true), ("carol", "c", true)])
+        do {
+            let store = try SQLiteStore(directory: server.dataDirectory)
+            try await store.setAccessDefault(domain: "example.com", policy: .pending)
+            try store.close()
+        }
+        try await Task.sleep(for: .milliseconds(1500))  // the access lists' refresher
+        let alice = try await TestUA(group: testEventLoops)
+        try await alice.send(Self.subscribe(alice, user: "alice", event: "presence.wpending", callID: "wp"), to: server.udpPort)
+        let first = try #require(await alice.response())
+        #expect(first.statusCode == 200)
+        #expect(!Self.body(first).contains("carol"))
+        // carol asks to watch alice: she waits for consent, and alice's device is told.
+        let carol = try await TestUA(group: testEventLoops)
+        try await carol.send(PresenceEndToEndTests.subscribe(carol, watcher: "carol", presentity: "alice", callID: "carol-w"),
+                             to: server.udpPort)
+        #expect(await carol.response()?.statusCode == 200)
+        let notify = try #require(await alice.request())
+        #expect(notify.headers.first("Event") == "presence.wpending")
+        #expect(Self.body(notify).contains(#"<watcher uri="sip:carol@example.com""#))
+        try await alice.answer(notify, 200, toTag: notify.to?.tag ?? "", to: server.udpPort)
+        await alice.close()
+        await carol.close()
+        try await server.stop()
+    }
 }

@@ -133,8 +133,20 @@ extension RoamingAgent {
     }
 
     /// The sweep's RFC 4662 §5 throttled check: a partial NOTIFY for each list subscription
-    /// whose members' state moved since the last one. Called under the lock.
+    /// whose members' state moved since the last one; and a NOTIFY for each `presence.wpending`
+    /// subscription whose pending watchers changed. Called under the lock.
     func pollLists(_ s: inout State, _ sends: inout [(String, SIPRequest, SIPDestination)]) {
+        // presence.wpending the same way: a NOTIFY when the pending watchers changed.
+        for sub in s.subscriptions.values where sub.package == .wpending {
+            let pending = environment.pendingWatchers(sub.user)
+            guard pending != sub.pendingSent else { continue }
+            if sub.notifyInFlight {
+                sub.notifyWanted = true
+            } else if let notify = makeNotify(sub) {
+                sub.pendingSent = pending
+                sends.append(notify)
+            }
+        }
         for sub in s.subscriptions.values where sub.isList {
             if sub.notifyInFlight {
                 sub.notifyWanted = true

@@ -22,6 +22,8 @@ final class RoamingSubscription {
     var isList = false
     var listVersion = 0
     var listSent: [String: ResourceState]?
+    /// `presence.wpending`: the pending watchers last shown.
+    var pendingSent: [String] = []
 
     init(id: String, package: RoamingPackage, user: String, dialog: StoredDialog, eventID: String?, expiresAt: Int64,
          flowID: UInt64?, flowAddress: SIPHostPort?, contact: String) {
@@ -115,6 +117,7 @@ extension RoamingAgent {
                 s.subscriptions[localTag] = RoamingSubscription(
                     id: localTag, package: package, user: user, dialog: stored, eventID: eventID, expiresAt: expiresAt,
                     flowID: reliable ? source.flowID : nil, flowAddress: reliable ? source.remote : nil, contact: contact)
+                if package == .wpending { s.subscriptions[localTag]?.pendingSent = environment.pendingWatchers(user) }
                 s.byUser[user, default: []].append(localTag)
                 return false
             }
