@@ -267,6 +267,24 @@ import Testing
         let ok = try #require(await ua.response())
         #expect(ok.statusCode == 200)
         #expect(Self.body(ok).contains("<m:groupID>1</m:groupID>"))
+
+        // The self-subscription is challenged too; its refresh inside the dialog is not.
+        try await ua.send(Self.subscribe(ua, user: "alice", event: "vnd-microsoft-roaming-contacts", callID: "auth-rc"),
+                          to: server.udpPort)
+        let subscribeChallenge = try #require(await ua.response())
+        #expect(subscribeChallenge.statusCode == 407)
+        let subscribeHeader = try #require(TestDigest.challenge(in: subscribeChallenge, header: "Proxy-Authenticate",
+                                                                algorithm: "MD5"))
+        let subscribeCredentials = TestDigest.authorization(challenge: subscribeHeader, user: "alice", password: "pw-a",
+                                                            method: "SUBSCRIBE", uri: "sip:alice@example.com")
+        try await ua.send(Self.subscribe(ua, user: "alice", event: "vnd-microsoft-roaming-contacts", callID: "auth-rc",
+                                         cseq: 2, extra: "Proxy-Authorization: \(subscribeCredentials)\n"), to: server.udpPort)
+        let subscribed = try #require(await ua.response())
+        #expect(subscribed.statusCode == 200)
+        #expect(Self.body(subscribed).contains(#"<group id="1" name="Work"/>"#))
+        try await ua.send(Self.subscribe(ua, user: "alice", event: "vnd-microsoft-roaming-contacts", callID: "auth-rc",
+                                         cseq: 3, toTag: subscribed.to?.tag ?? nil), to: server.udpPort)
+        #expect(await ua.response()?.statusCode == 200)
         await ua.close()
         try await server.stop()
     }

@@ -115,6 +115,12 @@ public final class RoamingAgent: Sendable {
     /// when authentication is off (then the From AOR is the user).
     public func serve(_ transaction: ServerTransaction, authenticatedUser: String?) {
         let request = transaction.request
+        // A refresh or unsubscribe inside one of our dialogs needs no new authentication: the
+        // dialog's identifiers (our 60-bit random tag among them) went only to the subscriber.
+        if request.method == .subscribe, let toTag = request.to?.tag {
+            refresh(transaction, toTag: toTag)
+            return
+        }
         if configuration.authenticationRequired && authenticatedUser == nil {
             respond(transaction, 403, reason: "Authentication Required")
             return
