@@ -106,17 +106,19 @@ extension RoamingAgent {
     /// and nothing moved. Called under the lock.
     func listNotification(_ sub: RoamingSubscription, onlyIfChanged: Bool) -> ResourceListNotification? {
         let list = contacts.list(user: sub.user)
-        var states: [String: ResourceState] = [:]
+        // What was shown is kept as a hash per member, not the document (a few bytes a member
+        // instead of a PIDF body): memory per list subscription stays small.
+        var states: [String: Int] = [:]
         var members: [ResourceListNotification.Member] = []
         for contact in list.contacts.prefix(Self.maxListMembersShown) {
             let state = environment.resourceState(contact.uri, sub.user)
-            states[contact.uri] = state
+            states[contact.uri] = state.hashValue
             members.append(.init(uri: "sip:" + contact.uri, name: contact.name, state: state))
         }
         var full = true
         if let sent = sub.listSent, Set(sent.keys) == Set(states.keys) {
             full = false
-            members = members.filter { sent[String($0.uri.dropFirst(4))] != $0.state }
+            members = members.filter { sent[String($0.uri.dropFirst(4))] != $0.state.hashValue }
             if members.isEmpty && onlyIfChanged { return nil }
         }
         sub.listSent = states

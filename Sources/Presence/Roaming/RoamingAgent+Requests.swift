@@ -18,10 +18,10 @@ final class RoamingSubscription {
     var notifyInFlight = false
     var notifyWanted = false
     /// An RFC 4662 list subscription (to the user's roaming list as a resource list): its
-    /// RLMI version and what each member was last shown (nil: send full state next).
+    /// RLMI version and the hash of what each member was last shown (nil: send full state next).
     var isList = false
     var listVersion = 0
-    var listSent: [String: ResourceState]?
+    var listSent: [String: Int]?
     /// `presence.wpending`: the pending watchers last shown.
     var pendingSent: [String] = []
 
