@@ -315,4 +315,24 @@ import Testing
         await carol.close()
         try await server.stop()
     }
+
+    @Test func anAccessListChangeByAnotherProcessIsPushed() async throws {
+        let server = try await RunningHomeServer.start(auth: false, users: [("alice", "a", true)])
+        let ua = try await TestUA(group: testEventLoops)
+        try await ua.send(Self.subscribe(ua, user: "alice", event: "vnd-microsoft-roaming-ACL", callID: "acl-other"),
+                          to: server.udpPort)
+        let first = try #require(await ua.response())
+        #expect(first.statusCode == 200)
+        #expect(!Self.body(first).contains("mallory"))
+        // What `sipctl acl block alice@example.com mallory@example.org` writes.
+        let store = try SQLiteStore(directory: server.dataDirectory)
+        try await store.setAccess(user: "alice@example.com", watcher: "mallory@example.org", rule: .block)
+        try store.close()
+        let notify = try #require(await ua.request())
+        #expect(notify.headers.first("Event") == "vnd-microsoft-roaming-ACL")
+        #expect(Self.body(notify).contains(#"<ace type="USER" mask="sip:mallory@example.org" rights="BD"/>"#))
+        try await ua.answer(notify, 200, toTag: notify.to?.tag ?? "", to: server.udpPort)
+        await ua.close()
+        try await server.stop()
+    }
 }

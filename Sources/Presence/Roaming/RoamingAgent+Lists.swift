@@ -136,7 +136,8 @@ extension RoamingAgent {
 
     /// The sweep's RFC 4662 §5 throttled check: a partial NOTIFY for each list subscription
     /// whose members' state moved since the last one; and a NOTIFY for each `presence.wpending`
-    /// subscription whose pending watchers changed. Called under the lock.
+    /// or `vnd-microsoft-roaming-ACL` subscription whose pending watchers or access list
+    /// changed. Called under the lock.
     func pollLists(_ s: inout State, _ sends: inout [(String, SIPRequest, SIPDestination)]) {
         // presence.wpending the same way: a NOTIFY when the pending watchers changed.
         for sub in s.subscriptions.values where sub.package == .wpending {
@@ -146,6 +147,17 @@ extension RoamingAgent {
                 sub.notifyWanted = true
             } else if let notify = makeNotify(sub) {
                 sub.pendingSent = pending
+                sends.append(notify)
+            }
+        }
+        // The access list likewise (`sipctl acl` in another process; setACE NOTIFYs at once).
+        for sub in s.subscriptions.values where sub.package == .acl && !sub.isList {
+            let entries = access.entries(user: sub.user)
+            guard entries != sub.aclSent else { continue }
+            if sub.notifyInFlight {
+                sub.notifyWanted = true
+            } else if let notify = makeNotify(sub) {
+                sub.aclSent = entries
                 sends.append(notify)
             }
         }

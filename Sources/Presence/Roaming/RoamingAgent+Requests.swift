@@ -24,6 +24,8 @@ final class RoamingSubscription {
     var listSent: [String: Int]?
     /// `presence.wpending`: the pending watchers last shown.
     var pendingSent: [String] = []
+    /// `vnd-microsoft-roaming-ACL`: the entries last shown.
+    var aclSent: [AccessEntry] = []
 
     init(id: String, package: RoamingPackage, user: String, dialog: StoredDialog, eventID: String?, expiresAt: Int64,
          flowID: UInt64?, flowAddress: SIPHostPort?, contact: String) {
@@ -118,6 +120,7 @@ extension RoamingAgent {
                     id: localTag, package: package, user: user, dialog: stored, eventID: eventID, expiresAt: expiresAt,
                     flowID: reliable ? source.flowID : nil, flowAddress: reliable ? source.remote : nil, contact: contact)
                 if package == .wpending { s.subscriptions[localTag]?.pendingSent = environment.pendingWatchers(user) }
+                if package == .acl { s.subscriptions[localTag]?.aclSent = access.entries(user: user) }
                 s.byUser[user, default: []].append(localTag)
                 return false
             }
@@ -187,9 +190,11 @@ extension RoamingAgent {
     public func listChanged(_ user: String, package: RoamingPackage, except: SIPMessageSource? = nil,
                             exceptContact: String? = nil) {
         var sends: [(String, SIPRequest, SIPDestination)] = []
+        let entries = package == .acl ? access.entries(user: user) : []
         state.withLock { s in
             for id in s.byUser[user] ?? [] {
                 guard let sub = s.subscriptions[id], sub.package == package || (sub.isList && package == .contacts) else { continue }
+                if package == .acl, !sub.isList { sub.aclSent = entries }  // the sweep has nothing more to say
                 if !sub.isList, let except, let flow = except.flowID, sub.flowID == flow { continue }
                 if !sub.isList, let exceptContact, sub.dialog.remoteTarget == exceptContact { continue }
                 if sub.notifyInFlight {
