@@ -41,6 +41,11 @@ public final class Registrar: Sendable {
         public var retryAfter = 5
         /// Option tags understood in Require (§10.3 step 2; RFC 3327 path, RFC 5626 outbound).
         public var supportedExtensions: Set<String> = ["path", "outbound"]
+        /// LCS 2003 clients (Pidgin's SIMPLE, pidgin-sipe): when set, every 200 carries this
+        /// `Allow-Events` value (Pidgin subscribes to its roaming contacts only when it names
+        /// `vnd-microsoft-provisioning`) and an `Expires` header (sipe's re-registration
+        /// interval: the longest remaining binding of the request's Contacts, 0 after a removal).
+        public var allowEvents: String?
 
         public init(domains: Set<String>) { self.domains = Set(domains.map { $0.lowercased() }) }
     }
@@ -271,6 +276,19 @@ public final class Registrar: Sendable {
         }
         if supported.contains("outbound"), case .update(let updates) = plan.action, updates.contains(where: { $0.regID != nil }) {
             response.headers.append("Require", "outbound")
+        }
+        if let allowEvents = configuration.allowEvents {
+            response.headers.append("Allow-Events", allowEvents)
+            var expires: Int64 = 0
+            if case .update(let updates) = plan.action {
+                let contacts = Set(updates.map(\.uriText))
+                for binding in bindings where contacts.contains(binding.contact) {
+                    expires = max(expires, binding.expiresAt - now)
+                }
+            } else if let longest = bindings.map({ $0.expiresAt - now }).max() {
+                expires = longest
+            }
+            response.headers.append("Expires", "\(max(0, expires))")
         }
         return response
     }

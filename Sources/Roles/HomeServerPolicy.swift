@@ -22,9 +22,11 @@ import SIPCore
 ///    Request-URI (relaying for foreign originators refused).
 /// 10. `home-routing` — a request to a user of ours homed on another server goes there
 ///    (mutual TLS), with the originator in P-Asserted-Identity.
-/// 11. `presence` — SUBSCRIBE and PUBLISH to users homed here: the presence agent (RFC 3856,
-///    RFC 3903), when presence is on.
-/// 12. `location` — §16.5: 480 for an unknown user as for one with no binding (the answer does
+/// 11. `roaming` — LCS 2003 SERVICE requests (SOAP: contact list, access list, directory
+///    search) to our domain or our users, when the presence service has a roaming agent.
+/// 12. `presence` — SUBSCRIBE and PUBLISH to users homed here: the presence agent (RFC 3856,
+///    RFC 3903; with a roaming agent, also LCS 2003's self-subscriptions), when presence is on.
+/// 13. `location` — §16.5: 480 for an unknown user as for one with no binding (the answer does
 ///    not reveal who exists), else fork to every contact.
 public struct HomeServerPolicy: RoutingPolicy {
     public let chain: StepChain
@@ -45,12 +47,16 @@ public struct HomeServerPolicy: RoutingPolicy {
         if let archive { steps.append(archive) }
         if let homes { steps.append(HomeRedirectStep(identity: identity, homes: homes, router: router)) }
         if let presence { steps.append(PresenceDialogStep(identity: identity, presence: presence)) }
-        steps.append(LocalServerStep(identity: identity, registrar: registrar))
+        steps.append(LocalServerStep(identity: identity, registrar: registrar,
+                                     passedMethods: presence?.roaming == nil ? [] : ["SERVICE"]))
         if let authenticator { steps.append(AuthenticateStep(identity: identity, authenticator: authenticator)) }
         if !federations.isEmpty { steps.append(FederationRouteStep(federations: federations, router: router)) }
         steps.append(ResponsibilityStep(identity: identity, openRelay: authenticator == nil))
         if let homes { steps.append(HomeRoutingStep(identity: identity, homes: homes, router: router)) }
-        if let presence { steps.append(PresenceStep(presence: presence)) }
+        if let presence {
+            steps.append(RoamingStep(presence: presence))
+            steps.append(PresenceStep(presence: presence))
+        }
         steps.append(LocationStep(location: location))
         chain = StepChain(steps)
     }

@@ -130,6 +130,9 @@ public final class SQLiteStore: DirectoryStore, BindingStore {
         migrator.registerMigration("v2-presence") { db in
             try db.execute(sql: presenceSchemaSQL)
         }
+        migrator.registerMigration("v3-contacts") { db in
+            try db.execute(sql: contactsSchemaSQL)
+        }
         return migrator
     }
 
@@ -276,6 +279,9 @@ public final class SQLiteStore: DirectoryStore, BindingStore {
             let changed = db.changesCount
             if changed > 0 {
                 try db.execute(sql: "DELETE FROM binding WHERE aor = ?", arguments: [aor])
+                for table in ["contact_list", "contact_group", "contact"] {
+                    try db.execute(sql: "DELETE FROM \(table) WHERE user = ?", arguments: [aor])
+                }
                 try db.execute(sql: Self.bumpGenerationSQL)
             }
             return changed

@@ -21,6 +21,10 @@ public struct StoreError: Error, Hashable, Sendable, CustomStringConvertible {
         /// Too many updates are waiting for their commit (the cap on pending group commits);
         /// answer 503 with Retry-After.
         public static let overloaded = Code("overloaded")
+        /// The thing to change is not there (a contact or group of a roaming list).
+        public static let notFound = Code("notFound")
+        /// A bound would be exceeded (contacts or groups per list).
+        public static let limitExceeded = Code("limitExceeded")
     }
 
     public var code: Code

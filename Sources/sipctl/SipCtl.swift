@@ -7,9 +7,10 @@ import Foundation
 struct SipCtl: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sipctl",
-        abstract: "Operate the SIP server family: lint messages, provision users, set presence access lists, search the IM archive.",
+        abstract: "Operate the SIP server family: lint messages, provision users, set presence access lists, roaming contact lists and directory fields, search the IM archive.",
         discussion: "Exit status: 0 success, 1 a failed check or operation, 2 bad usage.",
-        subcommands: [LintCommand.self, UserCommand.self, AclCommand.self, ArchiveCommand.self]
+        subcommands: [LintCommand.self, UserCommand.self, AclCommand.self, ContactsCommand.self, DirectoryCommand.self,
+                      ArchiveCommand.self]
     )
 
     @Option(name: .long, help: "Directory of the embedded SQLite store.")

@@ -11,7 +11,7 @@ struct UserCommand: AsyncParsableCommand {
         commandName: "user",
         abstract: "Provision users in the store.",
         subcommands: [UserAdd.self, UserImport.self, UserList.self, UserDisable.self, UserEnable.self,
-                      UserSetPassword.self, UserRemove.self]
+                      UserSetPassword.self, UserSet.self, UserRemove.self]
     )
 }
 

@@ -30,8 +30,9 @@ final class LinphonecProcess {
     /// - Parameters:
     ///   - sipPort: its local port for `transport` ("udp" or "tcp").
     ///   - password: digest password (`[auth_info_0]`), nil for none.
+    ///   - extraSIP: more `[sip]` lines (`bodyless_lists=sip:...`: an RFC 4662 list subscription).
     init(executable: String, sipPort: Int, transport: String = "tcp", serverPort: Int, user: String,
-         domain: String, password: String?) throws {
+         domain: String, password: String?, extraSIP: String = "") throws {
         home = FileManager.default.temporaryDirectory.appendingPathComponent("linphonec-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: home.appendingPathComponent(".local/share/linphone"),
                                                 withIntermediateDirectories: true)
@@ -43,6 +44,7 @@ final class LinphonecProcess {
             bind_address=127.0.0.1
             default_proxy=0
             supported=replaces, outbound
+            \(extraSIP)
             [proxy_0]
             reg_proxy=<sip:127.0.0.1:\(serverPort);transport=\(transport)>
             reg_route=<sip:127.0.0.1:\(serverPort);transport=\(transport);lr>

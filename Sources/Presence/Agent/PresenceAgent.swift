@@ -165,7 +165,7 @@ public final class PresenceAgent: Sendable {
         }
     }
 
-    func contactURI(_ transport: SIPTransportKind) -> String {
+    public func contactURI(_ transport: SIPTransportKind) -> String {
         switch transport {
         case .udp: contactURIs.udp
         case .tcp: contactURIs.tcp

@@ -7,6 +7,7 @@ extension XML {
         (PresenceNamespace.rpid, "rpid"),
         (PresenceNamespace.dataModel, "dm"),
         (PresenceNamespace.cipid, "c"),
+        ("http://schemas.microsoft.com/winrtc/2002/11/sip", "m"),
     ]
 
     /// `<?xml version="1.0" encoding="UTF-8"?>` and `root`, compact (no indentation: a

@@ -28,6 +28,8 @@ public struct RoleServices: Sendable {
     /// The presence agent of the users homed here (a role that homes nobody leaves it out
     /// of its policy).
     public let presence: PresenceAgent
+    /// LCS 2003 roaming contact lists, access lists over SOAP, directory search.
+    public let roaming: RoamingAgent
     public let logger: Logger
     /// The known servers of the mesh (`--peer`), the trust domain.
     public let peers: PeerTable
@@ -61,6 +63,7 @@ public final class RoleServer: Service, Sendable {
     let table: LocationTable
     /// The presence agent, its journal (write-behind to the store) and access lists.
     public let presence: PresenceAgent
+    public let roaming: RoamingAgent
     let journal: PresenceJournal
     /// `--archive`: the agent, spool and shipper; nil when off.
     public let archiving: Archiving?
@@ -70,10 +73,12 @@ public final class RoleServer: Service, Sendable {
 
     init(listeners: [ListenAddress], identity: ProxyIdentity, policy: any RoutingPolicy, server: SIPServer,
          store: SQLiteStore, directory: UserDirectory, table: LocationTable, presence: PresenceAgent,
-         journal: PresenceJournal, archiving: Archiving?, metrics: MetricsEndpoint?, logger: Logger) {
+         roaming: RoamingAgent, journal: PresenceJournal, archiving: Archiving?, metrics: MetricsEndpoint?,
+         logger: Logger) {
         self.archiving = archiving
         self.metricsEndpoint = metrics
         self.presence = presence
+        self.roaming = roaming
         self.journal = journal
         self.listeners = listeners
         self.identity = identity
@@ -137,10 +142,13 @@ public final class RoleServer: Service, Sendable {
             ListenAddress(transport: $0.spec.transport, host: $0.spec.host, port: $0.port,
                           requiresClientCertificate: $0.spec.requiresClientCertificate)
         }
-        let identity = ProxyIdentity(serverName: settings.serverName, domains: settings.domains, listeners: listeners)
+        // ms-benotify: LCS clients' best-effort NOTIFY; they are answered with plain NOTIFYs.
+        let identity = ProxyIdentity(serverName: settings.serverName, domains: settings.domains, listeners: listeners,
+                                     supportedProxyRequire: ["ms-benotify"])
         let domains = Set(settings.domains)
-        let registrar = Registrar(location: table, directory: directory,
-                                  configuration: Registrar.Configuration(domains: domains), logger: logger)
+        var registration = Registrar.Configuration(domains: domains)
+        registration.allowEvents = RoamingAgent.allowEvents
+        let registrar = Registrar(location: table, directory: directory, configuration: registration, logger: logger)
         // Offered in the configured order (ServerSettings.digestAlgorithms: MD5 alone by
         // default, since sipp and sipsak answer only the first challenge and know only MD5).
         var digest = DigestAuthenticator.Configuration(domains: domains)
@@ -152,6 +160,9 @@ public final class RoleServer: Service, Sendable {
         let presence = try await makePresenceAgent(identity: identity, store: store, directory: directory, table: table,
                                                    journal: journal, authentication: settings.authentication,
                                                    logger: logger)
+        let roaming = try await makeRoamingAgent(identity: identity, store: store, directory: directory,
+                                                 presence: presence, authentication: settings.authentication,
+                                                 logger: logger)
         let archiving: Archiving?
         do {
             archiving = try Archiving.open(settings: settings, logger: logger)
@@ -165,8 +176,8 @@ public final class RoleServer: Service, Sendable {
             registrar: RegistrarAdapter(registrar: registrar, authenticator: authenticator,
                                         bindingsChanged: { [presence] aor in presence.registrationChanged(aor) }),
             location: StoreLocationService(directory: directory, table: table),
-            authenticator: authenticator.map { DigestRequestAuthenticator($0) }, presence: presence, logger: logger,
-            peers: PeerTable(settings.peers))
+            authenticator: authenticator.map { DigestRequestAuthenticator($0) }, presence: presence, roaming: roaming,
+            logger: logger, peers: PeerTable(settings.peers))
         services.archiving = archiving
         let policy: any RoutingPolicy
         do {
@@ -197,6 +208,7 @@ public final class RoleServer: Service, Sendable {
         let server = SIPServer(transport: adapter, configuration: configuration, catchAll: proxy, logger: logger)
         proxy.attach(server.layer)
         presence.attach(server.layer)
+        roaming.attach(server.layer)
         let endpoint = metrics.flatMap { metrics in
             settings.metrics.map { address in
                 Operations.endpoint(address, metrics: metrics, layer: server.layer, store: store, archiving: archiving,
@@ -204,7 +216,7 @@ public final class RoleServer: Service, Sendable {
             }
         }
         return RoleServer(listeners: listeners, identity: identity, policy: policy, server: server, store: store,
-                          directory: directory, table: table, presence: presence, journal: journal,
+                          directory: directory, table: table, presence: presence, roaming: roaming, journal: journal,
                           archiving: archiving, metrics: endpoint, logger: logger)
     }
 
@@ -272,6 +284,7 @@ public final class RoleServer: Service, Sendable {
             group.addTask { await directory.runRefresher() }
             group.addTask { await table.runPurger() }
             group.addTask { await presence.run() }
+            group.addTask { [roaming] in await roaming.run() }
             group.addTask { await journal.run() }  // flushes what is left when cancelled
             if let archiving { group.addTask { await archiving.run() } }  // likewise
             if let endpoint = metricsEndpoint {

@@ -78,7 +78,10 @@ public enum HomeServerRole: ServerRole {
         user homed here are answered by the server; a registered user who never publishes is \
         shown open, a signed-out user closed. Who may watch whom: `sipctl acl` (allow, block, \
         per-domain default allow|pending|block; out of the box same-domain watchers are allowed \
-        and foreign ones blocked); changes reach live subscriptions within about a second.
+        and foreign ones blocked); changes reach live subscriptions within about a second. \
+        LCS 2003 clients (Pidgin SIMPLE, pidgin-sipe): roaming contact lists \
+        (vnd-microsoft-roaming-contacts), access lists and directory search over SERVICE/SOAP; \
+        see `sipctl contacts`, `sipctl user set`, `sipctl directory search`.
         """
 
     public static func makePolicy(_ services: RoleServices, options: NoRoleOptions,
@@ -89,7 +92,8 @@ public enum HomeServerRole: ServerRole {
     /// The policy factory alone, for `RoleServer.start(settings:logger:policy:)`.
     public static let policy: PolicyFactory = { services in
         HomeServerPolicy(identity: services.identity, registrar: services.registrar, location: services.location,
-                         authenticator: services.authenticator, presence: PresenceService(agent: services.presence),
+                         authenticator: services.authenticator,
+                         presence: PresenceService(agent: services.presence, roaming: services.roaming),
                          peers: services.peers, homes: services.homes, federations: services.settings.federations,
                          archive: services.archiveStep)
     }

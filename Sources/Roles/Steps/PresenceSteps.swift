@@ -4,14 +4,24 @@ import SIPTransaction
 
 /// The presence agent as a local service (RFC 3856 §3): SUBSCRIBE and PUBLISH to users
 /// homed here, and SUBSCRIBE refreshes inside its own subscription dialogs.
+/// With a roaming agent, also LCS 2003's self-subscriptions and SERVICE requests
+/// (``RoamingAgent``).
 public struct PresenceService: LocalService {
     public let name = "presence"
     public let agent: PresenceAgent
+    public let roaming: RoamingAgent?
 
-    public init(agent: PresenceAgent) { self.agent = agent }
+    public init(agent: PresenceAgent, roaming: RoamingAgent? = nil) {
+        self.agent = agent
+        self.roaming = roaming
+    }
 
     public func serve(_ transaction: ServerTransaction, context: RoutingContext) {
-        agent.serve(transaction, authenticatedUser: context.authenticatedUser)
+        if let roaming, roaming.serves(transaction.request) {
+            roaming.serve(transaction, authenticatedUser: context.authenticatedUser)
+        } else {
+            agent.serve(transaction, authenticatedUser: context.authenticatedUser)
+        }
     }
 }
 
@@ -36,7 +46,8 @@ public struct PresenceDialogStep: RoutingStep {
               identity.isResponsible(for: request.uri) else { return nil }
         // Our Contact has no user part; a SUBSCRIBE to a user inside a dialog is either ours
         // too (clients that keep the Request-URI) or a proxied one between two clients.
-        guard request.uri.sipURI?.user == nil || presence.agent.ownsDialog(of: request) else { return nil }
+        guard request.uri.sipURI?.user == nil || presence.agent.ownsDialog(of: request)
+            || presence.roaming?.ownsDialog(of: request) == true else { return nil }
         context.isForOurDomain = true
         return .localService(presence)
     }
@@ -54,6 +65,22 @@ public struct PresenceStep: RoutingStep {
     public func process(_ context: inout RoutingContext) -> RoutingDecision? {
         let request = context.request
         guard PresenceAgent.handles(request), context.isForOurDomain, request.uri.sipURI?.user != nil else { return nil }
+        return .localService(presence)
+    }
+}
+
+/// LCS 2003 `SERVICE` requests (SOAP operations on the caller's roaming contact list and
+/// access list, directory searches) to our domain or to a user of it: the roaming agent,
+/// after authentication. Without a roaming agent SERVICE is not served here.
+public struct RoamingStep: RoutingStep {
+    public let name = "roaming"
+    public let presence: PresenceService
+
+    public init(presence: PresenceService) { self.presence = presence }
+
+    public func process(_ context: inout RoutingContext) -> RoutingDecision? {
+        guard presence.roaming != nil, case .extension(let method) = context.request.method, method == "SERVICE",
+              context.isForOurDomain else { return nil }
         return .localService(presence)
     }
 }

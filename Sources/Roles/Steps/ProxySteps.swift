@@ -45,10 +45,13 @@ public struct LocalServerStep: RoutingStep {
     public let name = "local-server"
     public let identity: ProxyIdentity
     public let registrar: (any RegistrarService)?
+    /// Extension methods a later step serves (SERVICE, for the roaming agent): passed on.
+    public let passedMethods: Set<String>
 
-    public init(identity: ProxyIdentity, registrar: (any RegistrarService)?) {
+    public init(identity: ProxyIdentity, registrar: (any RegistrarService)?, passedMethods: Set<String> = []) {
         self.identity = identity
         self.registrar = registrar
+        self.passedMethods = passedMethods
     }
 
     public func process(_ context: inout RoutingContext) -> RoutingDecision? {
@@ -65,8 +68,8 @@ public struct LocalServerStep: RoutingStep {
             return .answerLocally(OptionsResponder.response(to: request))
         case .ack:
             return .drop("ACK addressed to the server")
-        case .extension:
-            return .respond(StatusAnswer(501))
+        case .extension(let method):
+            return passedMethods.contains(method) ? nil : .respond(StatusAnswer(501))
         default:
             return .respond(StatusAnswer(405, headers: [allowHeader]))
         }

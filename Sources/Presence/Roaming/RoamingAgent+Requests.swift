@@ -1,0 +1,274 @@
+import SIPCore
+import SIPDialog
+import SIPTransaction
+import SIPTransport
+import Store
+
+/// One of a user's self-subscriptions (a device's), only touched under the agent's lock.
+final class RoamingSubscription {
+    let id: String
+    let package: RoamingPackage
+    let user: String
+    var dialog: StoredDialog
+    let eventID: String?
+    var expiresAt: Int64
+    let flowID: UInt64?
+    let flowAddress: SIPHostPort?
+    let contact: String
+    var notifyInFlight = false
+    var notifyWanted = false
+    /// An RFC 4662 list subscription (to the user's roaming list as a resource list): its
+    /// RLMI version and the hash of what each member was last shown (nil: send full state next).
+    var isList = false
+    var listVersion = 0
+    var listSent: [String: Int]?
+    /// `presence.wpending`: the pending watchers last shown.
+    var pendingSent: [String] = []
+    /// `vnd-microsoft-roaming-ACL`: the entries last shown.
+    var aclSent: [AccessEntry] = []
+
+    init(id: String, package: RoamingPackage, user: String, dialog: StoredDialog, eventID: String?, expiresAt: Int64,
+         flowID: UInt64?, flowAddress: SIPHostPort?, contact: String) {
+        self.id = id
+        self.package = package
+        self.user = user
+        self.dialog = dialog
+        self.eventID = eventID
+        self.expiresAt = expiresAt
+        self.flowID = flowID
+        self.flowAddress = flowAddress
+        self.contact = contact
+    }
+}
+
+extension RoamingPackage {
+    /// The package of an Event header (token compared without case: clients differ).
+    init?(event: EventHeader) {
+        guard let found = Self.allCases.first(where: { $0.rawValue.lowercased() == event.package.lowercased() }) else {
+            return nil
+        }
+        self = found
+    }
+}
+
+extension RoamingAgent {
+    /// The current document of `package` for `user`, with its content type (nil: no body).
+    func document(_ package: RoamingPackage, user: String) -> (String, [UInt8])? {
+        switch package {
+        case .contacts:
+            return (RoamingDocuments.contactsContentType, RoamingDocuments.contactList(contacts.list(user: user)))
+        case .acl:
+            return (RoamingDocuments.aclContentType,
+                    RoamingDocuments.acl(access.entries(user: user), deltaNum: contacts.list(user: user).deltaNum))
+        case .wpending:
+            return (RoamingDocuments.wpendingContentType, RoamingDocuments.pendingWatchers(environment.pendingWatchers(user)))
+        case .provisioning:
+            return nil
+        }
+    }
+
+    // MARK: - SUBSCRIBE
+
+    /// A self-subscription: only to oneself (403 otherwise). The 200 carries the current
+    /// document (Pidgin reads the contact list from it, not from a NOTIFY) and the Event
+    /// header; provisioning is answered with `Expires: 0` and nothing kept.
+    func subscribe(_ transaction: ServerTransaction, user: String) {
+        let request = transaction.request
+        if let toTag = request.to?.tag {
+            refresh(transaction, toTag: toTag)
+            return
+        }
+        if let owner = Self.listOwner(request.uri) {
+            subscribeList(transaction, user: user, owner: owner)
+            return
+        }
+        guard let eventHeader = request.event, let package = RoamingPackage(event: eventHeader) else {
+            respond(transaction, 489, headers: [("Allow-Events", Self.allowEvents)])
+            return
+        }
+        guard Self.aor(of: request.uri) == user else {
+            respond(transaction, 403, reason: "Roaming Data Is Private")
+            return
+        }
+        var expires = request.expires ?? configuration.defaultExpires
+        if package == .provisioning { expires = 0 }
+        if expires != 0, expires < configuration.minExpires {
+            respond(transaction, 423, headers: [("Min-Expires", "\(configuration.minExpires)")])
+            return
+        }
+        expires = min(expires, configuration.maxExpires)
+        let localTag = PresenceAgent.makeTag()
+        let dialog: Dialog
+        do {
+            dialog = try Dialog.uas(request: request, localTag: localTag, secureTransport: transaction.source.transport == .tls)
+        } catch {
+            respond(transaction, error.status ?? 400, reason: error.reason)
+            return
+        }
+        let contact = environment.contactURI(transaction.source.transport)
+        if expires > 0 {
+            let source = transaction.source
+            let reliable = source.transport.isReliable && source.flowID != nil
+            let stored = StoredDialog(dialog)
+            let expiresAt = environment.clock.now() + Int64(expires)
+            let eventID = eventHeader.id
+            let refused = state.withLock { s -> Bool in
+                guard s.subscriptions.count < configuration.maxSubscriptions,
+                      (s.byUser[user]?.count ?? 0) < configuration.maxSubscriptionsPerUser else { return true }
+                // Made under the lock: the agent's objects never leave it.
+                s.subscriptions[localTag] = RoamingSubscription(
+                    id: localTag, package: package, user: user, dialog: stored, eventID: eventID, expiresAt: expiresAt,
+                    flowID: reliable ? source.flowID : nil, flowAddress: reliable ? source.remote : nil, contact: contact)
+                if package == .wpending { s.subscriptions[localTag]?.pendingSent = environment.pendingWatchers(user) }
+                if package == .acl { s.subscriptions[localTag]?.aclSent = access.entries(user: user) }
+                s.byUser[user, default: []].append(localTag)
+                return false
+            }
+            if refused {
+                respond(transaction, 503, headers: [("Retry-After", "\(configuration.retryAfter)")])
+                return
+            }
+        }
+        var response = SIPResponse(responding: request, statusCode: 200, toTag: localTag)
+        response.headers.append("Event", eventHeader.description)
+        response.headers.append("Expires", "\(expires)")
+        response.headers.append("Contact", "<\(contact)>")
+        if let (type, body) = document(package, user: user) {
+            response.headers.append("Content-Type", type)
+            response.body = body
+            response.headers.replace("Content-Length", with: "\(body.count)")
+        }
+        do { try transaction.respond(response) } catch {
+            logger.debug("response not sent", metadata: ["sip.error": "\(error)"])
+        }
+        logger.debug("roaming subscription", metadata: ["sip.aor": "\(user)", "roaming.event": "\(package.rawValue)",
+                                                        "sip.expires": "\(expires)"])
+    }
+
+    /// A refresh or an unsubscribe inside one of our dialogs (RFC 6665 §4.2.1.2).
+    func refresh(_ transaction: ServerTransaction, toTag: String) {
+        let request = transaction.request
+        var expires = request.expires ?? configuration.defaultExpires
+        if expires != 0 { expires = max(configuration.minExpires, min(expires, configuration.maxExpires)) }
+        let now = environment.clock.now()
+        let event = request.event?.package.lowercased()
+        var sends: [(String, SIPRequest, SIPDestination)] = []
+        let found: (String, RoamingPackage, Bool)? = state.withLock { s in
+            guard let sub = s.subscriptions[toTag], sub.dialog.matches(request),
+                  event == (sub.isList ? "presence" : sub.package.rawValue.lowercased()) else { return nil }
+            if expires == 0 { remove(toTag, &s) } else { sub.expiresAt = now + Int64(expires) }
+            if sub.isList {
+                // RFC 6665 §4.2.1.2: a NOTIFY follows every SUBSCRIBE; a list's is full state.
+                sub.listSent = nil
+                if sub.notifyInFlight { sub.notifyWanted = true } else if let n = makeNotify(sub, final: expires == 0) { sends.append(n) }
+            }
+            return (sub.user, sub.package, sub.isList)
+        }
+        guard let (user, package, isList) = found else {
+            respond(transaction, 481)
+            return
+        }
+        if isList {
+            respond(transaction, 200, headers: [("Expires", "\(expires)"), ("Require", "eventlist")])
+            send(sends)
+            return
+        }
+        var headers: [(String, String)] = [("Expires", "\(expires)")]
+        var body: [UInt8] = []
+        if let event = request.headers.first("Event") { headers.append(("Event", event)) }
+        if expires > 0, let (type, document) = document(package, user: user) {
+            headers.append(("Content-Type", type))
+            body = document
+        }
+        respond(transaction, 200, headers: headers, body: body)
+    }
+
+    // MARK: - NOTIFY
+
+    /// `user`'s document of `package` changed: NOTIFY every device subscribed to it, but the
+    /// one whose SERVICE made the change (`except`: its flow, or its Contact URI).
+    public func listChanged(_ user: String, package: RoamingPackage, except: SIPMessageSource? = nil,
+                            exceptContact: String? = nil) {
+        var sends: [(String, SIPRequest, SIPDestination)] = []
+        let entries = package == .acl ? access.entries(user: user) : []
+        state.withLock { s in
+            for id in s.byUser[user] ?? [] {
+                guard let sub = s.subscriptions[id], sub.package == package || (sub.isList && package == .contacts) else { continue }
+                if package == .acl, !sub.isList { sub.aclSent = entries }  // the sweep has nothing more to say
+                if !sub.isList, let except, let flow = except.flowID, sub.flowID == flow { continue }
+                if !sub.isList, let exceptContact, sub.dialog.remoteTarget == exceptContact { continue }
+                if sub.notifyInFlight {
+                    sub.notifyWanted = true
+                    continue
+                }
+                if let notify = makeNotify(sub) { sends.append(notify) }
+            }
+        }
+        send(sends)
+    }
+
+    func makeNotify(_ sub: RoamingSubscription, final: Bool = false,
+                    onlyIfChanged: Bool = false) -> (String, SIPRequest, SIPDestination)? {
+        guard var dialog = sub.dialog.dialog else { return nil }
+        let remaining = max(0, sub.expiresAt - environment.clock.now())
+        var headers = [
+            SIPHeaderField(name: "Event", value: sub.package.rawValue + (sub.eventID.map { ";id=\($0)" } ?? "")),
+            SIPHeaderField(name: "Subscription-State", value: final ? "terminated;reason=timeout" : "active;expires=\(remaining)"),
+            SIPHeaderField(name: "Contact", value: "<\(sub.contact)>"),
+        ]
+        var body: [UInt8] = []
+        if sub.isList {
+            guard let notification = listNotification(sub, onlyIfChanged: onlyIfChanged) else { return nil }
+            // As Flexisip writes it for liblinphone: `Event: Presence`.
+            headers[0] = SIPHeaderField(name: "Event", value: "Presence" + (sub.eventID.map { ";id=\($0)" } ?? ""))
+            headers.append(SIPHeaderField(name: "Require", value: "eventlist"))
+            headers.append(SIPHeaderField(name: "Content-Type", value: notification.contentType))
+            body = notification.body()
+        } else if let (type, document) = document(sub.package, user: sub.user) {
+            headers.append(SIPHeaderField(name: "Content-Type", value: type))
+            body = document
+        }
+        let request = dialog.makeRequest(.notify, headers: headers, body: body)
+        sub.dialog.localSeq = dialog.localSeq
+        guard let destination = DialogDestination.resolve(dialog.nextHopURI, flowID: sub.flowID,
+                                                          flowAddress: sub.flowAddress) else { return nil }
+        sub.notifyInFlight = true
+        return (sub.id, request, destination)
+    }
+
+    func send(_ notifies: [(String, SIPRequest, SIPDestination)]) {
+        guard !notifies.isEmpty, let layer = state.withLock({ $0.layer }) else { return }
+        for (id, request, destination) in notifies {
+            do {
+                try layer.start(request, to: destination) { [self] report in
+                    guard case .outcome(let outcome) = report else { return }
+                    notifyAnswered(id, outcome)
+                }
+            } catch {
+                logger.warning("roaming NOTIFY not sent", metadata: ["sip.error": "\(error)"])
+                notifyAnswered(id, .failed(error))
+            }
+        }
+    }
+
+    /// A NOTIFY's answer: a 2xx lets the next (coalesced) one go; a failure ends the
+    /// subscription (the client subscribes again when it next registers).
+    func notifyAnswered(_ id: String, _ outcome: ClientTransactionOutcome) {
+        var sends: [(String, SIPRequest, SIPDestination)] = []
+        state.withLock { s in
+            guard let sub = s.subscriptions[id] else { return }
+            if case .response(let response) = outcome, response.statusCode < 200 { return }
+            sub.notifyInFlight = false
+            if case .response(let response) = outcome, response.statusCode < 300 {
+                if sub.notifyWanted, let notify = makeNotify(sub) {
+                    sub.notifyWanted = false
+                    sends.append(notify)
+                }
+                return
+            }
+            logger.info("roaming subscription ended by a failed NOTIFY", metadata: ["sip.aor": "\(sub.user)"])
+            remove(id, &s)
+        }
+        send(sends)
+    }
+}

@@ -1,0 +1,30 @@
+import Logging
+import Presence
+import Store
+
+extension RoleServer {
+    /// The roaming agent (LCS 2003 contact lists, access lists over SOAP, directory search)
+    /// over the store's contact lists and the presence agent's access lists.
+    static func makeRoamingAgent(identity: ProxyIdentity, store: SQLiteStore, directory: UserDirectory,
+                                 presence: PresenceAgent, authentication: Bool, logger: Logger) async throws -> RoamingAgent {
+        let serverName = identity.serverName
+        let environment = RoamingAgent.Environment(
+            isLocalUser: { aor in
+                guard let user = directory.cachedUser(aor), user.enabled else { return false }
+                return user.homeServer == nil || user.homeServer == serverName
+            },
+            contactURI: { transport in presence.contactURI(transport) },
+            pendingWatchers: { aor in presence.pendingWatchers(of: aor) },
+            accessChanged: { users in presence.accessChanged(users) },
+            resourceState: { member, watcher in presence.resourceState(of: member, watcher: watcher) })
+        do {
+            let contacts = try await ContactLists.load(from: store, logger: logger)
+            var configuration = RoamingAgent.Configuration()
+            configuration.authenticationRequired = authentication
+            return RoamingAgent(configuration: configuration, environment: environment, contacts: contacts,
+                                access: presence.accessLists, store: store, logger: logger)
+        } catch {
+            throw RolesError(.startupFailed, "cannot load the contact lists: \(error)")
+        }
+    }
+}
