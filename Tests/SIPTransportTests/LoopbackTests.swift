@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import NIOCore
 import SIPCore
 import Testing
@@ -170,10 +173,20 @@ struct LoopbackTests {
 
     @Test("sending to a closed port fails with a transport error")
     func connectFails() async throws {
-        let (server, _) = try await startLayer(["tcp:127.0.0.1:0"])
+        // A port bound but never listening: connections are refused, and no other suite
+        // running in parallel can take it meanwhile (as it could a port freed by a shutdown).
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var sin = sockaddr_in()
+        sin.sin_family = sa_family_t(AF_INET)
+        sin.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &sin) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        try #require(bound)
         let (client, _) = try await startLayer(["tcp:127.0.0.1:0"])
-        let address = server.endpoint(.tcp)
-        await server.shutdown()
+        let address = try SIPEndpoint(transport: .tcp, ip: "127.0.0.1", port: Int(UInt16(bigEndian: sin.sin_port)))
         defer { Task { await client.shutdown() } }
         await #expect(throws: SIPTransportError.self) {
             try await client.send(try Sample.optionsMessage(via: "TCP 127.0.0.1:1"), to: address)
