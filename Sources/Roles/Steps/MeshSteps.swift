@@ -9,6 +9,16 @@ public protocol HomeLookup: Sendable {
     func homeServer(of aor: String) -> String?
 }
 
+extension HomeLookup {
+    /// The server `uri`'s user is homed on when that is not this server (`identity`); nil for
+    /// a user homed here, an unknown user, or a URI without a user part.
+    func otherHome(of uri: SIPURI, identity: ProxyIdentity) -> String? {
+        guard let user = uri.user, let aor = AOR.normalize("\(user)@\(uri.host)"), let home = homeServer(of: aor),
+              home != identity.serverName.lowercased() else { return nil }
+        return home
+    }
+}
+
 /// The lookup over the store's in-memory directory (never SQLite on the hot path).
 public struct DirectoryHomeLookup: HomeLookup {
     public let directory: UserDirectory
@@ -111,9 +121,8 @@ public struct HomeRedirectStep: RoutingStep {
     public func process(_ context: inout RoutingContext) -> RoutingDecision? {
         let request = context.request
         guard request.method == .register, request.headers.first("Route") == nil,
-              identity.isResponsible(for: request.uri), let to = request.to?.uri.sipURI, let user = to.user,
-              let aor = AOR.normalize("\(user)@\(to.host)"), let home = homes.homeServer(of: aor),
-              home != identity.serverName.lowercased() else { return nil }
+              identity.isResponsible(for: request.uri), let to = request.to?.uri.sipURI,
+              let home = homes.otherHome(of: to, identity: identity) else { return nil }
         return .respond(StatusAnswer(301, "Moved Permanently",
                                      headers: [SIPHeaderField(name: "Contact", value: router.contact(forServer: home))]))
     }
@@ -136,9 +145,8 @@ public struct HomeRoutingStep: RoutingStep {
 
     public func process(_ context: inout RoutingContext) -> RoutingDecision? {
         guard context.request.headers.first("Route") == nil, let sip = context.request.uri.sipURI,
-              let user = sip.user, identity.domains.contains(sip.host.lowercased()),
-              let aor = AOR.normalize("\(user)@\(sip.host)"), let home = homes.homeServer(of: aor),
-              home != identity.serverName.lowercased() else { return nil }
+              identity.domains.contains(sip.host.lowercased()),
+              let home = homes.otherHome(of: sip, identity: identity) else { return nil }
         var request = context.request
         AssertedIdentityStep.assert(context.authenticatedUser, in: &request)
         return .forward(ForwardPlan(request: request, targets: [router.target(request.uri, toServer: home)],
