@@ -79,10 +79,29 @@ struct FakeHomes: HomeLookup {
 
 
         """)
-        var context = RoutingContext(request: register, source: RequestSource(transport: .udp, host: "198.51.100.1", port: 5060))
+        let source = RequestSource(transport: .udp, host: "198.51.100.1", port: 5060)
+        // Without credentials: challenged like anyone, so a prober learns neither who exists
+        // nor where they are homed.
+        var context = RoutingContext(request: register, source: source)
+        guard case .answerLocally(let challenge) = home().decide(&context) else { Issue.record("not challenged"); return }
+        #expect(challenge.statusCode == 407)  // the fake authenticator's challenge
+        // Authenticated as bob: 301 to bob's home.
+        var answered = register
+        answered.headers.append("Proxy-Authorization", "bob@example.com")
+        context = RoutingContext(request: answered, source: source)
         guard case .respond(let answer) = home().decide(&context) else { Issue.record("not answered"); return }
         #expect(answer.status == 301)
         #expect(answer.headers.first?.value == "<sip:192.0.2.22:5061;transport=tls>")
+        // Authenticated as someone else: no redirect for bob.
+        var other = register
+        other.headers.append("Proxy-Authorization", "alice@example.com")
+        context = RoutingContext(request: other, source: source)
+        guard case .respond(let refused) = home().decide(&context) else { Issue.record("not refused"); return }
+        #expect(refused.status == 403)
+        // Authentication off (labs): redirected at once.
+        context = RoutingContext(request: register, source: source)
+        guard case .respond(let open) = home(auth: false).decide(&context) else { Issue.record("not answered"); return }
+        #expect(open.status == 301)
     }
 
     @Test func flowTokensRoundTripAndCannotBeForged() throws {

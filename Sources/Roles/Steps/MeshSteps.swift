@@ -105,17 +105,25 @@ public struct PeerRouter: Sendable {
 }
 
 /// Home server: a REGISTER for a user the directory homes on another server is redirected
-/// there (301, the home server's URI in Contact), as LCS 2003 did.
+/// there (301, the home server's URI in Contact), as LCS 2003 did. With authentication on,
+/// the REGISTER is authenticated first (401, as the registrar answers for users homed here
+/// and for unknown users alike), so the redirect tells only the user itself, or a trusted
+/// peer asserting it, where it is homed: an unauthenticated prober learns nothing about who
+/// exists or where.
 public struct HomeRedirectStep: RoutingStep {
     public let name = "home-redirect"
     public let identity: ProxyIdentity
     public let homes: any HomeLookup
     public let router: PeerRouter
+    /// Nil when authentication is off (`--auth off`): the redirect is answered at once.
+    public let authenticator: (any RequestAuthenticator)?
 
-    public init(identity: ProxyIdentity, homes: any HomeLookup, router: PeerRouter) {
+    public init(identity: ProxyIdentity, homes: any HomeLookup, router: PeerRouter,
+                authenticator: (any RequestAuthenticator)? = nil) {
         self.identity = identity
         self.homes = homes
         self.router = router
+        self.authenticator = authenticator
     }
 
     public func process(_ context: inout RoutingContext) -> RoutingDecision? {
@@ -123,6 +131,19 @@ public struct HomeRedirectStep: RoutingStep {
         guard request.method == .register, request.headers.first("Route") == nil,
               identity.isResponsible(for: request.uri), let to = request.to?.uri.sipURI,
               let home = homes.otherHome(of: to, identity: identity) else { return nil }
+        if let authenticator, context.authenticatedUser == nil {
+            switch authenticator.authenticate(request, source: context.source) {
+            case .authenticated(let aor):
+                guard let user = to.user, AOR.normalize("\(user)@\(to.host)") == aor else {
+                    return .respond(StatusAnswer(403, "Identity Mismatch"))
+                }
+                context.authenticatedUser = aor
+            case .answer(let challenge):
+                return .answerLocally(challenge)
+            case .refused(let answer):
+                return .respond(answer)
+            }
+        }
         return .respond(StatusAnswer(301, "Moved Permanently",
                                      headers: [SIPHeaderField(name: "Contact", value: router.contact(forServer: home))]))
     }
