@@ -241,3 +241,33 @@ extension ProxyIdentity {
         }
     }
 }
+
+/// Home server and front-end with `--federate`: a request from a foreign domain is taken only
+/// from that partner's edge (its verified certificate carries the server's name), from a
+/// trusted peer (our own edge, which checked it), or inside a dialog we record-routed; any
+/// other foreign originator is refused (403), so nobody reaching a server directly can speak
+/// for a partner's users, nor for a domain that is no partner. Without `--federate` foreign
+/// originators are left to the other steps, as a plain SIP server does.
+public struct FederationGateStep: RoutingStep {
+    public let name = "federation-gate"
+    public let identity: ProxyIdentity
+    public let federations: DomainRoutes
+    public let peers: PeerTable
+
+    public init(identity: ProxyIdentity, federations: DomainRoutes, peers: PeerTable) {
+        self.identity = identity
+        self.federations = federations
+        self.peers = peers
+    }
+
+    public func process(_ context: inout RoutingContext) -> RoutingDecision? {
+        guard !federations.isEmpty, !context.isInOwnDialog, context.trustedPeer == nil,
+              let fromDomain = context.request.from?.uri.sipURI?.host.lowercased(),
+              !identity.domains.contains(fromDomain) else { return nil }
+        if let partner = federations[fromDomain], partner.isPresented(by: context.source.tlsPeerNames, peers: peers) {
+            return nil
+        }
+        if context.request.method == .ack { return .drop("ACK from an untrusted foreign domain") }
+        return .respond(StatusAnswer(403, "Untrusted Domain"))
+    }
+}
