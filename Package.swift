@@ -222,7 +222,7 @@ let package = Package(
         .testTarget(
             name: "SIPUserAgentTests",
             dependencies: [
-                "SIPUserAgent", "Roles", "Store", "SIPDigest", "echo-bot",
+                "SIPUserAgent", "Roles", "Store", "SIPDigest", "echo-bot", "SIPTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
