@@ -72,7 +72,7 @@ struct SipeDigestTests {
         #expect(await h.registrar.lookup("alice@example.com").isEmpty)
         // Nor in a Proxy-Authorization of another method.
         let message = try registerRequest(cseq: 3, expires: nil, method: "MESSAGE")
-        guard case .respond(let proxyChallenge) = h.authenticator.authenticate(message) else {
+        guard case .respond(let proxyChallenge) = await h.authenticator.authenticate(message) else {
             Issue.record("a MESSAGE without credentials was not challenged")
             return
         }
@@ -80,7 +80,7 @@ struct SipeDigestTests {
         let signed = try registerRequest(cseq: 4, expires: nil,
                                          headers: [Self.sipeAnswer(user: "alice", password: "alice-pw", challenge: header,
                                                                    method: "MESSAGE")], method: "MESSAGE")
-        guard case .respond(let refusal) = h.authenticator.authenticate(signed) else {
+        guard case .respond(let refusal) = await h.authenticator.authenticate(signed) else {
             Issue.record("a non-sipe MESSAGE with uri=(null) was accepted")
             return
         }
