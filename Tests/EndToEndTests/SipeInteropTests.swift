@@ -65,7 +65,8 @@ import Testing
         let server = try await RunningHomeServer.start(dataDirectory: dir, auth: true)
 
         let sipeLog = work.appendingPathComponent("sipe.log")
-        let sipe = try Self.run(sipeBinary, [work.appendingPathComponent("sipe-home").path, "alice@example.com", "alice-pw",
+        // sipe's account name is "sign-in address,login": its digest username is the login.
+        let sipe = try Self.run(sipeBinary, [work.appendingPathComponent("sipe-home").path, "alice@example.com,alice", "alice-pw",
                                              "127.0.0.1", "\(server.tcpPort)", "40",
                                              "add:sip:bob@example.com:Pals", "alias:sip:bob@example.com:Bobby",
                                              "deny:sip:carol@example.com", "status:away"], log: sipeLog)

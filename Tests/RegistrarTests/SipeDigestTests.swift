@@ -19,8 +19,10 @@ struct SipeDigestTests {
     ]
 
     /// sipe's answer, as it writes it: `uri="(null)"`, qop=auth, nc, cnonce, the response
-    /// hashed over `(null)`.
-    static func sipeAnswer(user: String = "alice@example.com", password: String, challenge: String,
+    /// hashed over `(null)`. The username is sipe's login: the account `alice@example.com,alice`
+    /// (sign-in address, then login) sends `alice`, whose HA1 the directory holds; with no
+    /// login sipe sends the whole address, which the directory's HA1 (user part) does not match.
+    static func sipeAnswer(user: String = "alice", password: String, challenge: String,
                            method: String = "REGISTER", nc: String = "00000001", header: String = "Proxy-Authorization") -> String {
         let nonce = challengeParameter(challenge, "nonce")!
         let realm = challengeParameter(challenge, "realm")!
