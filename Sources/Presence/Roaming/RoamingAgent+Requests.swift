@@ -318,9 +318,11 @@ extension RoamingAgent {
             if case .response(let response) = outcome, response.statusCode < 200 { return }
             sub.notifyInFlight = false
             if case .response(let response) = outcome, response.statusCode < 300 {
-                if sub.notifyWanted, let notify = makeNotify(sub) {
+                if sub.notifyWanted {
                     sub.notifyWanted = false
-                    sends.append(notify)
+                    // A list's coalesced NOTIFY only if something moved meanwhile (the sweep
+                    // asks while one is in flight, and usually nothing has).
+                    if let notify = makeNotify(sub, onlyIfChanged: sub.isList) { sends.append(notify) }
                 }
                 return
             }
