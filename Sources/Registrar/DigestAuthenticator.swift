@@ -9,7 +9,7 @@ import Store
 /// authorizes the authenticated user for the request's From address-of-record.
 ///
 /// REGISTER is challenged with 401 and WWW-Authenticate (§22.2), every other request with
-/// 407 and Proxy-Authenticate (§22.3). Each challenge carries one header per offered
+/// 407 and Proxy-Authenticate (§22.3); pidgin-sipe's REGISTER too gets 407 (``LCSClientQuirks``). Each challenge carries one header per offered
 /// algorithm, in ``Configuration/algorithms`` order (RFC 8760 §2.4: most preferred first),
 /// each with `qop="auth"`; by default MD5 alone, as Kamailio does, because some deployed
 /// clients (libre/baresip 1.0) give up on a challenge list that holds an algorithm they lack.
@@ -43,6 +43,9 @@ public final class DigestAuthenticator: Sendable {
         public var checkDigestURI = false
         /// Accept RFC 2069-style answers (no qop): each nonce then serves one request.
         public var acceptRFC2069 = true
+        /// pidgin-sipe's digest (``LCSClientQuirks``): its REGISTER challenged with 407 and
+        /// answered in Proxy-Authorization, its `uri="(null)"` accepted (for it alone).
+        public var acceptLCSClientQuirks = true
         /// Failed-authentication throttling per source address and per (user, source).
         public var throttling = AuthenticationThrottle.Configuration()
 
@@ -92,8 +95,10 @@ public final class DigestAuthenticator: Sendable {
             return .respond(SIPResponse(responding: request, statusCode: 403, reasonPhrase: "Forbidden (not our domain)"))
         }
         let now = clock.now()
-        let headerName = isRegister ? "Authorization" : "Proxy-Authorization"
-        guard let credentials = request.headers[headerName].lazy.compactMap(DigestResponse.init(parsing:))
+        let lcsClient = configuration.acceptLCSClientQuirks && LCSClientQuirks.isLCSClient(request)
+        // sipe answers the 407 its REGISTER got in Proxy-Authorization (LCSClientQuirks).
+        let headerNames = !isRegister ? ["Proxy-Authorization"] : lcsClient ? ["Authorization", "Proxy-Authorization"] : ["Authorization"]
+        guard let credentials = headerNames.lazy.flatMap({ request.headers[$0] }).compactMap(DigestResponse.init(parsing:))
             .first(where: { $0.realm.caseInsensitiveEquals(realm) })
         else {
             if let source, case .throttled = throttle.check(source: source, user: nil, now: now) { return .respond(throttled(request)) }
@@ -109,7 +114,13 @@ public final class DigestAuthenticator: Sendable {
               let nonceID = nonces.verify(credentials.nonce, realm: realm)
         else { return .respond(challenge(request, realm: realm, stale: false)) }
         // Checked before the user is looked up, so the answer is the same whether it exists.
-        if configuration.checkDigestURI, credentials.uri != request.uri.description {
+        // `(null)` is sipe's digest-uri, accepted from sipe only (LCSClientQuirks).
+        let sipeNullURI = credentials.uri == LCSClientQuirks.nullURI
+        if sipeNullURI, !lcsClient {
+            recordFailure(source: source, user: userKey ?? username, now: now)
+            return .respond(SIPResponse(responding: request, statusCode: 400, reasonPhrase: "Bad Request (digest uri (null))"))
+        }
+        if configuration.checkDigestURI, !sipeNullURI, credentials.uri != request.uri.description {
             return .respond(SIPResponse(responding: request, statusCode: 400, reasonPhrase: "Bad Request (digest uri mismatch)"))
         }
 
@@ -174,8 +185,10 @@ public final class DigestAuthenticator: Sendable {
 
     /// The 401 (REGISTER) or 407 (other methods) challenge: one header per offered algorithm,
     /// one fresh nonce shared by them.
+    /// pidgin-sipe's REGISTER gets 407 too (``LCSClientQuirks``).
     public func challenge(_ request: SIPRequest, realm: String, stale: Bool) -> SIPResponse {
         let isRegister = request.method == .register
+            && !(configuration.acceptLCSClientQuirks && LCSClientQuirks.isLCSClient(request))
         var response = SIPResponse(responding: request, statusCode: isRegister ? 401 : 407, toTag: Registrar.localTag(for: request))
         let nonce = nonces.issue(realm: realm, now: clock.now())
         let name = isRegister ? "WWW-Authenticate" : "Proxy-Authenticate"

@@ -133,14 +133,26 @@ import Testing
         #expect(Self.body(notify).contains(#"deltaNum="4""#))
         try await phone.answer(notify, 200, toTag: notify.to?.tag ?? "", to: server.udpPort)
 
-        // The phone removes bob; the laptop is told.
+        // The phone removes bob; the laptop is told. The laptop named its deltaNum in its
+        // SERVICEs (it holds version 4, the answer to its setContact said so): it gets a
+        // contactDelta from 4 to 5, not the whole list (the phone, which never sent a SERVICE
+        // before, got whole lists above).
         try await phone.send(Self.service(phone, user: "alice", callID: "phone-svc", cseq: 1, operation: "deleteContact",
                                           arguments: "<m:URI>sip:bob@example.com</m:URI><m:deltaNum>4</m:deltaNum>"),
                              to: server.udpPort)
         #expect(await phone.response()?.statusCode == 200)
         notify = try #require(await Self.notify(on: laptop, containing: #"deltaNum="5""#, port: server.udpPort))
-        #expect(!Self.body(notify).contains("bob@example.com"))
+        #expect(Self.body(notify).contains(#"<contactDelta deltaNum="5" prevDeltaNum="4"><deletedContact uri="bob@example.com"/></contactDelta>"#))
+        #expect(!Self.body(notify).contains("<contactList"))
         try await laptop.answer(notify, 200, toTag: notify.to?.tag ?? "", to: server.udpPort)
+        // Now the phone, too, is known (at 5): the laptop's next change reaches it as a delta.
+        try await laptop.send(Self.service(laptop, user: "alice", callID: "laptop-svc", cseq: 5, operation: "modifyGroup",
+                                           arguments: "<m:groupID>2</m:groupID><m:name>Office</m:name><m:externalURI /><m:deltaNum>5</m:deltaNum>"),
+                              to: server.udpPort)
+        #expect(await laptop.response()?.statusCode == 200)
+        notify = try #require(await Self.notify(on: phone, containing: #"deltaNum="6""#, port: server.udpPort))
+        #expect(Self.body(notify).contains(#"<contactDelta deltaNum="6" prevDeltaNum="5"><modifiedGroup id="2" name="Office"/></contactDelta>"#))
+        try await phone.answer(notify, 200, toTag: notify.to?.tag ?? "", to: server.udpPort)
 
         // A malformed body: 400 with the reason, nothing stored.
         try await laptop.send(Self.service(laptop, user: "alice", callID: "laptop-svc", cseq: 3, operation: "setContact",
@@ -155,8 +167,9 @@ import Testing
         try await server.stop()
         let store = try SQLiteStore(directory: dir)
         let list = try await store.contactList(user: "alice@example.com")
-        #expect(list.deltaNum == 5)
+        #expect(list.deltaNum == 6)
         #expect(list.contacts.map(\.uri) == ["carol@example.org"])
+        #expect(list.groups.map(\.name) == ["Friends", "Office"])
         await laptop.close()
         await phone.close()
     }

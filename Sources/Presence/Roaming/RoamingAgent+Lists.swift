@@ -83,6 +83,7 @@ extension RoamingAgent {
                 s.byUser[user, default: []].append(localTag)
             }
             if let notify = makeNotify(sub, final: expires == 0) { sends.append(notify) }
+            if expires > 0 { persist(sub) }
             return false
         }
         if refused {

@@ -12,8 +12,9 @@ final class RoamingSubscription {
     var dialog: StoredDialog
     let eventID: String?
     var expiresAt: Int64
-    let flowID: UInt64?
-    let flowAddress: SIPHostPort?
+    /// Where NOTIFYs go: the flow of the last SUBSCRIBE (a refresh after a restart moves it).
+    var flowID: UInt64?
+    var flowAddress: SIPHostPort?
     let contact: String
     var notifyInFlight = false
     var notifyWanted = false
@@ -26,6 +27,13 @@ final class RoamingSubscription {
     var pendingSent: [String] = []
     /// `vnd-microsoft-roaming-ACL`: the entries last shown.
     var aclSent: [AccessEntry] = []
+    /// `vnd-microsoft-roaming-contacts`: the list last sent (the base of a `contactDelta`),
+    /// and the deltaNum the device holds, known once it named it in a SERVICE (LCS clients
+    /// do; nil: unknown, the device gets full lists). ``ContactDelta``.
+    var contactsSent: ContactList?
+    var clientDeltaNum: Int64?
+    /// The local CSeq last persisted (``RoamingAgent/persist(_:)``).
+    var persistedSeq: UInt32 = 0
 
     init(id: String, package: RoamingPackage, user: String, dialog: StoredDialog, eventID: String?, expiresAt: Int64,
          flowID: UInt64?, flowAddress: SIPHostPort?, contact: String) {
@@ -116,11 +124,14 @@ extension RoamingAgent {
                 guard s.subscriptions.count < configuration.maxSubscriptions,
                       (s.byUser[user]?.count ?? 0) < configuration.maxSubscriptionsPerUser else { return true }
                 // Made under the lock: the agent's objects never leave it.
-                s.subscriptions[localTag] = RoamingSubscription(
+                let sub = RoamingSubscription(
                     id: localTag, package: package, user: user, dialog: stored, eventID: eventID, expiresAt: expiresAt,
                     flowID: reliable ? source.flowID : nil, flowAddress: reliable ? source.remote : nil, contact: contact)
-                if package == .wpending { s.subscriptions[localTag]?.pendingSent = environment.pendingWatchers(user) }
-                if package == .acl { s.subscriptions[localTag]?.aclSent = access.entries(user: user) }
+                if package == .wpending { sub.pendingSent = environment.pendingWatchers(user) }
+                if package == .acl { sub.aclSent = access.entries(user: user) }
+                if package == .contacts { sub.contactsSent = contacts.list(user: user) }
+                guard persist(sub) else { return true }  // the journal is full: 503
+                s.subscriptions[localTag] = sub
                 s.byUser[user, default: []].append(localTag)
                 return false
             }
@@ -156,7 +167,19 @@ extension RoamingAgent {
         let found: (String, RoamingPackage, Bool)? = state.withLock { s in
             guard let sub = s.subscriptions[toTag], sub.dialog.matches(request),
                   event == (sub.isList ? "presence" : sub.package.rawValue.lowercased()) else { return nil }
-            if expires == 0 { remove(toTag, &s) } else { sub.expiresAt = now + Int64(expires) }
+            if expires == 0 {
+                remove(toTag, &s)
+            } else {
+                sub.expiresAt = now + Int64(expires)
+                // NOTIFYs follow the connection the refresh came over (a new one after a restart).
+                let source = transaction.source
+                if source.transport.isReliable, let flow = source.flowID {
+                    sub.flowID = flow
+                    sub.flowAddress = source.remote
+                }
+                if sub.package == .contacts, !sub.isList { sub.contactsSent = contacts.list(user: sub.user) }
+                persist(sub)
+            }
             if sub.isList {
                 // RFC 6665 §4.2.1.2: a NOTIFY follows every SUBSCRIBE; a list's is full state.
                 sub.listSent = nil
@@ -224,16 +247,51 @@ extension RoamingAgent {
             headers.append(SIPHeaderField(name: "Require", value: "eventlist"))
             headers.append(SIPHeaderField(name: "Content-Type", value: notification.contentType))
             body = notification.body()
+        } else if sub.package == .contacts {
+            headers.append(SIPHeaderField(name: "Content-Type", value: RoamingDocuments.contactsContentType))
+            body = contactsNotification(sub)
         } else if let (type, document) = document(sub.package, user: sub.user) {
             headers.append(SIPHeaderField(name: "Content-Type", value: type))
             body = document
         }
         let request = dialog.makeRequest(.notify, headers: headers, body: body)
         sub.dialog.localSeq = dialog.localSeq
+        if sub.dialog.localSeq &- sub.persistedSeq >= Self.seqPersistInterval { persist(sub) }
         guard let destination = DialogDestination.resolve(dialog.nextHopURI, flowID: sub.flowID,
                                                           flowAddress: sub.flowAddress) else { return nil }
         sub.notifyInFlight = true
         return (sub.id, request, destination)
+    }
+
+    /// The body of a roaming-contacts NOTIFY: a `contactDelta` from the list last sent when
+    /// the device is known to hold that list, else the full list. Called under the lock.
+    func contactsNotification(_ sub: RoamingSubscription) -> [UInt8] {
+        let list = contacts.list(user: sub.user)
+        defer { sub.contactsSent = list }
+        guard let sent = sub.contactsSent, let known = sub.clientDeltaNum else { return RoamingDocuments.contactList(list) }
+        sub.clientDeltaNum = list.deltaNum  // what the device holds once it has read this NOTIFY
+        guard known == sent.deltaNum, sent.deltaNum < list.deltaNum else { return RoamingDocuments.contactList(list) }
+        return ContactDelta.document(from: sent, to: list)
+    }
+
+    /// What a SERVICE tells of its device's roaming-contacts subscriptions: the deltaNum it
+    /// holds (its SOAP `deltaNum`), or, after a change it made, the new list (the answer
+    /// carried its deltaNum). The device is known by its flow or its Contact.
+    func noteDevice(user: String, source: SIPMessageSource, contact: String?, deltaNum: Int64?, changed: ContactList?) {
+        guard deltaNum != nil || changed != nil else { return }
+        state.withLock { s in
+            for id in s.byUser[user] ?? [] {
+                guard let sub = s.subscriptions[id], sub.package == .contacts, !sub.isList else { continue }
+                let sameFlow = source.flowID != nil && sub.flowID == source.flowID
+                guard sameFlow || (contact != nil && sub.dialog.remoteTarget == contact) else { continue }
+                if let changed, deltaNum != nil {
+                    sub.contactsSent = changed
+                    sub.clientDeltaNum = changed.deltaNum
+                } else if let deltaNum, deltaNum == sub.contactsSent?.deltaNum {
+                    sub.clientDeltaNum = deltaNum
+                }
+            }
+        }
     }
 
     func send(_ notifies: [(String, SIPRequest, SIPDestination)]) {
@@ -260,9 +318,11 @@ extension RoamingAgent {
             if case .response(let response) = outcome, response.statusCode < 200 { return }
             sub.notifyInFlight = false
             if case .response(let response) = outcome, response.statusCode < 300 {
-                if sub.notifyWanted, let notify = makeNotify(sub) {
+                if sub.notifyWanted {
                     sub.notifyWanted = false
-                    sends.append(notify)
+                    // A list's coalesced NOTIFY only if something moved meanwhile (the sweep
+                    // asks while one is in flight, and usually nothing has).
+                    if let notify = makeNotify(sub, onlyIfChanged: sub.isList) { sends.append(notify) }
                 }
                 return
             }

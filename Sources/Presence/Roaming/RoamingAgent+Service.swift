@@ -28,11 +28,16 @@ extension RoamingAgent {
         }
         let source = transaction.source
         let deviceContact = request.contacts.first?.nameAddr?.uri.description
+        let clientDeltaNum = ContactDelta.clientDeltaNum(request.body)
+        if case .contacts = operation {} else {
+            noteDevice(user: user, source: source, contact: deviceContact, deltaNum: clientDeltaNum, changed: nil)
+        }
         switch operation {
         case .contacts(let change):
             Task { [self] in
                 do throws(StoreError) {
                     let update = try await contacts.apply(user: user, change)
+                    noteDevice(user: user, source: source, contact: deviceContact, deltaNum: clientDeltaNum, changed: update.list)
                     answer(transaction, RoamingDocuments.contactsAnswer(ContactLists.name(of: change), update: update))
                     listChanged(user, package: .contacts, except: source, exceptContact: deviceContact)
                 } catch {
@@ -57,6 +62,8 @@ extension RoamingAgent {
                     refuse(transaction, RoamingError(error), user: user)
                 }
             }
+        case .setPresence(let presence):
+            setPresence(transaction, presence, user: user)
         case .directorySearch(var query):
             // Results never leave the caller's domain.
             query.domain = String(user[user.index(after: user.lastIndex(of: "@")!)...])
@@ -70,6 +77,25 @@ extension RoamingAgent {
                 }
             }
         }
+    }
+
+    /// `setPresence`: the caller's own state only, published like a PUBLISH from this device
+    /// (its deviceId, else its Contact) for ``Configuration/defaultExpires`` seconds; LCS
+    /// clients set it again on every change.
+    func setPresence(_ transaction: ServerTransaction, _ presence: ServicePresence, user: String) {
+        guard presence.presentity == user else {
+            respond(transaction, 403, reason: "Not Your Presence")
+            return
+        }
+        let device = presence.device ?? transaction.request.contacts.first?.nameAddr?.uri.description ?? user
+        let tupleID = "lcs-" + String(PresenceAgent.stableHash(device), radix: 16)
+        let document = presence.state.document(entity: "sip:\(user)", tupleID: tupleID)
+        guard environment.publishState(document, user, device, configuration.defaultExpires) else {
+            respond(transaction, 503, headers: [("Retry-After", "\(configuration.retryAfter)")])
+            return
+        }
+        logger.debug("presence set by SERVICE", metadata: ["sip.aor": "\(user)", "presence.state": "\(presence.state.rawValue)"])
+        answer(transaction, RoamingDocuments.soap("setPresence", []))
     }
 
     func answer(_ transaction: ServerTransaction, _ body: [UInt8]) {

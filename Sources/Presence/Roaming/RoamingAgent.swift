@@ -13,8 +13,8 @@ import Synchronization
 /// consent) and `vnd-microsoft-provisioning` (answered, `Expires: 0`), and `SERVICE` requests
 /// carrying SOAP operations ([MS-SIP] §2.2.4, [MS-PRES] §2.2.1; ``SOAPOperation``).
 ///
-/// Subscriptions are soft state in memory (not restored after a restart: a refresh is then
-/// answered 481 and the client subscribes again). A SERVICE is answered after its change is
+/// Subscriptions are persisted through the presence journal and restored after a restart
+/// (``restore(from:)``): a device's refresh is then accepted in its dialog. A SERVICE is answered after its change is
 /// committed; the change is then NOTIFYed to the user's other devices, one NOTIFY in flight
 /// per subscription (later changes coalesce into one NOTIFY with the latest list, RFC 6665
 /// §4.2.2).
@@ -45,6 +45,9 @@ public final class RoamingAgent: Sendable {
         public var accessChanged: @Sendable (Set<String>) -> Void
         /// A list member's state as `watcher` may see it (``PresenceAgent/resourceState(of:watcher:)``).
         public var resourceState: @Sendable (_ member: String, _ watcher: String) -> ResourceState
+        /// Publishes a `setPresence` state as the user's device's presence
+        /// (``PresenceAgent/publishServiceState(_:presentity:device:expires:)``); false: 503.
+        public var publishState: @Sendable (_ document: PIDFDocument, _ user: String, _ device: String, _ expires: Int) -> Bool
         public var clock: StoreClock
 
         public init(isLocalUser: @escaping @Sendable (String) -> Bool,
@@ -52,7 +55,9 @@ public final class RoamingAgent: Sendable {
                     pendingWatchers: @escaping @Sendable (String) -> [String] = { _ in [] },
                     accessChanged: @escaping @Sendable (Set<String>) -> Void = { _ in },
                     resourceState: @escaping @Sendable (String, String) -> ResourceState = { _, _ in .unknown },
+                    publishState: @escaping @Sendable (PIDFDocument, String, String, Int) -> Bool = { _, _, _, _ in false },
                     clock: StoreClock = .system) {
+            self.publishState = publishState
             self.isLocalUser = isLocalUser
             self.contactURI = contactURI
             self.pendingWatchers = pendingWatchers
@@ -75,11 +80,14 @@ public final class RoamingAgent: Sendable {
     let access: AccessLists
     let store: any AccessListStore & ContactListStore
     let logger: Logger
+    /// Where subscriptions are persisted (nil: memory only).
+    let journal: PresenceJournal?
     let state = Mutex(State())
 
     public init(configuration: Configuration = Configuration(), environment: Environment, contacts: ContactLists,
-                access: AccessLists, store: any AccessListStore & ContactListStore,
+                access: AccessLists, store: any AccessListStore & ContactListStore, journal: PresenceJournal? = nil,
                 logger: Logger = Logger(label: "sip.roaming")) {
+        self.journal = journal
         self.configuration = configuration
         self.environment = environment
         self.contacts = contacts
@@ -181,6 +189,7 @@ public final class RoamingAgent: Sendable {
 
     func remove(_ id: String, _ s: inout State) {
         guard let sub = s.subscriptions.removeValue(forKey: id) else { return }
+        forget(id)
         s.byUser[sub.user]?.removeAll { $0 == id }
         if s.byUser[sub.user]?.isEmpty == true { s.byUser[sub.user] = nil }
     }

@@ -22,6 +22,8 @@ public enum SOAPOperation: Hashable, Sendable {
     case setACE(watcher: String, rule: AccessRule)
     /// `directorySearch`: attribute/value rows and maxResults.
     case directorySearch(DirectoryQuery)
+    /// `setPresence`: the caller's legacy (LCS 2003/2005) presence state.
+    case setPresence(ServicePresence)
 
     public static let envelopeNamespace = "http://schemas.xmlsoap.org/soap/envelope/"
     public static let namespace = "http://schemas.microsoft.com/winrtc/2002/11/sip"
@@ -78,6 +80,8 @@ public enum SOAPOperation: Hashable, Sendable {
             }
         case "directorySearch":
             return .directorySearch(try search(operation, soapBody))
+        case "setPresence":
+            return .setPresence(try setPresence(operation))
         default:
             throw RoamingError(501, "SOAP operation \(operation.name) is not implemented")
         }

@@ -6,7 +6,8 @@ extension RoleServer {
     /// The roaming agent (LCS 2003 contact lists, access lists over SOAP, directory search)
     /// over the store's contact lists and the presence agent's access lists.
     static func makeRoamingAgent(identity: ProxyIdentity, store: SQLiteStore, directory: UserDirectory,
-                                 presence: PresenceAgent, authentication: Bool, logger: Logger) async throws -> RoamingAgent {
+                                 presence: PresenceAgent, journal: PresenceJournal, authentication: Bool,
+                                 logger: Logger) async throws -> RoamingAgent {
         let serverName = identity.serverName
         let environment = RoamingAgent.Environment(
             isLocalUser: { aor in
@@ -16,13 +17,18 @@ extension RoleServer {
             contactURI: { transport in presence.contactURI(transport) },
             pendingWatchers: { aor in presence.pendingWatchers(of: aor) },
             accessChanged: { users in presence.accessChanged(users) },
-            resourceState: { member, watcher in presence.resourceState(of: member, watcher: watcher) })
+            resourceState: { member, watcher in presence.resourceState(of: member, watcher: watcher) },
+            publishState: { document, user, device, expires in
+                presence.publishServiceState(document, presentity: user, device: device, expires: expires)
+            })
         do {
             let contacts = try await ContactLists.load(from: store, logger: logger)
             var configuration = RoamingAgent.Configuration()
             configuration.authenticationRequired = authentication
-            return RoamingAgent(configuration: configuration, environment: environment, contacts: contacts,
-                                access: presence.accessLists, store: store, logger: logger)
+            let agent = RoamingAgent(configuration: configuration, environment: environment, contacts: contacts,
+                                     access: presence.accessLists, store: store, journal: journal, logger: logger)
+            try await agent.restore(from: store)
+            return agent
         } catch {
             throw RolesError(.startupFailed, "cannot load the contact lists: \(error)")
         }

@@ -164,7 +164,8 @@ public final class RoleServer: Service, Sendable {
                                                    journal: journal, authentication: settings.authentication,
                                                    logger: logger)
         let roaming = try await makeRoamingAgent(identity: identity, store: store, directory: directory,
-                                                 presence: presence, authentication: settings.authentication,
+                                                 presence: presence, journal: journal,
+                                                 authentication: settings.authentication,
                                                  logger: logger)
         let archiving: Archiving?
         do {
