@@ -2,47 +2,50 @@ import Archive
 import Foundation
 import Logging
 import PostgresNIO
+import StorePostgres
 import Synchronization
 
 /// The central archive of many servers in PostgreSQL (`--archive postgresql://USER:PASS@HOST:PORT/DB`),
-/// through postgres-nio's pooled client: the schema is created (and migrated) at start, with
+/// through one postgres-nio connection (``PostgresSession``: opened afresh on the first use
+/// after a failure, so shipping resumes as soon as the database is back, instead of after the
+/// pool's back-off of up to a minute): the schema is created (and migrated) at start, with
 /// indexes for the `sipctl archive` queries; a batch is one transaction; a message is unique
-/// per (server, message id), so shipping twice stores it once. ``run()`` must be running
-/// (it owns the client's connections) while the archive is used.
+/// per (server, message id), so shipping twice stores it once.
 public final class PostgresArchive: ArchiveDatabase {
-    let client: PostgresClient
+    let session: PostgresSession
     let logger: Logger
     /// The URL without its password, for logs and errors.
-    public let location: String
+    public var location: String { session.location }
     /// The schema was created by this process (``migrate()`` runs before the first use).
     let prepared = Mutex(false)
 
     /// - Throws: `unsupported` for a URL that is not `postgres(ql)://USER[:PASS]@HOST[:PORT]/DB`.
     public init(url: String, logger: Logger = Logger(label: "sip.archive.postgres")) throws(ArchiveError) {
-        guard let components = URLComponents(string: url), ["postgresql", "postgres"].contains(components.scheme ?? ""),
-              let host = components.host, !host.isEmpty, let user = components.user, !user.isEmpty else {
-            throw ArchiveError(.unsupported, "bad archive URL (expected postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE)")
+        do {
+            session = try PostgresSession(url: url, role: "archive", logger: logger)
+        } catch {
+            throw ArchiveError(.unsupported, error.reason)
         }
-        let database = components.path.hasPrefix("/") ? String(components.path.dropFirst()) : components.path
-        let port = components.port ?? 5432
-        let configuration = PostgresClient.Configuration(host: host, port: port, username: user,
-                                                         password: components.password, database: database.isEmpty ? nil : database,
-                                                         tls: .disable)
-        client = PostgresClient(configuration: configuration, backgroundLogger: logger)
         self.logger = logger
-        location = "postgresql://\(user)@\(host):\(port)/\(database)"
     }
 
-    /// Keeps the client's connection pool until cancelled.
-    public func run() async { await client.run() }
+    /// Waits until cancelled, then closes the connection.
+    public func run() async {
+        while !Task.isCancelled {
+            do { try await Task.sleep(for: .seconds(3600)) } catch { break }
+        }
+        await session.close()
+    }
+
+    /// Runs `body` on the session's connection; a failure is `code` with a one-line reason.
+    func run<T: Sendable>(_ what: String, _ code: ArchiveError.Code,
+                          _ body: @Sendable (PostgresConnection) async throws -> T) async throws(ArchiveError) -> T {
+        do { return try await session.run(what, body) } catch { throw ArchiveError(code, error.reason) }
+    }
 
     public func ping() async throws(ArchiveError) {
         try await prepare()
-        do {
-            try await client.query("SELECT 1", logger: logger)
-        } catch {
-            throw ArchiveError(.readFailed, "archive \(location) unreachable: \(Self.describe(error))")
-        }
+        try await run("ping the archive", .readFailed) { c in try await c.query("SELECT 1", logger: self.logger) }
     }
 
     /// The schema, once per process (retried on the next use when it failed).
@@ -63,7 +66,11 @@ public final class PostgresArchive: ArchiveDatabase {
 
     /// Creates the schema if missing (idempotent; every server may run it).
     public func migrate() async throws(ArchiveError) {
-        do {
+        let logger = self.logger
+        try await run("cannot create the archive schema", .openFailed) { c in
+            try await c.withTransaction(logger: logger) { client in
+            // One server at a time (concurrent CREATE ... IF NOT EXISTS can collide).
+            try await client.query("SELECT pg_advisory_xact_lock(5060012)", logger: logger)
             try await client.query("""
                 CREATE TABLE IF NOT EXISTS sip_archive_message (
                     seq BIGSERIAL PRIMARY KEY,
@@ -85,16 +92,16 @@ public final class PostgresArchive: ArchiveDatabase {
             try await client.query("CREATE INDEX IF NOT EXISTS sip_archive_time ON sip_archive_message (time, seq)", logger: logger)
             try await client.query("CREATE INDEX IF NOT EXISTS sip_archive_from ON sip_archive_message (from_key, time)", logger: logger)
             try await client.query("CREATE INDEX IF NOT EXISTS sip_archive_to ON sip_archive_message (to_key, time)", logger: logger)
-        } catch {
-            throw ArchiveError(.openFailed, "cannot create the archive schema in \(location): \(Self.describe(error))")
+            }
         }
     }
 
     public func apply(_ events: [ArchiveEvent]) async throws(ArchiveError) {
         guard !events.isEmpty else { return }
         try await prepare()
-        do {
-            try await client.withTransaction(logger: logger) { connection in
+        let logger = self.logger
+        try await run("cannot write the archive", .writeFailed) { c in
+            try await c.withTransaction(logger: logger) { connection in
                 for event in events {
                     switch event {
                     case .message(let r):
@@ -114,13 +121,12 @@ public final class PostgresArchive: ArchiveDatabase {
                     }
                 }
             }
-        } catch {
-            throw ArchiveError(.writeFailed, "cannot write the archive \(location): \(Self.describe(error))")
         }
     }
 
     public func search(_ query: ArchiveQuery) async throws(ArchiveError) -> [ArchiveRecord] {
         try await prepare()
+        let statement: PostgresQuery
         do {
             var binds = PostgresBindings()
             var clauses: [String] = []
@@ -145,7 +151,12 @@ public final class PostgresArchive: ArchiveDatabase {
             if !clauses.isEmpty { sql += " WHERE " + clauses.joined(separator: " AND ") }
             sql += " ORDER BY time, seq"
             if let limit = query.limit { sql += " LIMIT \(limit)" }
-            let rows = try await client.query(PostgresQuery(unsafeSQL: sql, binds: binds), logger: logger)
+            statement = PostgresQuery(unsafeSQL: sql, binds: binds)
+        } catch {
+            throw ArchiveError(.readFailed, "cannot search the archive \(location): \(Self.describe(error))")
+        }
+        return try await run("cannot search the archive", .readFailed) { c in
+            let rows = try await c.query(statement, logger: self.logger)
             var records: [ArchiveRecord] = []
             for try await (server, id, from, to, time, callID, cseq, contentType, body, status)
                 in rows.decode((String, String, String, String, Int64, String, Int64, String, Data, Int?).self) {
@@ -153,8 +164,6 @@ public final class PostgresArchive: ArchiveDatabase {
                                              cseq: cseq, contentType: contentType, body: [UInt8](body), status: status))
             }
             return records
-        } catch {
-            throw ArchiveError(.readFailed, "cannot search the archive \(location): \(Self.describe(error))")
         }
     }
 }

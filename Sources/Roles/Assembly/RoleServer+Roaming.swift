@@ -5,7 +5,8 @@ import Store
 extension RoleServer {
     /// The roaming agent (LCS 2003 contact lists, access lists over SOAP, directory search)
     /// over the store's contact lists and the presence agent's access lists.
-    static func makeRoamingAgent(identity: ProxyIdentity, store: SQLiteStore, directory: UserDirectory,
+    static func makeRoamingAgent(identity: ProxyIdentity, store: SQLiteStore, shared: (any SharedDirectoryStore)?,
+                                 directory: UserDirectory,
                                  presence: PresenceAgent, authentication: Bool, logger: Logger) async throws -> RoamingAgent {
         let serverName = identity.serverName
         let environment = RoamingAgent.Environment(
@@ -22,7 +23,9 @@ extension RoleServer {
             var configuration = RoamingAgent.Configuration()
             configuration.authenticationRequired = authentication
             return RoamingAgent(configuration: configuration, environment: environment, contacts: contacts,
-                                access: presence.accessLists, store: store, logger: logger)
+                                access: presence.accessLists,
+                                store: shared.map { SplitRoamingStore(directory: $0, local: store) } ?? store,
+                                logger: logger)
         } catch {
             throw RolesError(.startupFailed, "cannot load the contact lists: \(error)")
         }
