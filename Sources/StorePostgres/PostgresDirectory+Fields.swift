@@ -7,7 +7,7 @@ import Store
 extension PostgresDirectory {
     static let entryColumns = "aor, display_name, title, office, phone, company, email, searchable"
 
-    static func entries(_ rows: PostgresRowSequence) async throws -> [DirectoryEntry] {
+    static func directoryEntries(_ rows: PostgresRowSequence) async throws -> [DirectoryEntry] {
         var result: [DirectoryEntry] = []
         for try await (aor, name, title, office, phone, company, email, searchable) in rows.decode(
             (String, String?, String?, String?, String?, String?, String?, Bool).self) {
@@ -21,7 +21,7 @@ extension PostgresDirectory {
     public func directoryEntry(_ aor: String) async throws(StoreError) -> DirectoryEntry {
         let aor = try Self.normalizedAOR(aor, "user")
         let found = try await session.run("read directory entry") { c in
-            try await Self.entries(c.query("SELECT \(unescaped: Self.entryColumns) FROM sip_user WHERE aor = \(aor)",
+            try await Self.directoryEntries(c.query("SELECT \(unescaped: Self.entryColumns) FROM sip_user WHERE aor = \(aor)",
                                            logger: self.logger)).first
         }
         guard let found else { throw StoreError(.unknownUser, "no user \(aor)") }
@@ -79,7 +79,7 @@ extension PostgresDirectory {
         sql.appendInterpolation(limit + 1)
         let statement = PostgresQuery(stringInterpolation: sql)
         let rows = try await session.run("search directory") { c in
-            try await Self.entries(c.query(statement, logger: self.logger))
+            try await Self.directoryEntries(c.query(statement, logger: self.logger))
         }
         return (Array(rows.prefix(limit)), rows.count > limit)
     }

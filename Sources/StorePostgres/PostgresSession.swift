@@ -62,7 +62,7 @@ public actor PostgresSession {
         } catch {
             let server = Self.serverError(error)
             if server == nil { drop() }
-            if server?.sqlState == "23505"  // unique_violation {
+            if server?.sqlState == "23505" {  // unique_violation
                 throw StoreError(.duplicateUser, "\(what): \(server?.message ?? "exists already")")
             }
             throw StoreError(.unavailable, "\(what) in \(location): \(Self.describe(error))", status: 500)

@@ -35,7 +35,9 @@ struct SipCtl: AsyncParsableCommand {
             } else {
                 try command.run()
             }
+            await closeOpenedDirectories()
         } catch {
+            await closeOpenedDirectories()
             if exitCode(for: error) == .validationFailure {
                 FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
                 Foundation.exit(2)

@@ -3,6 +3,16 @@ import Foundation
 import Logging
 import Store
 import StorePostgres
+import Synchronization
+
+/// The PostgreSQL directories opened by the command, closed by ``SipCtl/main()`` before it
+/// exits (a connection must be closed, not dropped).
+let openedDirectories = Mutex<[PostgresDirectory]>([])
+
+func closeOpenedDirectories() async {
+    let all = openedDirectories.withLock { all in defer { all = [] }; return all }
+    for directory in all { await directory.close() }
+}
 
 /// Shared by the subcommands that work on the store (`user`, `acl`): the store in `--data`
 /// (or the shared directory of `--directory`), and failures that exit 1.
@@ -29,7 +39,11 @@ extension StoreSubcommand {
         }
         var logger = Logger(label: "sipctl.directory")
         logger.logLevel = .critical
-        do { return try await PostgresDirectory.open(url: url, logger: logger) } catch {
+        do {
+            let directory = try await PostgresDirectory.open(url: url, logger: logger)
+            openedDirectories.withLock { $0.append(directory) }
+            return directory
+        } catch {
             if error.code == .invalidValue { throw ValidationError(error.reason) }
             throw fail(error.reason)
         }

@@ -23,6 +23,17 @@ public enum DemoUsers {
         let local = shared == nil ? try SQLiteStore(directory: settings.dataDirectory) : nil
         let store: any SharedDirectoryStore = shared ?? local!
         defer { try? local?.close() }
+        do {
+            let created = try await provision(store, domain: domain)
+            await shared?.close()
+            return created
+        } catch {
+            await shared?.close()
+            throw error
+        }
+    }
+
+    static func provision(_ store: any SharedDirectoryStore, domain: String) async throws -> [(aor: String, password: String)] {
         var created: [(aor: String, password: String)] = []
         for user in users {
             let aor = "\(user)@\(domain)"
