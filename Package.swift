@@ -89,6 +89,7 @@ let package = Package(
             dependencies: [
                 "Archive", "StorePostgres",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
