@@ -118,13 +118,28 @@ public actor PostgresSession {
         return nil
     }
 
+    /// A connection failure as an operator reads it: `connection refused`, `no answer within 3 s`.
+    static func plain(_ error: any Error) -> String {
+        if let error = error as? NIOConnectionError {
+            if let last = error.connectionErrors.last { return plain(last.error) }
+            if let dns = error.dnsAError ?? error.dnsAAAAError { return "cannot resolve the host: \(dns)" }
+            return "cannot connect"
+        }
+        if let error = error as? IOError { return String(cString: strerror(error.errnoCode)).lowercased() }
+        if let error = error as? ChannelError, case .connectTimeout(let timeout) = error {
+            return "no answer within \(timeout.nanoseconds / 1_000_000) ms"
+        }
+        return "\(error)"
+    }
+
     /// A PostgreSQL error in one line (postgres-nio hides the server's message from `description`).
     public static func describe(_ error: any Error) -> String {
         if let server = serverError(error), let message = server.message { return message }
         if let error = error as? PSQLError {
-            if let underlying = error.underlying { return "\(underlying)" }
+            if let underlying = error.underlying { return plain(underlying) }
             return "\(error.code)"
         }
+        if error is NIOConnectionError || error is IOError || error is ChannelError { return plain(error) }
         if let error = error as? PostgresTransactionError {
             for inner in [error.closureError, error.beginError, error.commitError].compactMap({ $0 }) {
                 return describe(inner)
