@@ -92,8 +92,20 @@ let package = Package(
         .target(
             name: "ArchivePostgres",
             dependencies: [
-                "Archive",
+                "Archive", "StorePostgres",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The directory shared by several servers in PostgreSQL (`--directory postgresql://...`).
+        .target(
+            name: "StorePostgres",
+            dependencies: [
+                "Store",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -135,7 +147,7 @@ let package = Package(
             name: "Roles",
             dependencies: [
                 "SIPCore", "SIPTransport", "SIPTransaction", "SIPDialog", "Presence", "Store", "Registrar", "Archive",
-                "ArchivePostgres",
+                "ArchivePostgres", "StorePostgres",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -152,8 +164,9 @@ let package = Package(
         .executableTarget(
             name: "sipctl",
             dependencies: [
-                "SIPCore", "Store", "Registrar", "Archive", "ArchivePostgres",
+                "SIPCore", "Store", "StorePostgres", "Registrar", "Archive", "ArchivePostgres",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // A role executable is its policy choice and nothing else (Roles.RoleMain).
@@ -232,7 +245,7 @@ let package = Package(
             name: "EndToEndTests",
             dependencies: [
                 "Roles", "SIPTransport", "SIPTransaction", "Store", "Registrar", "SIPCore", "SIPDialog", "Presence", "Archive",
-                "ArchivePostgres", "SIPTestSupport",
+                "ArchivePostgres", "StorePostgres", "SIPTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

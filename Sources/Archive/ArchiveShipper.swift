@@ -91,18 +91,22 @@ public final class ArchiveShipper: Sendable {
             return 0
         }
         try await database.apply(batch.map(\.event))
-        try await spool.trim(through: last)
-        let depth = try? await spool.depth()
+        // The database took it: healthy again (before the trim, so that no one sees an empty
+        // spool while the shipper still says it is failing).
         let recovered: Bool = state.withLock { s in
             defer { s.failing = false }
+            return s.failing
+        }
+        if recovered { logger.notice("archive shipping resumed") }
+        try await spool.trim(through: last)
+        let depth = try? await spool.depth()
+        state.withLock { s in
             s.shipped += UInt64(batch.count)
             if let depth {
                 s.depth = depth.count
                 s.oldest = depth.oldest
             }
-            return s.failing
         }
-        if recovered { logger.notice("archive shipping resumed") }
         return batch.count
     }
 }

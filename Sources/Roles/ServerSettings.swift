@@ -38,6 +38,9 @@ public struct ServerSettings: Hashable, Sendable {
     public var metrics: ListenAddress?
     /// `--log-requests`: one `info` line per relayed request.
     public var logRequests = false
+    /// `--directory postgresql://...`: users, their directory fields and access lists in a
+    /// PostgreSQL shared by several servers; nil: the embedded store in the data directory.
+    public var directory: String?
 
     public init(serverName: String) { self.serverName = serverName }
 
@@ -55,7 +58,7 @@ public struct ServerSettings: Hashable, Sendable {
     /// the CONTRACT options that are not supported yet, so that they are refused by name).
     public static let keys: Set<String> = ["data", "domain", "listen", "server-name", "tls-cert", "tls-key",
                                            "tls-ca", "auth", "digest-algorithms", "log-level", "peer", "federate", "dns-server",
-                                           "archive", "archive-required", "metrics", "log-requests"]
+                                           "archive", "archive-required", "metrics", "log-requests", "directory"]
     /// The keys that take several values (an option given several times).
     public static let repeatable: Set<String> = ["domain", "listen", "peer", "federate", "dns-server"]
 
@@ -155,6 +158,15 @@ public struct ServerSettings: Hashable, Sendable {
                     throw bad("bad archive '\(value)' (expected sqlite or postgresql://...)")
                 }
                 archive = value
+            }
+        case "directory":
+            switch value.lowercased() {
+            case "", "sqlite", "embedded": directory = nil
+            default:
+                guard value.hasPrefix("postgresql://") || value.hasPrefix("postgres://") else {
+                    throw bad("bad directory '\(value)' (expected postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE)")
+                }
+                directory = value
             }
         case "archive-required":
             guard let on = Self.switchValue(value) else { throw bad("bad archive-required '\(value)' (expected on or off)") }

@@ -197,4 +197,13 @@ final class SIPConnectionTable: Sendable {
     }
 
     var count: Int { state.withLockedValue { $0.byID.count } }
+
+    /// Open connections by transport (for a metrics scrape: one pass under the lock).
+    var countsByTransport: [SIPTransportKind: Int] {
+        state.withLockedValue { s in
+            var counts: [SIPTransportKind: Int] = [:]
+            for entry in s.byID.values { counts[entry.key.transport, default: 0] += 1 }
+            return counts
+        }
+    }
 }

@@ -57,6 +57,9 @@ public final class SIPTransportLayer: Sendable {
 
     /// Open TCP/TLS connections (inbound and outbound).
     public var connectionCount: Int { table.count }
+    /// Open TCP/TLS connections by transport, accepted and opened (read when metrics are
+    /// scraped, never on the message path).
+    public var connectionCounts: [SIPTransportKind: Int] { table.countsByTransport }
 
     /// Binds one listener per spec and starts delivering inbound messages to `handler`.
     /// Call once; a listener that cannot bind fails the whole start (those bound are closed).

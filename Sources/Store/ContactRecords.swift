@@ -165,7 +165,7 @@ public struct DirectoryQuery: Hashable, Sendable {
 /// Roaming contact lists and directory fields (ARCHITECTURE.md: the home server is the store
 /// of its users' contact lists). The hot path never reads it: ``ContactLists`` serves lists
 /// from memory and reloads when ``contactsGeneration()`` moves.
-public protocol ContactListStore: Sendable {
+public protocol ContactListStore: DirectoryFieldsStore {
     /// `user`'s list (empty with deltaNum 0 when they have none). `.unknownUser` when not in
     /// the directory.
     func contactList(user: String) async throws(StoreError) -> ContactList
@@ -177,6 +177,11 @@ public protocol ContactListStore: Sendable {
     func apply(user: String, _ change: ContactListChange) async throws(StoreError) -> ContactListUpdate
     /// Changes whenever any list changes (any process).
     func contactsGeneration() async throws(StoreError) -> Int64
+}
+
+/// The directory fields of users (display name, title, office, ... and whether they may be
+/// found by a search): in the directory, so shared with it (`--directory`).
+public protocol DirectoryFieldsStore: Sendable {
     /// Fails with `.unknownUser`.
     func directoryEntry(_ aor: String) async throws(StoreError) -> DirectoryEntry
     /// Fails with `.unknownUser`.

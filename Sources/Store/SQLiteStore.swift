@@ -41,6 +41,9 @@ public final class SQLiteStore: DirectoryStore, BindingStore {
         /// Caps the file size (`PRAGMA max_page_count`); nil = SQLite's default. A write past
         /// it fails as a full disk does.
         public var maxPageCount: Int?
+        /// The users live in another directory (`--directory postgresql://...`): contact lists
+        /// are kept for any user, the caller having checked the user in that directory.
+        public var usersElsewhere = false
         public init() {}
     }
 
@@ -53,12 +56,15 @@ public final class SQLiteStore: DirectoryStore, BindingStore {
     let lastSync = Mutex(ContinuousClock.now)
     /// The directory the store was opened in.
     public let directory: String
+    /// ``Configuration/usersElsewhere``.
+    let usersElsewhere: Bool
     let logger: Logger
 
     /// Opens (creating the directory and file if missing) and migrates the store in `directory`.
     public init(directory: String, configuration: Configuration = Configuration(), logger: Logger = Logger(label: "sip.store")) throws(StoreError) {
         self.directory = directory
         self.logger = logger
+        usersElsewhere = configuration.usersElsewhere
         if case .bounded(let interval) = configuration.durability { syncEvery = interval } else { syncEvery = nil }
         if !configuration.readOnly {
             do {

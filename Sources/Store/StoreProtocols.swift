@@ -29,3 +29,14 @@ public protocol BindingStore: Sendable {
     /// Deletes bindings with `expiresAt <= now`; returns how many.
     func purgeExpired(now: Int64) async throws(StoreError) -> Int
 }
+
+/// What servers of a deployment may share (`--directory`): the users, their directory fields
+/// and the presence access lists. The embedded ``SQLiteStore`` is one; a PostgreSQL one stands beside it
+/// (StorePostgres). Bindings, presence state and contact lists stay in each server's own store.
+public protocol SharedDirectoryStore: DirectoryStore, AccessListStore, DirectoryFieldsStore {
+    /// Adds `users` in one transaction. `replace`: a user that exists takes the new password
+    /// and home server.
+    func importUsers(_ users: [UserRecord], replace: Bool) async throws(StoreError)
+}
+
+extension SQLiteStore: SharedDirectoryStore {}

@@ -29,7 +29,7 @@ extension AclSubcommand {
     func setRule(_ rule: AccessRule, user userText: String, watcher watcherText: String) async throws {
         let user = try parseAOR(userText)
         let watcher = try parseAOR(watcherText)
-        let store = try openStore()
+        let store = try await openDirectory()
         try await perform { () async throws(StoreError) in
             do throws(StoreError) {
                 try await store.setAccess(user: user, watcher: watcher, rule: rule)
@@ -71,7 +71,7 @@ struct AclDefault: AclSubcommand {
         let domain = domain.lowercased()
         guard AOR.normalize("x@" + domain) != nil else { throw ValidationError("'\(domain)' is not a domain") }
         let policy = try parsePolicy(policy)
-        let store = try openStore()
+        let store = try await openDirectory()
         try await perform { () async throws(StoreError) in try await store.setAccessDefault(domain: domain, policy: policy) }
         switch policy {
         case .allow: print("default for \(domain): allow (anyone may see a user's presence unless their list blocks them)")
@@ -114,7 +114,7 @@ struct AclRemove: AclSubcommand {
     func run() async throws {
         let user = try parseAOR(user)
         let watcher = try parseAOR(watcher)
-        let store = try openStore()
+        let store = try await openDirectory()
         let removed = try await perform { () async throws(StoreError) in
             try await store.removeAccess(user: user, watcher: watcher)
         }
@@ -132,7 +132,7 @@ struct AclList: AclSubcommand {
 
     func run() async throws {
         let user = try parseAOR(user)
-        let store = try openStore()
+        let store = try await openDirectory()
         let (known, entries, defaults) = try await perform { () async throws(StoreError) in
             (try await store.user(user) != nil, try await store.accessEntries(user: user), try await store.accessDefaults())
         }

@@ -43,6 +43,7 @@ struct ContactsList: ContactsSubcommand {
 
     func run() async throws {
         let user = try parseAOR(user)
+        try await requireSharedUser(user)
         let store = try openStore()
         let list = try await perform { () async throws(StoreError) in try await store.contactList(user: user) }
         for line in ContactLists.listing(list) { print(line) }
@@ -67,6 +68,7 @@ struct ContactsAdd: ContactsSubcommand {
     func run() async throws {
         let user = try parseAOR(user)
         let contact = try parseAOR(contact)
+        try await requireSharedUser(user)
         let store = try openStore()
         var list = try await perform { () async throws(StoreError) in try await store.contactList(user: user) }
         let groupName = group ?? list.groups.first?.name ?? ContactsCommand.defaultGroup
@@ -96,6 +98,7 @@ struct ContactsRemove: ContactsSubcommand {
     func run() async throws {
         let user = try parseAOR(user)
         let contact = try parseAOR(contact)
+        try await requireSharedUser(user)
         let store = try openStore()
         let update = try await change(store, user, .deleteContact(uri: contact))
         print("removed \(contact) from \(user)'s list (deltaNum \(update.list.deltaNum))")

@@ -31,7 +31,7 @@ struct UserSet: UserSubcommand {
             }
         }
         guard !update.isEmpty else { throw ValidationError("nothing to set: give at least one field option") }
-        let store = try openStore()
+        let store = try await openDirectory()
         try await perform { () async throws(StoreError) in try await store.updateDirectory(aor, update) }
         print("updated \(aor)")
     }
@@ -67,7 +67,7 @@ struct DirectorySearch: StoreSubcommand {
             throw ValidationError("--limit must be between 1 and \(DirectoryQuery.maxLimit)")
         }
         let query = DirectoryQuery(text: text, domain: domain?.lowercased(), limit: limit)
-        let store = try openStore()
+        let store = try await openDirectory()
         let result = try await perform { () async throws(StoreError) in try await store.searchDirectory(query) }
         for entry in result.entries {
             if json {

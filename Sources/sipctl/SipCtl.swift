@@ -16,6 +16,12 @@ struct SipCtl: AsyncParsableCommand {
     @Option(name: .long, help: "Directory of the embedded SQLite store.")
     var data: String = "./sip-data"
 
+    @Option(name: .long, help: ArgumentHelp("""
+        The shared user directory (users, directory fields, access lists): \
+        postgresql://USER:PASSWORD@HOST:PORT/DB; the embedded store in --data when not given.
+        """, valueName: "URL"))
+    var directory: String?
+
     @Option(name: .long, help: ArgumentHelp("The archive database: sqlite (in --data, the default) or postgresql://USER:PASSWORD@HOST:PORT/DB.",
                                             valueName: "URL"))
     var archive: String?
@@ -29,7 +35,9 @@ struct SipCtl: AsyncParsableCommand {
             } else {
                 try command.run()
             }
+            await closeOpenedDirectories()
         } catch {
+            await closeOpenedDirectories()
             if exitCode(for: error) == .validationFailure {
                 FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
                 Foundation.exit(2)

@@ -23,7 +23,7 @@ extension UserSubcommand {
     /// `user enable` / `user disable`: sets the flag and says what it did.
     func setEnabled(_ text: String, _ enabled: Bool) async throws {
         let aor = try parseAOR(text)
-        let store = try openStore()
+        let store = try await openDirectory()
         try await perform { () async throws(StoreError) in try await store.setEnabled(aor, enabled) }
         print("\(enabled ? "enabled" : "disabled") \(aor)")
     }
@@ -46,7 +46,7 @@ struct UserAdd: UserSubcommand {
 
     func run() async throws {
         let aor = try parseAOR(aor)
-        let store = try openStore()
+        let store = try await openDirectory()
         let user = makeUser(aor: aor, password: password, displayName: displayName, homeServer: homeServer)
         try await perform { () async throws(StoreError) in try await store.addUser(user) }
         print("added \(aor)")
@@ -104,7 +104,7 @@ struct UserImport: UserSubcommand {
         }
         let users = await Self.hash(entries)
         let hashed = ContinuousClock.now
-        let store = try openStore()
+        let store = try await openDirectory()
         try await perform { () async throws(StoreError) in try await store.importUsers(users, replace: replace) }
         let done = ContinuousClock.now
         print("imported \(users.count) users in \(seconds(done - started)) s "
@@ -137,7 +137,7 @@ struct UserList: UserSubcommand {
     @ParentCommand var root: SipCtl
 
     func run() async throws {
-        let store = try openStore()
+        let store = try await openDirectory()
         var users: [UserRecord] = []
         try await perform { () async throws(StoreError) in users = try await store.allUsers() }
         for user in users {
@@ -171,7 +171,7 @@ struct UserSetPassword: UserSubcommand {
 
     func run() async throws {
         let aor = try parseAOR(aor)
-        let store = try openStore()
+        let store = try await openDirectory()
         let user = makeUser(aor: aor, password: password)
         try await perform { () async throws(StoreError) in
             try await store.setCredentials(aor, ha1MD5: user.ha1MD5, ha1SHA256: user.ha1SHA256)
@@ -187,7 +187,7 @@ struct UserRemove: UserSubcommand {
 
     func run() async throws {
         let aor = try parseAOR(aor)
-        let store = try openStore()
+        let store = try await openDirectory()
         try await perform { () async throws(StoreError) in try await store.removeUser(aor) }
         print("removed \(aor)")
     }

@@ -50,9 +50,17 @@ import Glibc
         try await flood(archive: nil, cluster: nil)
     }
 
-    // Not yet: the same flood into PostgreSQL through a database outage. Tried: after the
-    // outage postgres-nio's pool took up to ~80 s to reconnect (its backoff), so the spool
-    // had not drained when the test looked; `flood(archive:cluster:)` takes the cluster.
+    /// The same into PostgreSQL, with the database stopped from MESSAGE 300 to 450 (the spool
+    /// grows, `/health` says 503) and the server SIGKILLed at 500: after the restart the spool
+    /// drains, and every acknowledged MESSAGE is in the central archive exactly once.
+    @Test func postgresOutageAndSIGKILLLoseNothing() async throws {
+        try #require(ThrowawayCluster.binaries != nil, "install postgresql (scripts/test does)")
+        let cluster = try ThrowawayCluster()
+        defer { cluster.destroy() }
+        let started = ContinuousClock.now
+        try await flood(archive: cluster.url, cluster: cluster)
+        print("archive crash test (postgresql): \(ContinuousClock.now - started)")
+    }
 
     /// - Parameter archive: the `--archive` value (nil: bare, the SQLite archive).
     /// - Parameter cluster: stopped at MESSAGE 300 and started again at 450 when given.
@@ -114,9 +122,23 @@ import Glibc
             previous = acknowledged.withLock { $0.count }
             try await Task.sleep(for: .seconds(1))
         }
-        if let http {  // the database back, the spool drained: healthy again
+        if let http {  // the database back, the spool drains: healthy again
+            let drainStart = ContinuousClock.now
+            while ContinuousClock.now - drainStart < .seconds(30),
+                  try MetricsEndpointTests.get("http://127.0.0.1:\(http)/health").0 != 200 {
+                try await Task.sleep(for: .milliseconds(250))
+            }
+            print("archive crash test: healthy \(ContinuousClock.now - drainStart) after the flood")
             let (status, body) = try MetricsEndpointTests.get("http://127.0.0.1:\(http)/health")
             #expect(status == 200, "\(body)")
+            if status != 200, let cluster {
+                let p = Process()
+                p.executableURL = URL(fileURLWithPath: "/usr/bin/psql")
+                p.arguments = ["-h", "127.0.0.1", "-p", "\(cluster.port)", "-U", "sip", "-d", "postgres", "-c",
+                               "select pid, state, wait_event_type, wait_event, left(query, 60) from pg_stat_activity; select locktype, objid, pid, granted from pg_locks where locktype = 'advisory' or not granted"]
+                try p.run(); p.waitUntilExit()
+                print((try? String(contentsOfFile: cluster.directory + "/log", encoding: .utf8))?.suffix(3000) ?? "")
+            }
             let (_, text) = try MetricsEndpointTests.get("http://127.0.0.1:\(http)/metrics")
             #expect(MetricsEndpointTests.sample(text, "sip_archive_spool_depth") == 0)
         }
@@ -139,7 +161,9 @@ import Glibc
         }
         let acked = acknowledged.withLock { $0 }
         print("archive crash test (\(archive ?? "sqlite")): \(total) sent, \(acked.count) acknowledged, \(counts.count) archived")
-        #expect(acked.count > total / 2, "too few MESSAGEs went through (\(acked.count))")
+        // A sanity bound only (what is sent while the server restarts is lost, and a loaded
+        // machine loses more UDP); the property is "exactly once" below.
+        #expect(acked.count > total / 3, "too few MESSAGEs went through (\(acked.count))")
         let missing = acked.filter { counts[$0] != 1 }
         #expect(missing.isEmpty, "acknowledged but not archived exactly once: \(missing.sorted().prefix(10))")
         #expect(counts.values.allSatisfy { $0 == 1 }, "an archived MESSAGE appears twice")

@@ -102,7 +102,7 @@ import Testing
 
     /// A bad setting (here from a config file) or a not-yet-supported option: exit 2 and one
     /// line naming the key.
-    @Test(arguments: [(["auth = maybe"], "auth"), (["directory = postgresql://db/sip"], "directory is not supported yet"),
+    @Test(arguments: [(["auth = maybe"], "auth"), (["directory = mysql://db/sip"], "bad directory 'mysql://db/sip'"),
                       (["colour = blue"], "unknown setting 'colour'")])
     func badConfigFileExitsTwo(lines: [String], expected: String) async throws {
         try #require(FileManager.default.isExecutableFile(atPath: Self.executable.path), "build home-server first")

@@ -47,14 +47,15 @@ import Testing
         _ = try? await task.value
     }
 
-    /// REGISTERs (one with a wrong password) and a relayed MESSAGE, counted by method and
-    /// status class, with registrations, auth failures and the archive's gauges.
+    /// REGISTERs (one with a wrong password), a relayed MESSAGE, a presence SUBSCRIBE and an
+    /// OPTIONS over TCP, counted by method and status class, with registrations, auth failures,
+    /// the archive's gauges and the state gauges (connections, subscriptions, registrations).
     @Test func countsWhatTheServerDid() async throws {
         let dir = try RunningHomeServer.temporaryDirectory()
         try await RunningHomeServer.provision([("alice", "pw-a", true), ("bob", "pw-b", true)], domain: "example.com", in: dir)
         var settings = ServerSettings(serverName: "127.0.0.1")
         try settings.apply([("data", dir), ("domain", "example.com"), ("listen", "udp:127.0.0.1:0"),
-                            ("metrics", "127.0.0.1:0"), ("archive", "sqlite")])
+                            ("listen", "tcp:127.0.0.1:0"), ("metrics", "127.0.0.1:0"), ("archive", "sqlite")])
         var logger = Logger(label: "test.metrics")
         logger.logLevel = .warning
         let home = try await HomeServer.start(settings: settings, logger: logger, drainTimeout: .milliseconds(500))
@@ -83,12 +84,50 @@ import Testing
         try await bob.answer(relayed, 200, to: server.udpPort)
         #expect(await alice.response()?.statusCode == 200)
 
+        // Bob watches alice's presence (407, then accepted, then the first NOTIFY).
+        let watch = PresenceEndToEndTests.subscribe(bob, watcher: "bob", presentity: "alice", callID: "metrics-sub")
+        try await bob.send(watch, to: server.udpPort)
+        let subChallenge = try #require(await bob.response())
+        #expect(subChallenge.statusCode == 407)
+        let subHeader = try #require(TestDigest.challenge(in: subChallenge, header: "Proxy-Authenticate", algorithm: "MD5"))
+        let subCredentials = TestDigest.authorization(challenge: subHeader, user: "bob", password: "pw-b",
+                                                      method: "SUBSCRIBE", uri: "sip:alice@example.com")
+        try await bob.send(PresenceEndToEndTests.subscribe(bob, watcher: "bob", presentity: "alice", callID: "metrics-sub",
+                                                           cseq: 2, authorization: subCredentials), to: server.udpPort)
+        #expect((200..<300).contains(await bob.response()?.statusCode ?? 0))
+        _ = try await PresenceEndToEndTests.nextNotify(bob, port: server.udpPort)
+        // A TCP connection, with one OPTIONS answered over it.
+        let tcp = try await RawTCPPeer(port: try #require(home.port(.tcp)))
+        try await tcp.send("""
+            OPTIONS sip:example.com SIP/2.0
+            Via: SIP/2.0/TCP 127.0.0.1:\(tcp.localPort);branch=z9hG4bK-metrics-tcp
+            Max-Forwards: 70
+            From: <sip:carol@example.com>;tag=m
+            To: <sip:example.com>
+            Call-ID: metrics-tcp
+            CSeq: 1 OPTIONS
+            Content-Length: 0
+
+
+            """)
+        #expect(await tcp.waitFor("SIP/2.0 "))
+
         let (status, text) = try Self.get("http://127.0.0.1:\(port)/metrics")
         #expect(status == 200)
         #expect(Self.sample(text, #"sip_requests_total{method="REGISTER"}"#) == 4)  // 401, 200, 401, 401
         #expect(Self.sample(text, #"sip_requests_total{method="MESSAGE"}"#) == 2)
-        #expect(Self.sample(text, #"sip_responses_total{status_class="2xx"}"#) == 2)
-        #expect(Self.sample(text, #"sip_responses_total{status_class="4xx"}"#) == 4)
+        #expect(Self.sample(text, #"sip_requests_total{method="SUBSCRIBE"}"#) == 2)
+        #expect(Self.sample(text, #"sip_requests_total{method="OPTIONS"}"#) == 1)
+        #expect((Self.sample(text, #"sip_responses_total{status_class="2xx"}"#) ?? 0) >= 3)
+        #expect((Self.sample(text, #"sip_responses_total{status_class="4xx"}"#) ?? 0) >= 5)
+        // State gauges, read at the scrape.
+        #expect(Self.sample(text, #"sip_connections{transport="tcp"}"#) == 1)
+        #expect(Self.sample(text, #"sip_connections{transport="tls"}"#) == 0)
+        #expect(Self.sample(text, #"sip_subscriptions{kind="presence"}"#) == 1)
+        #expect(Self.sample(text, #"sip_subscriptions{kind="roaming"}"#) == 0)
+        #expect(Self.sample(text, #"sip_subscriptions{kind="list"}"#) == 0)
+        #expect(Self.sample(text, "sip_registered_aors") == 1)
+        #expect(Self.sample(text, "sip_registered_bindings") == 1)
         #expect(Self.sample(text, "sip_registrations_total") == 1)
         #expect(Self.sample(text, "sip_auth_failures_total") == 1)
         #expect(Self.sample(text, "sip_shed_total") == 0)
@@ -97,6 +136,10 @@ import Testing
         #expect(Self.sample(text, #"sip_transactions_in_flight{side="server"}"#) != nil)
         let (health, body) = try Self.get("http://127.0.0.1:\(port)/health")
         #expect(health == 200, "\(body)")
+        await tcp.close()
+        try await Task.sleep(for: .milliseconds(300))
+        let (_, after) = try Self.get("http://127.0.0.1:\(port)/metrics")
+        #expect(Self.sample(after, #"sip_connections{transport="tcp"}"#) == 0)
         await alice.close()
         await bob.close()
         try await server.stop()

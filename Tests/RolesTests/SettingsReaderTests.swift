@@ -97,7 +97,9 @@ import Testing
         #expect(await Self.reason(["--peer", "h2.example=udp:192.0.2.2:5061"])?.contains("expected NAME=tls:HOST:PORT") == true)
         #expect(await Self.reason(["--archive", "mysql"])?.contains("expected sqlite or postgresql://...") == true)
         #expect(await Self.reason(["--archive-required"]) == "--archive-required needs --archive")
-        #expect(await Self.reason([], environment: ["SIP_DIRECTORY": "postgresql://db/sip"]) == "SIP_DIRECTORY: directory is not supported yet")
+        #expect(await Self.reason([], environment: ["SIP_DIRECTORY": "mysql://db/sip"])
+            == "SIP_DIRECTORY: bad directory 'mysql://db/sip' (expected postgresql://USER[:PASSWORD]@HOST[:PORT]/DATABASE)")
+        #expect(try await Self.read(["--directory", "postgresql://sip@db/sip"]).directory == "postgresql://sip@db/sip")
     }
 
     @Test func peersAndFederationsNeedMutualTLS() async throws {

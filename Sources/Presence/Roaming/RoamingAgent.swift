@@ -119,6 +119,15 @@ public final class RoamingAgent: Sendable {
     /// Subscriptions held (tests, logs).
     public var subscriptionCount: Int { state.withLock { $0.subscriptions.count } }
 
+    /// Subscriptions held by kind: LCS 2003 self-subscriptions (`roaming`) and RFC 4662
+    /// resource lists (`lists`); one pass under the lock, for a metrics scrape.
+    public var subscriptionCounts: (roaming: Int, lists: Int) {
+        state.withLock { s in
+            let lists = s.subscriptions.values.reduce(0) { $0 + ($1.isList ? 1 : 0) }
+            return (s.subscriptions.count - lists, lists)
+        }
+    }
+
     /// Answers a SERVICE or a roaming SUBSCRIBE. `authenticatedUser` is the digest user, nil
     /// when authentication is off (then the From AOR is the user).
     public func serve(_ transaction: ServerTransaction, authenticatedUser: String?) {

@@ -1,3 +1,4 @@
+import Logging
 import Registrar
 import Store
 
@@ -17,8 +18,22 @@ public enum DemoUsers {
     @discardableResult
     public static func provision(settings: ServerSettings) async throws -> [(aor: String, password: String)] {
         let domain = settings.domains.first ?? "localhost"
-        let store = try SQLiteStore(directory: settings.dataDirectory)
-        defer { try? store.close() }
+        // The shared directory with `--directory`, else the embedded store.
+        let shared = try await SharedDirectory.open(settings: settings, logger: Logger(label: "sip.demo"))
+        let local = shared == nil ? try SQLiteStore(directory: settings.dataDirectory) : nil
+        let store: any SharedDirectoryStore = shared ?? local!
+        defer { try? local?.close() }
+        do {
+            let created = try await provision(store, domain: domain)
+            await shared?.close()
+            return created
+        } catch {
+            await shared?.close()
+            throw error
+        }
+    }
+
+    static func provision(_ store: any SharedDirectoryStore, domain: String) async throws -> [(aor: String, password: String)] {
         var created: [(aor: String, password: String)] = []
         for user in users {
             let aor = "\(user)@\(domain)"

@@ -5,9 +5,9 @@ import Store
 extension RoleServer {
     /// The roaming agent (LCS 2003 contact lists, access lists over SOAP, directory search)
     /// over the store's contact lists and the presence agent's access lists.
-    static func makeRoamingAgent(identity: ProxyIdentity, store: SQLiteStore, directory: UserDirectory,
-                                 presence: PresenceAgent, journal: PresenceJournal, authentication: Bool,
-                                 logger: Logger) async throws -> RoamingAgent {
+    static func makeRoamingAgent(identity: ProxyIdentity, store: SQLiteStore, shared: (any SharedDirectoryStore)?,
+                                 directory: UserDirectory, presence: PresenceAgent, journal: PresenceJournal,
+                                 authentication: Bool, logger: Logger) async throws -> RoamingAgent {
         let serverName = identity.serverName
         let environment = RoamingAgent.Environment(
             isLocalUser: { aor in
@@ -26,7 +26,9 @@ extension RoleServer {
             var configuration = RoamingAgent.Configuration()
             configuration.authenticationRequired = authentication
             let agent = RoamingAgent(configuration: configuration, environment: environment, contacts: contacts,
-                                     access: presence.accessLists, store: store, journal: journal, logger: logger)
+                                     access: presence.accessLists,
+                                     store: shared.map { SplitRoamingStore(directory: $0, local: store) } ?? store,
+                                     journal: journal, logger: logger)
             try await agent.restore(from: store)
             return agent
         } catch {

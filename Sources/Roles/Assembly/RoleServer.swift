@@ -9,6 +9,7 @@ import ServiceLifecycle
 import SIPTransaction
 import SIPTransport
 import Store
+import StorePostgres
 
 /// What the assembly has built when it asks a role for its policy: who the server is, the
 /// embedded store with its in-memory directory and location table, the registrar, and the
@@ -71,13 +72,16 @@ public final class RoleServer: Service, Sendable {
     let metricsEndpoint: MetricsEndpoint?
     /// RFC 3263 lookups for next hops that are no peer; its socket closes when `run` ends.
     let dns: DNSResolver
+    /// `--directory`: the shared PostgreSQL directory; nil for the embedded one.
+    let sharedDirectory: PostgresDirectory?
     let logger: Logger
 
     init(listeners: [ListenAddress], identity: ProxyIdentity, policy: any RoutingPolicy, server: SIPServer,
          store: SQLiteStore, directory: UserDirectory, table: LocationTable, presence: PresenceAgent,
          roaming: RoamingAgent, journal: PresenceJournal, archiving: Archiving?, metrics: MetricsEndpoint?,
-         dns: DNSResolver, logger: Logger) {
+         dns: DNSResolver, sharedDirectory: PostgresDirectory?, logger: Logger) {
         self.dns = dns
+        self.sharedDirectory = sharedDirectory
         self.archiving = archiving
         self.metricsEndpoint = metrics
         self.presence = presence
@@ -103,23 +107,30 @@ public final class RoleServer: Service, Sendable {
             logger.warning("AUTHENTICATION IS OFF (--auth off): anyone can register as any user and relay through this server; use only in closed labs and benchmarks")
         }
         let store: SQLiteStore
+        var configuration = SQLiteStore.Configuration()
+        configuration.usersElsewhere = settings.directory != nil
         do {
-            store = try SQLiteStore(directory: settings.dataDirectory, logger: logger)
+            store = try SQLiteStore(directory: settings.dataDirectory, configuration: configuration, logger: logger)
         } catch {
             throw RolesError(.startupFailed, "cannot open the store in \(settings.dataDirectory): \(error)")
         }
+        var shared: PostgresDirectory?
         do {
-            return try await assemble(settings: settings, store: store, logger: logger, drainTimeout: drainTimeout,
-                                      makePolicy: makePolicy)
+            shared = try await SharedDirectory.open(settings: settings, logger: logger)
+            return try await assemble(settings: settings, store: store, shared: shared, logger: logger,
+                                      drainTimeout: drainTimeout, makePolicy: makePolicy)
         } catch {
             try? store.close()
+            await shared?.close()
             throw error
         }
     }
 
-    static func assemble(settings: ServerSettings, store: SQLiteStore, logger: Logger, drainTimeout: Duration,
-                         makePolicy: PolicyFactory) async throws -> RoleServer {
-        let directory = try await UserDirectory.load(from: store, logger: logger)
+    static func assemble(settings: ServerSettings, store: SQLiteStore, shared: PostgresDirectory?, logger: Logger,
+                         drainTimeout: Duration, makePolicy: PolicyFactory) async throws -> RoleServer {
+        // Users and access lists: the shared directory (`--directory`) or the embedded store.
+        let users: any SharedDirectoryStore = shared ?? store
+        let directory = try await UserDirectory.load(from: users, logger: logger)
         let table = try await LocationTable.load(from: store, logger: logger)
 
         let tls: SIPTLSSettings?
@@ -160,10 +171,11 @@ public final class RoleServer: Service, Sendable {
             ? DigestAuthenticator(directory: directory, configuration: digest, logger: logger)
             : nil
         let journal = PresenceJournal(store: store, logger: logger)
-        let presence = try await makePresenceAgent(identity: identity, store: store, directory: directory, table: table,
+        let presence = try await makePresenceAgent(identity: identity, store: store, access: users, directory: directory,
+                                                   table: table,
                                                    journal: journal, authentication: settings.authentication,
                                                    logger: logger)
-        let roaming = try await makeRoamingAgent(identity: identity, store: store, directory: directory,
+        let roaming = try await makeRoamingAgent(identity: identity, store: store, shared: shared, directory: directory,
                                                  presence: presence, journal: journal,
                                                  authentication: settings.authentication,
                                                  logger: logger)
@@ -215,17 +227,20 @@ public final class RoleServer: Service, Sendable {
         roaming.attach(server.layer)
         let endpoint = metrics.flatMap { metrics in
             settings.metrics.map { address in
-                Operations.endpoint(address, metrics: metrics, layer: server.layer, store: store, archiving: archiving,
-                                    logger: logger)
+                Operations.endpoint(address, metrics: metrics, layer: server.layer, store: store,
+                                    state: Operations.State(transport: transportLayer, table: table, presence: presence,
+                                                            roaming: roaming),
+                                    archiving: archiving, logger: logger)
             }
         }
         return RoleServer(listeners: listeners, identity: identity, policy: policy, server: server, store: store,
                           directory: directory, table: table, presence: presence, roaming: roaming, journal: journal,
-                          archiving: archiving, metrics: endpoint, dns: dns, logger: logger)
+                          archiving: archiving, metrics: endpoint, dns: dns, sharedDirectory: shared, logger: logger)
     }
 
     /// The presence agent over the store's in-memory tables, its state restored.
-    static func makePresenceAgent(identity: ProxyIdentity, store: SQLiteStore, directory: UserDirectory,
+    static func makePresenceAgent(identity: ProxyIdentity, store: SQLiteStore, access accessStore: any AccessListStore,
+                                  directory: UserDirectory,
                                   table: LocationTable, journal: PresenceJournal, authentication: Bool,
                                   logger: Logger) async throws -> PresenceAgent {
         let serverName = identity.serverName
@@ -252,7 +267,7 @@ public final class RoleServer: Service, Sendable {
                 }
             })
         do {
-            let access = try await AccessLists.load(from: store, logger: logger)
+            let access = try await AccessLists.load(from: accessStore, logger: logger)
             var configuration = PresenceAgent.Configuration()
             configuration.authenticationRequired = authentication
             let agent = PresenceAgent(configuration: configuration, environment: environment, access: access,
@@ -284,8 +299,10 @@ public final class RoleServer: Service, Sendable {
         let journal = self.journal
         let archiving = self.archiving
         let logger = self.logger
+        // A shared directory is changed by other servers and `sipctl` elsewhere: checked every second.
+        let refresh: Duration = sharedDirectory == nil ? .seconds(2) : .seconds(1)
         try await withThrowingDiscardingTaskGroup { group in
-            group.addTask { await directory.runRefresher() }
+            group.addTask { await directory.runRefresher(every: refresh) }
             group.addTask { await table.runPurger() }
             group.addTask { await presence.run() }
             group.addTask { [roaming] in await roaming.run() }
@@ -302,6 +319,7 @@ public final class RoleServer: Service, Sendable {
         archiving?.close()
         try? await dns.shutdown()
         try? store.close()
+        await sharedDirectory?.close()
         logger.info("server stopped")
     }
 

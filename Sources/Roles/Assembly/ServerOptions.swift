@@ -104,8 +104,11 @@ public struct ServerOptions: ParsableArguments, Sendable {
     @Flag(help: "Refuse IM with 503 (Retry-After) while the archive spool cannot be written, instead of relaying it unarchived.")
     public var archiveRequired = false
 
-    @Option(help: ArgumentHelp("The user directory in a shared PostgreSQL. Not supported yet: refused (exit 2).",
-                               valueName: "postgresql://..."))
+    @Option(help: ArgumentHelp("""
+                The user directory (users, directory fields, presence access lists) in a PostgreSQL shared by \
+                several servers (schema created by the server), instead of the embedded store in --data; \
+                bindings, presence state and contact lists stay in --data.
+                """, valueName: "postgresql://USER:PASSWORD@HOST:PORT/DB"))
     public var directory: String?
 
     public init() {}
@@ -113,7 +116,7 @@ public struct ServerOptions: ParsableArguments, Sendable {
     /// The keys of the settings that work, as in a config file (`ServerSettings.keys`).
     public static let supportedKeys = ServerSettings.keys
     /// CONTRACT options that later work implements: refused by name until then.
-    public static let unsupportedKeys: Set<String> = ["directory"]
+    public static let unsupportedKeys: Set<String> = []
     /// Every key a config file or `SIP_*` variable may name (`config` and `demo` are command-line
     /// and `SIP_CONFIG` only).
     public static let settingKeys = supportedKeys.union(unsupportedKeys)

@@ -37,6 +37,14 @@ public final class ServerMetrics: TransactionObserver, RelayObserver, Sendable {
     let spoolDepth: CoreMetrics.Gauge
     let shippingLag: CoreMetrics.Gauge
     let archiveRefused: CoreMetrics.Gauge
+    /// Open connections by transport (`tcp`, `tls`), read when scraped.
+    let connections: [String: CoreMetrics.Gauge]
+    /// Live subscriptions by kind: `presence` (RFC 3856 and winfo), `roaming` (LCS 2003
+    /// self-subscriptions), `list` (RFC 4662 resource lists), read when scraped.
+    let subscriptions: [String: CoreMetrics.Gauge]
+    /// Registered addresses-of-record and their bindings (contacts), read when scraped.
+    let registeredAORs: CoreMetrics.Gauge
+    let registeredBindings: CoreMetrics.Gauge
 
     public init() {
         registry = PrometheusCollectorRegistry()
@@ -64,6 +72,14 @@ public final class ServerMetrics: TransactionObserver, RelayObserver, Sendable {
         spoolDepth = CoreMetrics.Gauge(label: "sip_archive_spool_depth", factory: factory)
         shippingLag = CoreMetrics.Gauge(label: "sip_archive_shipping_lag_seconds", factory: factory)
         archiveRefused = CoreMetrics.Gauge(label: "sip_archive_refused", factory: factory)
+        connections = Dictionary(uniqueKeysWithValues: ["tcp", "tls"].map {
+            ($0, CoreMetrics.Gauge(label: "sip_connections", dimensions: [("transport", $0)], factory: factory))
+        })
+        subscriptions = Dictionary(uniqueKeysWithValues: ["presence", "roaming", "list"].map {
+            ($0, CoreMetrics.Gauge(label: "sip_subscriptions", dimensions: [("kind", $0)], factory: factory))
+        })
+        registeredAORs = CoreMetrics.Gauge(label: "sip_registered_aors", factory: factory)
+        registeredBindings = CoreMetrics.Gauge(label: "sip_registered_bindings", factory: factory)
     }
 
     // MARK: RelayObserver
@@ -110,6 +126,14 @@ public final class ServerMetrics: TransactionObserver, RelayObserver, Sendable {
     func setTransactions(server: Int, client: Int) {
         serverTransactions.record(server)
         clientTransactions.record(client)
+    }
+
+    /// The state gauges of connections (by transport), subscriptions (by kind) and registrations.
+    func setState(connections counts: [String: Int], subscriptions kinds: [String: Int], aors: Int, bindings: Int) {
+        for (transport, gauge) in connections { gauge.record(counts[transport] ?? 0) }
+        for (kind, gauge) in subscriptions { gauge.record(kinds[kind] ?? 0) }
+        registeredAORs.record(aors)
+        registeredBindings.record(bindings)
     }
 
     func setArchive(depth: Int, lagSeconds: Double, refused: UInt64) {
