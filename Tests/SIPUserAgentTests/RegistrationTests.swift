@@ -27,6 +27,22 @@ import Testing
         try await server.stop()
     }
 
+    /// Bound to all interfaces, the UA names the address that routes to the proxy in Via and
+    /// Contact (here 127.0.0.1), so the server can still reach it.
+    @Test func registersWhenBoundToAllInterfaces() async throws {
+        let server = try await HomeServerFixture.start(users: [("alice", "secret-a"), ("bob", "secret-b")])
+        let alice = try server.userAgent("alice", password: "secret-a") { $0.localHost = "0.0.0.0" }
+        let bob = try server.userAgent("bob", password: "secret-b")
+        try await alice.start()
+        try await bob.start()
+        try await bob.send(text: "reachable?", to: "alice@example.com")
+        var inbox = alice.messages.makeAsyncIterator()
+        #expect(await inbox.next()?.text == "reachable?")
+        await alice.stop()
+        await bob.stop()
+        try await server.stop()
+    }
+
     @Test func wrongPasswordIsRejectedWithTheStatus() async throws {
         let server = try await HomeServerFixture.start(users: [("alice", "secret-a")])
         let alice = try server.userAgent("alice", password: "wrong")
