@@ -1,6 +1,8 @@
 // swift-tools-version: 6.1
 // SIP instant-messaging and presence server family. Layers per ARCHITECTURE.md:
-// SIPCore -> SIPTransport -> SIPTransaction -> Store/Registrar -> Roles -> executables.
+// SIPCore -> SIPTransport -> SIPTransaction -> Store/Registrar -> Roles -> executables;
+// SIPUserAgent (a client library) sits on SIPTransport/SIPTransaction/SIPDialog/SIPDigest/
+// PresenceDocuments and never on Store or Roles.
 import PackageDescription
 
 let package = Package(

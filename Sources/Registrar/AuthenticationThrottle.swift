@@ -1,4 +1,3 @@
-import SIPDigest
 import Synchronization
 
 /// Failed-authentication throttling against online password guessing (RFC 2617 §4.7

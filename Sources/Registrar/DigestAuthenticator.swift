@@ -1,7 +1,7 @@
-import SIPDigest
 import Crypto
 import Logging
 import SIPCore
+import SIPDigest
 import Store
 
 /// Digest authentication of users (RFC 3261 §22, RFC 8760, with RFC 7616's qop=auth):

@@ -1,5 +1,5 @@
-import SIPDigest
 import SIPCore
+import SIPDigest
 
 extension Registrar {
     /// A To tag for responses this registrar sends (RFC 3261 §8.2.6.2), derived from the

@@ -1,5 +1,5 @@
-import SIPDigest
 import Crypto
+import SIPDigest
 import Synchronization
 
 /// Stateless nonces (RFC 7616 §3.3 "nonce ... time-stamp H(time-stamp ":" ETag ":" secret)"):

@@ -1,4 +1,3 @@
-import SIPDigest
 import Logging
 import SIPCore
 import Store

@@ -1,4 +1,3 @@
-import SIPDigest
 import SIPCore
 import Store
 

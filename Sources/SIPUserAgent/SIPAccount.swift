@@ -35,7 +35,8 @@ public struct SIPAccount: Sendable {
     /// positive-delivery`, RFC 5438 §5) with a delivery notification.
     public var sendsDeliveryNotifications: Bool = true
     /// The local address to bind; by default 127.0.0.1 when the proxy is on loopback, else
-    /// 0.0.0.0 (all interfaces).
+    /// 0.0.0.0 (all interfaces), and then Via and Contact carry the IPv4 address the system
+    /// routes towards the proxy from.
     public var localHost: String?
     /// TLS settings (trust roots, client certificate) for a `transport=tls` proxy.
     public var tls: SIPTLSSettings?
@@ -44,6 +45,8 @@ public struct SIPAccount: Sendable {
     ///   - aor: `alice@example.com`.
     ///   - password: her digest password.
     ///   - outboundProxy: `sip:HOST:PORT;transport=udp|tcp|tls`.
+    ///   - username: the digest username, when it is not the AOR's user part.
+    ///   - displayName: the display name put in From and Contact.
     public init(aor: String, password: String, outboundProxy: String, username: String? = nil, displayName: String? = nil) {
         self.aor = aor.hasPrefix("sip:") ? String(aor.dropFirst(4)) : aor
         self.password = password

@@ -31,6 +31,7 @@ struct AgentState {
     var keepaliveAt: ContinuousClock.Instant?
     /// A connection closed; a keepalive tells whether it was the flow to the proxy.
     var flowSuspect = false
+    /// The flow to the proxy is gone; set until a registration over a new one succeeds.
     var flowLost = false
     var publication: Publication?
     var maintenance: Task<Void, Never>?
@@ -138,7 +139,7 @@ extension SIPUserAgent {
         guard var (chores, next) = state.withLock({ s -> ([Chore], ContinuousClock.Instant)? in
             guard s.phase == .running else { return nil }
             var chores: [Chore] = []
-            if s.flowLost || (s.refreshAt.map { $0 <= now } ?? false) { chores.append(.register) }
+            if s.refreshAt.map({ $0 <= now }) ?? false { chores.append(.register) }
             if s.flowSuspect || (s.keepaliveAt.map { $0 <= now } ?? false) { chores.append(.keepalive) }
             if let refresh = s.publication?.refreshAt, refresh <= now { chores.append(.republish) }
             let next = [s.refreshAt, s.keepaliveAt, s.publication?.refreshAt].compactMap { $0 }.min() ?? far
@@ -160,17 +161,15 @@ extension SIPUserAgent {
         }
     }
 
-    /// A refresh (or a re-registration over a new flow); on failure, try again in 5 s.
+    /// A refresh, or a re-registration over a new flow after one was lost (counted in
+    /// ``RegistrationStatus/flowRecoveries`` once it succeeds); on failure, again in 5 s.
     func refreshRegistration() async {
-        let recovering = state.withLock { s in
-            defer { s.flowLost = false }
-            return s.flowLost
-        }
         do {
             let granted = try await register(expires: account.registrationExpires)
             state.withLock { s in
                 s.recordRegistration(granted, margin: account.refreshMargin, keepalive: account.keepaliveInterval)
-                if recovering { s.registration.flowRecoveries += 1 }
+                if s.flowLost { s.registration.flowRecoveries += 1 }
+                s.flowLost = false
             }
         } catch {
             logger.notice("registration refresh failed", metadata: ["sip.aor": "\(account.aor)", "sip.error": "\(error)"])
@@ -182,7 +181,7 @@ extension SIPUserAgent {
     }
 
     /// RFC 5626 §4.4.1: a CRLFCRLF ping on the flow. One that cannot be sent means the flow
-    /// is gone: register again at once (a new connection is opened for it).
+    /// is gone: register again at once (the transport opens a new connection for it).
     func keepalive() async {
         let proxy = stack.proxy
         state.withLock { s in
@@ -194,8 +193,11 @@ extension SIPUserAgent {
             try await stack.transportLayer.sendKeepalive(to: endpoint).get()
         } catch {
             logger.notice("flow to the proxy lost, registering again", metadata: ["sip.aor": "\(account.aor)"])
-            state.withLock { $0.flowLost = true }
-            await refreshRegistration()
+            state.withLock { s in
+                s.flowLost = true
+                s.registration.isRegistered = false
+                s.refreshAt = .now
+            }
         }
     }
 }

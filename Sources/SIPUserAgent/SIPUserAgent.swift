@@ -29,6 +29,9 @@ import Synchronization
 /// - Presence: ``publish(state:note:)`` (RFC 3903), ``watch(_:)`` (RFC 6665/3856) and
 ///   ``watchers()`` (RFC 3857 watcher info).
 ///
+/// Call ``stop()`` (or run it with ``run()``) before letting go of a user agent: that is what
+/// closes its sockets.
+///
 /// Incoming requests are handled on the event loop that read them, without a task per
 /// message: a MESSAGE is answered and yielded to ``messages``, a NOTIFY answered and its
 /// document parsed and yielded to its watch. One maintenance task per user agent refreshes

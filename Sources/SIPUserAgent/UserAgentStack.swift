@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 import Logging
 import NIOCore
 import SIPCore
@@ -20,6 +25,8 @@ final class UserAgentStack: Sendable {
     /// Where every request goes (RFC 3261 §8.1.2: the outbound proxy).
     let proxy: SIPDestination
     let logger: Logger
+    /// The address put in Via and Contact when the listeners are bound to all interfaces.
+    let advertisedHost: String?
     private let runner = Mutex<Task<Void, Never>?>(nil)
 
     init(account: SIPAccount, logger: Logger) throws(SIPUserAgentError) {
@@ -37,7 +44,9 @@ final class UserAgentStack: Sendable {
         } catch {
             throw .invalidArgument("transport settings: \(error)")
         }
-        adapter = SIPTransportAdapter(transportLayer: transportLayer, listen: specs)
+        // Bound to all interfaces: Via and Contact name the address that leads to the proxy.
+        advertisedHost = host == "0.0.0.0" ? Self.localAddress(towards: proxy.address) : nil
+        adapter = SIPTransportAdapter(transportLayer: transportLayer, listen: specs, advertisedHost: advertisedHost)
         layer = TransactionLayer(transport: adapter, logger: logger)
     }
 
@@ -121,6 +130,35 @@ final class UserAgentStack: Sendable {
     func contactAddress(_ listeners: [SIPListener]) -> SIPHostPort {
         let kind: SIPTransportKind = proxy.transport == .tcp ? .tcp : .udp
         let listener = listeners.first { $0.spec.transport == kind } ?? listeners.first
-        return SIPHostPort(host: listener?.localAddress.ipAddress ?? "127.0.0.1", port: listener?.port ?? 0)
+        return SIPHostPort(host: advertisedHost ?? listener?.localAddress.ipAddress ?? "127.0.0.1", port: listener?.port ?? 0)
+    }
+
+    /// The local IPv4 address the system would send from towards `remote` (a UDP socket
+    /// connected there, never written to, asked for its name); nil when it cannot tell.
+    static func localAddress(towards remote: SIPHostPort) -> String? {
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(clamping: remote.port).bigEndian)
+        guard inet_pton(AF_INET, remote.host, &address.sin_addr) == 1 else { return nil }
+        #if canImport(Glibc)
+        let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue), 0)
+        #else
+        let fd = socket(AF_INET, SOCK_DGRAM, 0)
+        #endif
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { return nil }
+        var local = sockaddr_in()
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let named = withUnsafeMutablePointer(to: &local) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        guard named == 0 else { return nil }
+        var text = [CChar](repeating: 0, count: Int(INET_ADDRSTRLEN))
+        guard inet_ntop(AF_INET, &local.sin_addr, &text, socklen_t(text.count)) != nil else { return nil }
+        return String(decoding: text.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 }

@@ -40,7 +40,8 @@ import Testing
         #expect(await eventually(timeout: .seconds(15)) { log.lines.contains { $0.contains("hello from baresip") } },
                 "the bot saw no message; baresip said:\n\(client.output)")
         #expect(log.lines == ["echo-bot: alice@localhost: hello from baresip"], "\(log.lines)")
-        // baresip received the reversed text (it prints incoming messages).
+        // The bot's MESSAGE was answered 2xx by baresip (else `send` threw and the log says so);
+        // its SIP trace shows the reversed text arriving.
         let reversed = String("hello from baresip".reversed())
         #expect(await client.waitForOutput(timeout: .seconds(10)) { $0.contains(reversed) }, "baresip said:\n\(client.output)")
 
@@ -60,7 +61,7 @@ final class LogLines: Sendable {
 
 /// baresip run headless from a temporary config folder (`baresip -f DIR`), its account
 /// registering through the home server (`outbound`), commands given with `-e`, its output
-/// in a file (as the EndToEndTests' BaresipInteropTests run it).
+/// and its SIP trace (`-s`) in a file (as the EndToEndTests' BaresipInteropTests run it).
 final class BaresipRunner {
     let process = Process()
     let directory: URL
@@ -89,7 +90,7 @@ final class BaresipRunner {
         _ = FileManager.default.createFile(atPath: logFile.path, contents: nil)
         let log = try FileHandle(forWritingTo: logFile)
         process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = ["-f", directory.path] + commands.flatMap { ["-e", $0] }
+        process.arguments = ["-s", "-f", directory.path] + commands.flatMap { ["-e", $0] }  // -s: SIP trace in the output
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = log
         process.standardError = log

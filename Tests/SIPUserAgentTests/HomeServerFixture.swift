@@ -23,9 +23,12 @@ struct HomeServerFixture {
     ///   - users: `(user, password)` provisioned in `domain` with both HA1s.
     ///   - digestAlgorithms: `--digest-algorithms` (nil: the default, MD5 alone).
     ///   - watchPolicy: the domain's default access for watchers (`sipctl acl default`).
+    ///   - tcpPort: the TCP listener's port (0: the system picks one).
+    ///   - dataDirectory: an existing data folder to serve again (a restart); nil: a new one.
     static func start(domain: String = "example.com", users: [(String, String)], digestAlgorithms: String? = nil,
-                      watchPolicy: WatchPolicy? = nil) async throws -> HomeServerFixture {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ua-home-\(UUID().uuidString)").path
+                      watchPolicy: WatchPolicy? = nil, tcpPort: Int = 0,
+                      dataDirectory: String? = nil) async throws -> HomeServerFixture {
+        let dir = dataDirectory ?? FileManager.default.temporaryDirectory.appendingPathComponent("ua-home-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         let store = try SQLiteStore(directory: dir)
         for (user, password) in users {
@@ -35,7 +38,7 @@ struct HomeServerFixture {
         if let watchPolicy { try await store.setAccessDefault(domain: domain, policy: watchPolicy) }
         try store.close()
         var settings = ServerSettings(serverName: "127.0.0.1")
-        try settings.apply([("data", dir), ("domain", domain), ("listen", "udp:127.0.0.1:0"), ("listen", "tcp:127.0.0.1:0"),
+        try settings.apply([("data", dir), ("domain", domain), ("listen", "udp:127.0.0.1:0"), ("listen", "tcp:127.0.0.1:\(tcpPort)"),
                             ("auth", "on")])
         if let digestAlgorithms { try settings.apply([("digest-algorithms", digestAlgorithms)]) }
         var logger = Logger(label: "test.ua.home-server")
@@ -60,10 +63,11 @@ struct HomeServerFixture {
         return try SIPUserAgent(account: account, logger: logger)
     }
 
-    func stop() async throws {
+    /// Stops the server and, unless `keepingData` (for a restart), removes its data folder.
+    func stop(keepingData: Bool = false) async throws {
         server.stop()
         try await task.value
-        try? FileManager.default.removeItem(atPath: dataDirectory)
+        if !keepingData { try? FileManager.default.removeItem(atPath: dataDirectory) }
     }
 }
 
@@ -75,6 +79,15 @@ func eventually(timeout: Duration = .seconds(10), _ condition: () async -> Bool)
         try? await Task.sleep(for: .milliseconds(20))
     }
     return await condition()
+}
+
+/// A TCP port nobody listens on right now (bound to port 0 and released), for a server that
+/// must come back on the same port.
+func freeTCPPort() async throws -> Int {
+    let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
+    let port = channel.localAddress?.port ?? 0
+    try await channel.close()
+    return port
 }
 
 /// A UDP port nobody is bound to right now (bound to port 0 and released), for a peer

@@ -72,7 +72,8 @@ import Testing
     }
 
     /// With the domain's default access `pending`, alice's watch is pending and bob's watcher
-    /// info lists her as a pending watcher.
+    /// info lists her as a pending watcher; cancelling the task that reads her watch ends her
+    /// subscription (SUBSCRIBE with Expires: 0), which bob's watcher info then shows.
     @Test func pendingWatcherShowsUpInWatcherInfo() async throws {
         let server = try await HomeServerFixture.start(users: [("alice", "secret-a"), ("bob", "secret-b")],
                                                        watchPolicy: .pending)
@@ -92,7 +93,15 @@ import Testing
         let entry = try #require(list.first { $0.uri == "sip:alice@example.com" })
         #expect(entry.status == .pending)
 
-        watch.cancel()
+        let reader = Task { for await _ in watch {} }
+        reader.cancel()
+        await reader.value
+        func stillWatching(_ list: [WatcherEntry]) -> Bool {
+            list.contains { $0.uri == "sip:alice@example.com" && $0.status != .terminated }
+        }
+        while stillWatching(list), let next = await lists.next() { list = next }
+        #expect(!stillWatching(list))
+
         watchers.cancel()
         await alice.stop()
         await bob.stop()

@@ -27,6 +27,22 @@ import Testing
         try await server.stop()
     }
 
+    /// Bound to all interfaces, the UA names the address that routes to the proxy in Via and
+    /// Contact (here 127.0.0.1), so the server can still reach it.
+    @Test func registersWhenBoundToAllInterfaces() async throws {
+        let server = try await HomeServerFixture.start(users: [("alice", "secret-a"), ("bob", "secret-b")])
+        let alice = try server.userAgent("alice", password: "secret-a") { $0.localHost = "0.0.0.0" }
+        let bob = try server.userAgent("bob", password: "secret-b")
+        try await alice.start()
+        try await bob.start()
+        try await bob.send(text: "reachable?", to: "alice@example.com")
+        var inbox = alice.messages.makeAsyncIterator()
+        #expect(await inbox.next()?.text == "reachable?")
+        await alice.stop()
+        await bob.stop()
+        try await server.stop()
+    }
+
     @Test func wrongPasswordIsRejectedWithTheStatus() async throws {
         let server = try await HomeServerFixture.start(users: [("alice", "secret-a")])
         let alice = try server.userAgent("alice", password: "wrong")
@@ -55,6 +71,33 @@ import Testing
         #expect(alice.registration.isRegistered)
         await alice.stop()
         try await server.stop()
+    }
+
+    /// RFC 5626 §4.4.1: the server goes away and comes back on the same port; the closed flow
+    /// is noticed (a keepalive cannot be sent), and the UA registers again over a new
+    /// connection, which carries messages to it again.
+    @Test func registersAgainAfterTheFlowIsLost() async throws {
+        let port = try await freeTCPPort()
+        let users = [("alice", "secret-a"), ("bob", "secret-b")]
+        let first = try await HomeServerFixture.start(users: users, tcpPort: port)
+        let alice = try first.userAgent("alice", password: "secret-a", transport: "tcp") { account in
+            account.keepaliveInterval = .seconds(1)
+        }
+        try await alice.start()
+        try await first.stop(keepingData: true)
+        #expect(await eventually { !alice.registration.isRegistered })
+
+        let second = try await HomeServerFixture.start(users: [], tcpPort: port, dataDirectory: first.dataDirectory)
+        #expect(await eventually(timeout: .seconds(20)) { alice.registration.flowRecoveries == 1 })
+        #expect(alice.registration.isRegistered)
+        let bob = try second.userAgent("bob", password: "secret-b", transport: "tcp")
+        try await bob.start()
+        try await bob.send(text: "welcome back", to: "alice@example.com")
+        var inbox = alice.messages.makeAsyncIterator()
+        #expect(await inbox.next()?.text == "welcome back")
+        await bob.stop()
+        await alice.stop()
+        try await second.stop()
     }
 
     /// Cancelling the task that runs the UA unregisters it: a third party's MESSAGE that was
