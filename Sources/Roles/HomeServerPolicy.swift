@@ -61,8 +61,26 @@ public struct HomeServerPolicy: RoutingPolicy {
         chain = StepChain(steps)
     }
 
+    init(chain: StepChain) { self.chain = chain }
+
     /// The names of the steps, in order (for logs and tests).
-    public var stepNames: [String] { chain.steps.map(\.name) }
+    public var stepNames: [String] { chain.stepNames }
+
+    /// The same policy with `steps` of a package user's own placed just before the built-in
+    /// step named `stepName` (one of ``stepNames``); the built-in steps are unchanged.
+    ///
+    /// `"location"` is the usual place for a step about delivery to a user homed here: by
+    /// then the request is validated, its originator authenticated (when authentication is
+    /// on), and it is addressed to a user of ours whose devices the `location` step forks to.
+    ///
+    /// ```swift
+    /// let policy = try HomeServerRole.homeServerPolicy(services)
+    ///     .inserting([OutOfOfficeStep(...)], before: "location")
+    /// ```
+    /// - Throws: ``RolesError`` (`badConfiguration`) when no step has that name.
+    public func inserting(_ steps: [any RoutingStep], before stepName: String) throws(RolesError) -> HomeServerPolicy {
+        HomeServerPolicy(chain: try chain.inserting(steps, before: stepName))
+    }
 
     public func decide(_ context: inout RoutingContext) -> RoutingDecision {
         chain.decide(&context)

@@ -33,6 +33,10 @@ public struct RoleServices: Sendable {
     public let logger: Logger
     /// The known servers of the mesh (`--peer`), the trust domain.
     public let peers: PeerTable
+    /// Sends requests the server itself originates (an automatic reply) to the registered
+    /// devices of a user homed here; attached to the transaction layer before the server
+    /// routes its first request.
+    public let originator: RequestOriginator
     /// Which server each user is homed on (the directory's home-server column).
     public var homes: DirectoryHomeLookup { DirectoryHomeLookup(directory: directory) }
 
@@ -177,7 +181,9 @@ public final class RoleServer: Service, Sendable {
                                         bindingsChanged: { [presence] aor in presence.registrationChanged(aor) }),
             location: StoreLocationService(directory: directory, table: table),
             authenticator: authenticator.map { DigestRequestAuthenticator($0) }, presence: presence, roaming: roaming,
-            logger: logger, peers: PeerTable(settings.peers))
+            logger: logger, peers: PeerTable(settings.peers),
+            originator: RequestOriginator(location: StoreLocationService(directory: directory, table: table),
+                                          identity: identity, logger: logger))
         services.archiving = archiving
         let policy: any RoutingPolicy
         do {
@@ -207,6 +213,7 @@ public final class RoleServer: Service, Sendable {
         configuration.observer = metrics
         let server = SIPServer(transport: adapter, configuration: configuration, catchAll: proxy, logger: logger)
         proxy.attach(server.layer)
+        services.originator.attach(server.layer)
         presence.attach(server.layer)
         roaming.attach(server.layer)
         let endpoint = metrics.flatMap { metrics in
