@@ -15,7 +15,7 @@ import Testing
     let tests = HomeServerPolicyTests()
 
     @Test func theStepRunsJustBeforeTheNamedOneAndTheOthersStay() async throws {
-        let base = tests.policy(auth: true)
+        let base = tests.policy()
         let extended = try base.inserting([BobIsBusy()], before: "location")
         var expected = base.stepNames
         expected.insert("bob-is-busy", at: expected.count - 1)

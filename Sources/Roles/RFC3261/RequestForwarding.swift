@@ -58,7 +58,7 @@ public struct NextHop: Hashable, Sendable, CustomStringConvertible {
         self.flowID = flowID
     }
 
-    /// RFC 3263 without DNS (the rules of ``DialogDestination/resolve(_:flowID:flowAddress:)``):
+    /// RFC 3263 without DNS (the rules of SIPDialog's `DialogDestination.resolve(_:flowID:flowAddress:)`):
     /// transport from the `transport` parameter (sips means TLS), host from `maddr` or the
     /// URI, the port from the URI or the transport's default; nil for a non-SIP URI.
     public init?(uri: URI, flowID: UInt64? = nil) {
