@@ -31,9 +31,17 @@ import SIPCore
 public struct HomeServerPolicy: RoutingPolicy {
     public let chain: StepChain
 
-    /// - Parameter authenticator: nil when authentication is off (`--auth off`).
-    /// - Parameter presence: the presence agent; nil leaves SUBSCRIBE and PUBLISH to the
-    ///   location step (proxied to the user's devices).
+    /// - Parameters:
+    ///   - identity: who this server is (its names, domains and listeners).
+    ///   - registrar: the registrar the `local-server` step hands REGISTER to.
+    ///   - location: the bindings the `location` step forks to.
+    ///   - authenticator: nil when authentication is off (`--auth off`).
+    ///   - presence: the presence agent; nil leaves SUBSCRIBE and PUBLISH to the
+    ///     location step (proxied to the user's devices).
+    ///   - peers: the known servers of the mesh (`--peer`), the trust domain.
+    ///   - homes: which server each user is homed on; nil when every user is homed here.
+    ///   - federations: partner domains and their edges (`--federate`).
+    ///   - archive: the archive step (`--archive`); nil when archiving is off.
     public init(identity: ProxyIdentity, registrar: any RegistrarService, location: any LocationService,
                 authenticator: (any RequestAuthenticator)?, presence: PresenceService? = nil,
                 peers: PeerTable = PeerTable(), homes: (any HomeLookup)? = nil, federations: DomainRoutes = DomainRoutes(),

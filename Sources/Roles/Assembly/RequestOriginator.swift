@@ -36,8 +36,11 @@ public final class RequestOriginator: Sendable {
     ///
     /// - Parameters:
     ///   - method: MESSAGE for an instant message (RFC 3428).
-    ///   - body: the body; `contentType` is set when it is not empty.
-    ///   - headers: extra header fields, appended in order.
+    ///   - from: the AOR the request is from (From; a user of ours).
+    ///   - to: the AOR it is for (To and Request-URI).
+    ///   - body: the body.
+    ///   - contentType: its Content-Type, written when the body is not empty.
+    ///   - extra: extra header fields, appended in order.
     public static func request(_ method: SIPMethod, from: String, to: String, body: [UInt8] = [],
                                contentType: String = "text/plain;charset=UTF-8",
                                headers extra: [SIPHeaderField] = []) -> SIPRequest? {
@@ -61,8 +64,12 @@ public final class RequestOriginator: Sendable {
     /// Sends `request` to every registered contact of `aor` (`user@domain`, a user homed
     /// here): one client transaction per contact, its Request-URI the contact.
     ///
-    /// - Parameter onFinal: told each contact's final status (408 when it timed out, 503
-    ///   when the transport failed), on whatever thread learned it.
+    /// - Parameters:
+    ///   - request: an out-of-dialog request (``request(_:from:to:body:contentType:headers:)``
+    ///     makes one); each copy gets the contact as its Request-URI and a Via of ours.
+    ///   - aor: the user whose registered contacts it goes to.
+    ///   - onFinal: told each contact's final status (408 when it timed out, 503
+    ///     when the transport failed), on whatever thread learned it.
     /// - Returns: how many contacts it went to; 0 for an unknown user, one with no binding,
     ///   or a server not running yet.
     @discardableResult

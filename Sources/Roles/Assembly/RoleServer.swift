@@ -97,7 +97,12 @@ public final class RoleServer: Service, Sendable {
     /// Opens the store, binds the listeners, asks `policy` for the routing policy and wires
     /// the proxy core to the transaction layer; throws (with a one-line reason) when it
     /// cannot: store unusable, port taken, unreadable certificate, a policy that fails.
-    /// - Parameter drainTimeout: the longest a graceful stop waits for in-flight transactions.
+    /// - Parameters:
+    ///   - settings: the resolved settings (data folder, domains, listeners, TLS, auth...).
+    ///   - logger: the server's logger (the libraries log through it).
+    ///   - drainTimeout: the longest a graceful stop waits for in-flight transactions.
+    ///   - makePolicy: the role's routing policy over the assembled services
+    ///     (``HomeServerRole/policy`` for a home server).
     public static func start(settings: ServerSettings, logger: Logger, drainTimeout: Duration = .seconds(32),
                              policy makePolicy: PolicyFactory) async throws -> RoleServer {
         if !settings.authentication {

@@ -116,7 +116,11 @@ public enum RequestForwarding {
 
     /// Builds the request for `target` (§16.6 steps 1-8).
     /// - Parameters:
+    ///   - original: the request as the policy shaped it (§16.6 step 1 copies it).
+    ///   - target: the target whose URI becomes the Request-URI (step 2).
+    ///   - identity: who this proxy is (Record-Route and Via values).
     ///   - inbound: the transport the request arrived over (for Record-Route).
+    ///   - recordRoute: insert Record-Route (step 4).
     ///   - loopHash: the request's loop hash computed at validation (§16.3 step 4).
     ///   - seed: distinguishes this request from others with the same loop hash (the
     ///     upstream top Via branch).
