@@ -11,16 +11,21 @@ let package = Package(
         .library(name: "SIPTransport", targets: ["SIPTransport"]),
         .library(name: "SIPTransaction", targets: ["SIPTransaction"]),
         .library(name: "Store", targets: ["Store"]),
+        .library(name: "SIPDigest", targets: ["SIPDigest"]),
         .library(name: "Registrar", targets: ["Registrar"]),
         .library(name: "Archive", targets: ["Archive"]),
         .library(name: "SIPDialog", targets: ["SIPDialog"]),
+        .library(name: "PresenceDocuments", targets: ["PresenceDocuments"]),
         .library(name: "Presence", targets: ["Presence"]),
+        .library(name: "SIPUserAgent", targets: ["SIPUserAgent"]),
         .library(name: "Roles", targets: ["Roles"]),
         .executable(name: "sipctl", targets: ["sipctl"]),
         .executable(name: "home-server", targets: ["home-server"]),
         .executable(name: "front-end", targets: ["front-end"]),
         .executable(name: "forwarding-proxy", targets: ["forwarding-proxy"]),
         // Examples/: programs that use the library as a package user would.
+        .executable(name: "echo-bot", targets: ["echo-bot"]),
+        .executable(name: "presence-watch", targets: ["presence-watch"]),
         .executable(name: "custom-policy-server", targets: ["custom-policy-server"]),
     ],
     dependencies: [
@@ -97,10 +102,16 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // RFC 3261 §22 / RFC 7616 / RFC 8760 digest computations, both sides: no store, so a
+        // user agent answers challenges with the code the registrar checks them with.
+        .target(
+            name: "SIPDigest",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")]
+        ),
         .target(
             name: "Registrar",
             dependencies: [
-                "SIPCore", "Store",
+                "SIPCore", "SIPDigest", "Store",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -113,11 +124,15 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        // RFC 6665/3856/3903/3863/3857-3858: the presence agent, its documents and access lists.
+        // RFC 3863 PIDF, RFC 4479/4480 data model and RPID, RFC 3858 watcher info, LCS states:
+        // pure documents (no store), shared by the presence agent and the user agent.
+        .target(name: "PresenceDocuments"),
+        // RFC 6665/3856/3903/3857-3858: the presence agent and access lists (re-exports
+        // PresenceDocuments).
         .target(
             name: "Presence",
             dependencies: [
-                "SIPCore", "SIPTransport", "SIPTransaction", "SIPDialog", "Store",
+                "SIPCore", "SIPTransport", "SIPTransaction", "SIPDialog", "PresenceDocuments", "Store",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -150,6 +165,29 @@ let package = Package(
         .executableTarget(name: "home-server", dependencies: ["Roles"]),
         .executableTarget(name: "front-end", dependencies: ["Roles"]),
         .executableTarget(name: "forwarding-proxy", dependencies: ["Roles"]),
+        // The user-agent API (issue 12): accounts, IM, presence, over the same transport,
+        // transaction and dialog layers as the servers. Never imports Store, Roles or a server.
+        .target(
+            name: "SIPUserAgent",
+            dependencies: [
+                "SIPCore", "SIPTransport", "SIPTransaction", "SIPDialog", "SIPDigest", "PresenceDocuments",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Examples: small programs that use the library as a package user would.
+        .executableTarget(
+            name: "echo-bot",
+            dependencies: ["SIPUserAgent", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Examples/echo-bot",
+            exclude: ["README.md"]
+        ),
+        .executableTarget(
+            name: "presence-watch",
+            dependencies: ["SIPUserAgent", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "Examples/presence-watch",
+            exclude: ["README.md"]
+        ),
         // Examples/custom-policy-server (its README): a home server with a routing step of
         // the user's own, an out-of-office auto-reply. The step is a library so tests use it.
         .target(
@@ -184,17 +222,26 @@ let package = Package(
         .testTarget(name: "SIPDialogTests", dependencies: ["SIPDialog", "SIPTransaction", "SIPCore"]),
         .testTarget(
             name: "PresenceTests",
-            dependencies: ["Presence", "SIPDialog", "SIPTransaction", "Store", "SIPCore"],
+            dependencies: ["Presence", "PresenceDocuments", "SIPDialog", "SIPTransaction", "Store", "SIPCore"],
             resources: [.copy("Fixtures")]
         ),
         .testTarget(
             name: "RegistrarTests",
-            dependencies: ["Registrar", "Store", "SIPCore", .product(name: "Crypto", package: "swift-crypto")]
+            dependencies: ["Registrar", "SIPDigest", "Store", "SIPCore", .product(name: "Crypto", package: "swift-crypto")]
         ),
         .testTarget(
             name: "RolesTests",
             dependencies: ["Roles", "SIPCore", "SIPTransaction",
                            .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .testTarget(
+            name: "SIPUserAgentTests",
+            dependencies: [
+                "SIPUserAgent", "Roles", "Store", "SIPDigest", "echo-bot", "SIPTestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .testTarget(
             name: "EndToEndTests",

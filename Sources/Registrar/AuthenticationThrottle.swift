@@ -1,3 +1,4 @@
+import SIPDigest
 import Synchronization
 
 /// Failed-authentication throttling against online password guessing (RFC 2617 §4.7

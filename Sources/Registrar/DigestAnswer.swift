@@ -1,3 +1,5 @@
+import SIPDigest
+
 /// The two forms of a digest answer a server accepts (RFC 2617 §3.2.2.1 `request-digest`).
 enum DigestAnswer: Equatable, Sendable {
     /// `qop=auth` (RFC 2617 §3.2.2.1, RFC 7616 §3.4.1, RFC 3261 §22.4):
@@ -37,40 +39,15 @@ enum DigestAnswer: Equatable, Sendable {
 }
 
 extension DigestAuthenticator {
-    /// The expected `response` parameter, lower-case hex (RFC 7616 §3.4.1 with qop=auth;
-    /// RFC 3261 §22.4): H(HA1 ":" nonce ":" nc ":" cnonce ":" "auth" ":" H(method ":" uri)),
-    /// with HA1 = H(HA1 ":" nonce ":" cnonce) for the `-sess` algorithms (RFC 7616 §3.4.2).
+    /// The expected `response` parameter with qop=auth (``DigestComputation/response(ha1:algorithm:method:uri:nonce:nc:cnonce:)``).
     static func response(ha1: [UInt8], algorithm: DigestAlgorithm, method: String, uri: String, nonce: String,
                          nc: String, cnonce: String) -> [UInt8] {
-        let colon = UInt8(ascii: ":")
-        var a1 = Hex.encode(ha1)
-        if algorithm.isSession {
-            a1 = algorithm.hexHash(a1 + [colon] + Array(nonce.utf8) + [colon] + Array(cnonce.utf8))
-        }
-        let ha2 = algorithm.hexHash(Array(method.utf8) + [colon] + Array(uri.utf8))
-        var input = a1
-        input.reserveCapacity(a1.count + nonce.utf8.count + cnonce.utf8.count + ha2.count + 20)
-        input.append(colon)
-        input += nonce.utf8
-        input.append(colon)
-        input += nc.utf8
-        input.append(colon)
-        input += cnonce.utf8
-        input += Array(":auth:".utf8)
-        input += ha2
-        return algorithm.hexHash(input)
+        DigestComputation.response(ha1: ha1, algorithm: algorithm, method: method, uri: uri, nonce: nonce, nc: nc, cnonce: cnonce)
     }
 
-    /// The RFC 2069 form (RFC 2617 §3.2.2.1 when qop is absent): H(HA1 ":" nonce ":" H(method ":" uri)).
+    /// The RFC 2069 form (``DigestComputation/rfc2069Response(ha1:algorithm:method:uri:nonce:)``).
     static func rfc2069Response(ha1: [UInt8], algorithm: DigestAlgorithm, method: String, uri: String,
                                 nonce: String) -> [UInt8] {
-        let colon = UInt8(ascii: ":")
-        let ha2 = algorithm.hexHash(Array(method.utf8) + [colon] + Array(uri.utf8))
-        var input = Hex.encode(ha1)
-        input.append(colon)
-        input += nonce.utf8
-        input.append(colon)
-        input += ha2
-        return algorithm.hexHash(input)
+        DigestComputation.rfc2069Response(ha1: ha1, algorithm: algorithm, method: method, uri: uri, nonce: nonce)
     }
 }

@@ -1,3 +1,4 @@
+import SIPDigest
 import Crypto
 import Logging
 import SIPCore

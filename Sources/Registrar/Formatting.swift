@@ -1,3 +1,4 @@
+import SIPDigest
 import SIPCore
 
 extension Registrar {

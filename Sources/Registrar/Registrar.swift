@@ -1,3 +1,4 @@
+import SIPDigest
 import Logging
 import SIPCore
 import Store

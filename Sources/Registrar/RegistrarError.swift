@@ -1,3 +1,4 @@
+import SIPDigest
 /// The one error type of the Registrar target: a code, a human reason and the SIP status
 /// the request is answered with, plus the header fields that status requires
 /// (Min-Expires for 423, Unsupported for 420, Retry-After for 500 on a store failure).

@@ -40,6 +40,7 @@ public struct FrontEndPolicy: RoutingPolicy {
         if let archive { steps.append(archive) }
         steps += [
             AssertedIdentityStep(peers: peers, distrusted: federations.serverNames),
+            FederationGateStep(identity: identity, federations: federations, peers: peers),
             FollowFlowStep(),
             LocalServerStep(identity: identity, registrar: nil),
         ]

@@ -10,7 +10,10 @@ import SIPCore
 ///    the archive spool (``ArchiveStep``; it never decides itself).
 /// 3. `asserted-identity` — RFC 3325: a trusted peer's (mutual TLS, `--peer`)
 ///    P-Asserted-Identity is believed; from anyone else it is removed.
-/// 4. `home-redirect` — a REGISTER for a user homed on another server: 301 there.
+/// 3a. `federation-gate` — with `--federate`: a foreign originator only from its partner's
+///    edge (verified certificate), a trusted peer, or inside our dialogs; else 403.
+/// 4. `home-redirect` — a REGISTER for a user homed on another server: 301 there, once
+///    the user is authenticated (401 first, as for anyone, when authentication is on).
 /// 5. `presence-dialog` — SUBSCRIBE refreshes inside the presence agent's own dialogs
 ///    (RFC 6665 §4.1.2.2), when presence is on.
 /// 6. `local-server` — requests to our domain with no user part: REGISTER to the registrar
@@ -52,8 +55,11 @@ public struct HomeServerPolicy: RoutingPolicy {
             RoutePreprocessStep(identity: identity),
             AssertedIdentityStep(peers: peers, distrusted: federations.serverNames),
         ]
+        if !federations.isEmpty { steps.append(FederationGateStep(identity: identity, federations: federations, peers: peers)) }
         if let archive { steps.append(archive) }
-        if let homes { steps.append(HomeRedirectStep(identity: identity, homes: homes, router: router)) }
+        if let homes {
+            steps.append(HomeRedirectStep(identity: identity, homes: homes, router: router, authenticator: authenticator))
+        }
         if let presence { steps.append(PresenceDialogStep(identity: identity, presence: presence)) }
         steps.append(LocalServerStep(identity: identity, registrar: registrar,
                                      passedMethods: presence?.roaming == nil ? [] : ["SERVICE"]))

@@ -156,6 +156,11 @@ final class SIPConnectionTable: Sendable {
         }
     }
 
+    /// The open connection for `key`, without starting one (keepalives never connect).
+    func openChannel(for key: Key) -> (any Channel)? {
+        state.withLockedValue { s in s.byKey[key].flatMap { $0.channel.isActive ? $0.channel : nil } }
+    }
+
     func finishPending(_ key: Key) {
         _ = state.withLockedValue { s in s.pending.removeValue(forKey: key) }
     }

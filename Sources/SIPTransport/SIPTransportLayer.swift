@@ -249,6 +249,29 @@ public final class SIPTransportLayer: Sendable {
         }
     }
 
+    /// Sends an RFC 5626 keepalive towards `destination`: on TCP/TLS a CRLFCRLF ping
+    /// (§3.5.1; the peer answers with a CRLF pong, which the decoder skips) on the open
+    /// connection, never opening one, so a failure means the flow is gone (§4.4.1); on UDP a
+    /// CRLFCRLF datagram, which keeps a NAT binding open (servers drop it as non-SIP).
+    public func sendKeepalive(to destination: SIPEndpoint) -> EventLoopFuture<Void> {
+        let ping: [UInt8] = [13, 10, 13, 10]
+        guard state.withLockedValue({ !$0.stopped && $0.shared != nil }) else {
+            return group.next().makeFailedFuture(SIPTransportError(.notRunning, "transport layer not running"))
+        }
+        if destination.transport == .udp {
+            guard let socket = udpSocket(for: destination.address) else {
+                return group.next().makeFailedFuture(SIPTransportError(.noRoute, "no UDP listener for \(destination)"))
+            }
+            return writeDatagram(ping, to: destination.address, on: socket)
+        }
+        let key = SIPConnectionTable.Key(transport: destination.transport, remote: destination.address)
+        let channel = flowChannel(for: destination) ?? table.openChannel(for: key)
+        guard let channel, channel.isActive else {
+            return group.next().makeFailedFuture(SIPTransportError(.connectionClosed, "no open connection to \(destination)"))
+        }
+        return writeStream(ping, on: channel)
+    }
+
     /// Closes one connection (e.g. a flow whose registration ended).
     public func closeConnection(_ id: SIPConnectionID) {
         table.channel(for: id)?.close(promise: nil)

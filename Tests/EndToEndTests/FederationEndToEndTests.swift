@@ -105,6 +105,13 @@ import Testing
         try await stranger.send(Self.message(from: "pat@partner.test", to: "alice@example.com", uaPort: stranger.port,
                                              cseq: 1, callID: "fed-udp", body: "trust me"), to: fp.udpPort)
         #expect(await stranger.response()?.statusCode == 403)
+        // Straight to the home server, past the edge: the partner's domain, or any other, 403.
+        try await stranger.send(Self.message(from: "pat@partner.test", to: "alice@example.com", uaPort: stranger.port,
+                                             cseq: 1, callID: "fed-direct", body: "trust me"), to: hs1.udpPort)
+        #expect(await stranger.response()?.statusCode == 403)
+        try await stranger.send(Self.message(from: "eve@elsewhere.test", to: "alice@example.com", uaPort: stranger.port,
+                                             cseq: 1, callID: "fed-direct-2", body: "trust me"), to: hs1.udpPort)
+        #expect(await stranger.response()?.statusCode == 403)
         // Our own user's name claimed at the edge: FP routes it to HS1, which challenges it.
         try await stranger.send(Self.message(from: "alice@example.com", to: "alice@example.com", uaPort: stranger.port,
                                              cseq: 1, callID: "fed-spoof", body: "trust me"), to: fp.udpPort)

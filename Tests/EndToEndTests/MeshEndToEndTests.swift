@@ -77,11 +77,19 @@ import Testing
         try await alice.answer(atAlice, 200, to: fe.udpPort)
         #expect(try await reply.value?.statusCode == 200)
 
-        // A REGISTER for bob at HS1: 301 to HS2.
+        // A REGISTER for bob at HS1: challenged like any (no hint where bob is homed), then,
+        // authenticated as bob, 301 to HS2.
         let stray = try await TestUA(group: testEventLoops)
         try await stray.send(SIPText.register(user: "bob", domain: "example.com", uaPort: stray.port, cseq: 1,
-                                              callID: "reg-bob-at-hs1"), to: hs1.udpPort)
-        let moved = try #require(await stray.response())
+                                              callID: "reg-bob-at-hs1-probe"), to: hs1.udpPort)
+        let probed = try #require(await stray.response())
+        #expect(probed.statusCode == 401)
+        #expect(probed.headers.first("Contact") == nil)
+        let moved = try #require(try await stray.sendAuthenticated(to: hs1.udpPort, user: "bob", password: "pw-bob",
+                                                                   method: "REGISTER", uri: "sip:example.com") { cseq, auth in
+            SIPText.register(user: "bob", domain: "example.com", uaPort: stray.port, cseq: cseq,
+                             callID: "reg-bob-at-hs1", authorization: auth)
+        })
         #expect(moved.statusCode == 301)
         #expect(moved.headers.first("Contact")?.contains(":\(hs2Port);transport=tls") == true)
 

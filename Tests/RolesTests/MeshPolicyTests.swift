@@ -79,10 +79,29 @@ struct FakeHomes: HomeLookup {
 
 
         """)
-        var context = RoutingContext(request: register, source: RequestSource(transport: .udp, host: "198.51.100.1", port: 5060))
+        let source = RequestSource(transport: .udp, host: "198.51.100.1", port: 5060)
+        // Without credentials: challenged like anyone, so a prober learns neither who exists
+        // nor where they are homed.
+        var context = RoutingContext(request: register, source: source)
+        guard case .answerLocally(let challenge) = home().decide(&context) else { Issue.record("not challenged"); return }
+        #expect(challenge.statusCode == 407)  // the fake authenticator's challenge
+        // Authenticated as bob: 301 to bob's home.
+        var answered = register
+        answered.headers.append("Proxy-Authorization", "bob@example.com")
+        context = RoutingContext(request: answered, source: source)
         guard case .respond(let answer) = home().decide(&context) else { Issue.record("not answered"); return }
         #expect(answer.status == 301)
         #expect(answer.headers.first?.value == "<sip:192.0.2.22:5061;transport=tls>")
+        // Authenticated as someone else: no redirect for bob.
+        var other = register
+        other.headers.append("Proxy-Authorization", "alice@example.com")
+        context = RoutingContext(request: other, source: source)
+        guard case .respond(let refused) = home().decide(&context) else { Issue.record("not refused"); return }
+        #expect(refused.status == 403)
+        // Authentication off (labs): redirected at once.
+        context = RoutingContext(request: register, source: source)
+        guard case .respond(let open) = home(auth: false).decide(&context) else { Issue.record("not answered"); return }
+        #expect(open.status == 301)
     }
 
     @Test func flowTokensRoundTripAndCannotBeForged() throws {
@@ -136,6 +155,8 @@ struct FakeHomes: HomeLookup {
                                                                             tlsPeerNames: ["edge.partner.test"]))
         guard case .forward(let inbound) = fp.decide(&context) else { Issue.record("partner refused"); return }
         #expect(inbound.targets.first?.destination?.tlsServerName == "fe.example.test")
+        // The partner's certificate vouches for pat: asserted to our peers.
+        #expect(inbound.request.headers.first("P-Asserted-Identity") == "<sip:pat@partner.test>")
         // The same From over plain UDP, or from another certificate: 403.
         context = RoutingContext(request: fromPartner, source: RequestSource(transport: .udp, host: "203.0.113.5", port: 5060))
         #expect(fp.decide(&context) == .respond(StatusAnswer(403, "Untrusted Domain")))
@@ -143,6 +164,36 @@ struct FakeHomes: HomeLookup {
         stranger.headers.replace("From", with: "<sip:x@stranger.test>;tag=s")
         context = RoutingContext(request: stranger, source: RequestSource(transport: .udp, host: "203.0.113.6", port: 5060))
         #expect(fp.decide(&context) == .respond(StatusAnswer(403, "Untrusted Domain")))
+    }
+
+    /// A home server with `--federate`, reached directly: a partner's users only from the
+    /// partner's edge certificate or through our own peers; other foreign domains never.
+    @Test func homeServerWithFederationRefusesForeignOriginatorsReachingItDirectly() throws {
+        let withPartner = PeerTable([PeerServer(spec: "fp.example.test=tls:192.0.2.30:5061")!])
+        let policy = HomeServerPolicy(identity: identity, registrar: FakeRegistrar(),
+                                      location: FakeLocation(table: ["carol@example.com": .noBindings]),
+                                      authenticator: FakeAuthenticator(), peers: withPartner,
+                                      federations: try DomainRoutes(["partner.test=edge.partner.test"], option: "federate"))
+        func decide(from: String, _ source: RequestSource) throws -> RoutingDecision {
+            var request = try message(to: "carol")
+            request.headers.replace("From", with: "<sip:\(from)>;tag=x")
+            var context = RoutingContext(request: request, source: source)
+            return policy.decide(&context)
+        }
+        let udp = RequestSource(transport: .udp, host: "203.0.113.9", port: 5060)
+        let refused = RoutingDecision.respond(StatusAnswer(403, "Untrusted Domain"))
+        #expect(try decide(from: "pat@partner.test", udp) == refused)
+        #expect(try decide(from: "x@stranger.test", udp) == refused)
+        let otherCertificate = RequestSource(transport: .tls, host: "203.0.113.9", port: 5061, tlsPeerNames: ["evil.partner.test"])
+        #expect(try decide(from: "pat@partner.test", otherCertificate) == refused)
+        // The partner's edge itself, or our forwarding proxy (a peer): on to the location step.
+        let edge = RequestSource(transport: .tls, host: "203.0.113.5", port: 5061, tlsPeerNames: ["edge.partner.test"])
+        #expect(try decide(from: "pat@partner.test", edge) != refused)
+        let ourEdge = RequestSource(transport: .tls, host: "192.0.2.30", port: 40000, tlsPeerNames: ["fp.example.test"])
+        #expect(try decide(from: "pat@partner.test", ourEdge) != refused)
+        // Our own users are not the gate's business (they are authenticated).
+        if case .answerLocally(let r) = try decide(from: "alice@example.com", udp) { #expect(r.statusCode == 407) }
+        else { Issue.record("our user not challenged") }
     }
 
     /// A partner's edge is reachable like a peer but outside the trust domain: its

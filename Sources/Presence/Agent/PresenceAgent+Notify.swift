@@ -10,6 +10,8 @@ struct PendingNotify {
     let destination: SIPDestination
     /// A final NOTIFY (terminated): its answer changes nothing.
     let final: Bool
+    /// The next hop whose pacing slot it holds (0: none, as for a final NOTIFY).
+    var hop: HopPacing.Hop = 0
 }
 
 /// RFC 6665 §4.2.2: the notifier's NOTIFYs, their throttling and their failures.
@@ -23,9 +25,47 @@ extension PresenceAgent {
             sub.notifyWanted = true
             return nil
         }
-        guard let notify = makeNotify(sub, &s, now: now, terminated: nil, parsed: parsed) else { return nil }
+        // Per-hop pacing: over a full hop the subscription waits its turn (once), and its
+        // latest state goes when an answer frees a slot.
+        guard s.pacing.acquire(sub.hop) else {
+            sub.notifyWanted = true
+            if !sub.waitingForHop {
+                sub.waitingForHop = true
+                s.pacing.wait(sub.id, on: sub.hop)
+            }
+            return nil
+        }
+        guard var notify = makeNotify(sub, &s, now: now, terminated: nil, parsed: parsed) else {
+            s.pacing.release(sub.hop)
+            return nil
+        }
+        let hop = HopPacing.hop(notify.destination)
+        if hop != sub.hop {  // the first NOTIFY, or a new route: the slot moves to the real hop
+            s.pacing.release(sub.hop)
+            sub.hop = hop
+            _ = s.pacing.acquire(hop)  // may go one over the limit, once per subscription
+        }
+        notify.hop = hop
         sub.notifiesInFlight += 1
         return notify
+    }
+
+    /// A NOTIFY towards `hop` is answered (or failed): its slot goes to the subscriptions
+    /// waiting longest for that hop.
+    func releaseHop(_ hop: HopPacing.Hop, _ s: inout State, now: Int64, _ sends: inout [PendingNotify]) {
+        s.pacing.release(hop)
+        drainHop(hop, &s, now: now, &sends)
+    }
+
+    /// NOTIFYs for the subscriptions waiting for `hop`, while it has free slots.
+    func drainHop(_ hop: HopPacing.Hop, _ s: inout State, now: Int64, _ sends: inout [PendingNotify]) {
+        while let id = s.pacing.nextWaiting(hop) {
+            guard let sub = s.subscriptions[id] else { continue }
+            sub.waitingForHop = false
+            guard sub.notifyWanted, Int(sub.notifiesInFlight) < window(sub) else { continue }
+            sub.notifyWanted = false
+            if let notify = requestNotify(sub, &s, now: now) { sends.append(notify) }
+        }
     }
 
     /// How many NOTIFYs of `sub` may be unanswered at once: over UDP one (a second could
@@ -83,25 +123,36 @@ extension PresenceAgent {
     /// Every how many NOTIFYs a subscription's CSeq is written; a restore adds twice this.
     static let seqPersistInterval: UInt32 = 64
 
-    /// Starts the NOTIFYs' client transactions (outside the lock).
+    /// Starts the NOTIFYs' client transactions (outside the lock). A NOTIFY that fails at
+    /// once may free a pacing slot for another: that one joins this loop's work list, so a
+    /// hop's whole queue failing does not recurse.
     func send(_ notifies: [PendingNotify]) {
         guard !notifies.isEmpty, let layer = state.withLock({ $0.layer }) else { return }
-        for notify in notifies {
+        var work = notifies
+        var next = 0
+        while next < work.count {
+            let notify = work[next]
+            next += 1
             let id = notify.subscriptionID
             let final = notify.final
+            let hop = notify.hop
             do {
                 try layer.start(notify.request, to: notify.destination) { [self] report in
                     guard !final, case .outcome(let outcome) = report else { return }
-                    notifyAnswered(id, outcome)
+                    notifyAnswered(id, outcome, hop: hop)
                 }
             } catch where error.status == 503 {
                 // The transaction table is full: not the watcher's fault. Its latest state
                 // goes out with the next sweep.
                 logger.debug("NOTIFY deferred", metadata: ["sip.error": "\(error)", "presence.subscription": "\(id)"])
-                if !final { deferNotify(id) }
+                if !final { deferNotify(id, hop: hop) }
             } catch {
                 logger.warning("NOTIFY not sent", metadata: ["sip.error": "\(error)", "presence.subscription": "\(id)"])
-                if !final { notifyAnswered(id, .failed(error)) }
+                if !final { work += answered(id, .failed(error), hop: hop) }
+            }
+            if next >= 4096, next * 2 >= work.count {  // keep the list short on a long run
+                work.removeFirst(next)
+                next = 0
             }
         }
     }
@@ -112,19 +163,22 @@ extension PresenceAgent {
     /// failure (a connection that closed under a burst, a refused connection) is not the
     /// watcher's answer: the latest state is retried by the next sweeps, and the
     /// subscription ends only after ``maxTransportFailures`` in a row.
-    func notifyAnswered(_ id: String, _ outcome: ClientTransactionOutcome) {
+    func notifyAnswered(_ id: String, _ outcome: ClientTransactionOutcome, hop: HopPacing.Hop = 0) {
+        send(answered(id, outcome, hop: hop))
+    }
+
+    /// `notifyAnswered` under the lock: the NOTIFYs to send next.
+    func answered(_ id: String, _ outcome: ClientTransactionOutcome, hop: HopPacing.Hop) -> [PendingNotify] {
         let now = environment.clock.now()
         var sends: [PendingNotify] = []
         state.withLock { s in
+            if case .response(let response) = outcome, response.statusCode < 200 { return }  // still in flight
+            releaseHop(hop, &s, now: now, &sends)
             guard let sub = s.subscriptions[id] else { return }
             if sub.notifiesInFlight > 0 { sub.notifiesInFlight -= 1 }
             var failed = false
             switch outcome {
             case .response(let response):
-                if response.statusCode < 200 {
-                    sub.notifiesInFlight += 1  // still in flight
-                    return
-                }
                 if response.statusCode >= 300 { failed = response.headers.first("Retry-After") == nil }
                 if !failed { sub.transportFailures = 0 }
             case .failed(let error) where error.code != .timeout:
@@ -153,12 +207,14 @@ extension PresenceAgent {
                 if let notify = requestNotify(sub, &s, now: now) { sends.append(notify) }
             }
         }
-        send(sends)
+        return sends
     }
 
-    /// A NOTIFY that could not start: its state is wanted again, sent by the next sweep.
-    func deferNotify(_ id: String) {
+    /// A NOTIFY that could not start: its state is wanted again, sent by the next sweep
+    /// (which also hands its pacing slot on: the table is full now).
+    func deferNotify(_ id: String, hop: HopPacing.Hop = 0) {
         state.withLock { s in
+            s.pacing.release(hop)
             guard let sub = s.subscriptions[id] else { return }
             if sub.notifiesInFlight > 0 { sub.notifiesInFlight -= 1 }
             sub.notifyWanted = true
@@ -174,6 +230,7 @@ extension PresenceAgent {
 
     /// The sweep's retry of deferred NOTIFYs (latest state only).
     func retryDeferred(_ s: inout State, now: Int64, _ sends: inout [PendingNotify]) {
+        for hop in s.pacing.waitingHops { drainHop(hop, &s, now: now, &sends) }
         guard !s.deferred.isEmpty else { return }
         var ids: [String] = []
         ids.reserveCapacity(min(s.deferred.count, Self.maxRetriesPerSweep))

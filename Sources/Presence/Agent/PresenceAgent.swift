@@ -34,6 +34,9 @@ public final class PresenceAgent: Sendable {
         public var retryAfter: Int = 5
         /// NOTIFYs in flight per subscription over TCP/TLS (pipelined, in order); over UDP one.
         public var maxNotifiesInFlight: Int = 8
+        /// NOTIFYs in flight towards one next hop, over all its subscriptions (``HopPacing``):
+        /// a fan-out larger than this waits for answers instead of outrunning Timer F.
+        public var maxNotifiesInFlightPerHop: Int = 4096
         /// Digest authentication is on: a PUBLISH must come from the authenticated presentity
         /// (403 otherwise), and a watcher nobody authenticated (a foreign From, which this
         /// server cannot verify until federation vouches for it) gets one fetch showing the
@@ -88,6 +91,8 @@ public final class PresenceAgent: Sendable {
         /// Subscriptions whose NOTIFY could not start (the transaction table was full): the
         /// sweep sends their latest state.
         var deferred: Set<String> = []
+        /// NOTIFYs in flight per next hop, and the subscriptions waiting for one.
+        var pacing: HopPacing
         var layer: TransactionLayer?
     }
 
@@ -114,7 +119,8 @@ public final class PresenceAgent: Sendable {
         self.journal = journal
         self.logger = logger
         contactURIs = (environment.contactURI(.udp), environment.contactURI(.tcp), environment.contactURI(.tls))
-        state = Mutex(State(sweptUntil: environment.clock.now()))
+        state = Mutex(State(sweptUntil: environment.clock.now(),
+                            pacing: HopPacing(limit: configuration.maxNotifiesInFlightPerHop)))
     }
 
     /// The transaction layer NOTIFYs are sent through (set once the server is assembled).

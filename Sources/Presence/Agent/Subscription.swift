@@ -114,6 +114,10 @@ final class Subscription {
     /// one more NOTIFY carrying the latest state.
     var notifiesInFlight: UInt8 = 0
     var notifyWanted = false
+    /// The next hop its NOTIFYs last went to (``HopPacing``; 0 before the first), and
+    /// whether it waits in that hop's queue.
+    var hop: HopPacing.Hop = 0
+    var waitingForHop = false
     /// NOTIFYs go over a transport that keeps them in order (TCP, TLS).
     var reliable = false
     /// NOTIFYs lost to the transport in a row (a connection closed or refused); a few are

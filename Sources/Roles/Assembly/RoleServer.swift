@@ -73,12 +73,15 @@ public final class RoleServer: Service, Sendable {
     public let archiving: Archiving?
     /// `--metrics`: the HTTP endpoint; nil when off.
     let metricsEndpoint: MetricsEndpoint?
+    /// RFC 3263 lookups for next hops that are no peer; its socket closes when `run` ends.
+    let dns: DNSResolver
     let logger: Logger
 
     init(listeners: [ListenAddress], identity: ProxyIdentity, policy: any RoutingPolicy, server: SIPServer,
          store: SQLiteStore, directory: UserDirectory, table: LocationTable, presence: PresenceAgent,
          roaming: RoamingAgent, journal: PresenceJournal, archiving: Archiving?, metrics: MetricsEndpoint?,
-         logger: Logger) {
+         dns: DNSResolver, logger: Logger) {
+        self.dns = dns
         self.archiving = archiving
         self.metricsEndpoint = metrics
         self.presence = presence
@@ -229,7 +232,7 @@ public final class RoleServer: Service, Sendable {
         }
         return RoleServer(listeners: listeners, identity: identity, policy: policy, server: server, store: store,
                           directory: directory, table: table, presence: presence, roaming: roaming, journal: journal,
-                          archiving: archiving, metrics: endpoint, logger: logger)
+                          archiving: archiving, metrics: endpoint, dns: dns, logger: logger)
     }
 
     /// The presence agent over the store's in-memory tables, its state restored.
@@ -308,6 +311,7 @@ public final class RoleServer: Service, Sendable {
             group.cancelAll()
         }
         archiving?.close()
+        try? await dns.shutdown()
         try? store.close()
         logger.info("server stopped")
     }

@@ -1,4 +1,5 @@
 import SIPCore
+import Store
 
 /// Where a static route or a federation points: a named server (a `--peer`, else resolved
 /// with DNS, always mutual TLS) or an address (`tls:HOST:PORT`, `tcp:…`, `udp:…`).
@@ -86,7 +87,8 @@ public struct FollowRouteStep: RoutingStep {
 /// routing table; no authentication; always proxies, never redirects"):
 /// 1. a Request-URI in a federated partner domain goes to that partner's server (mutual TLS);
 /// 2. a request from a partner domain must come over TLS from that partner's server (its
-///    verified certificate carries the server's name), then goes by its Request-URI domain;
+///    verified certificate carries the server's name), then goes by its Request-URI domain,
+///    its From asserted (P-Asserted-Identity) to our peers;
 /// 3. with federation configured, any other foreign originator is refused (403);
 /// 4. otherwise the originator's (From) domain picks the route, `*` the default; no route: 404.
 /// REGISTER gets a Path naming the client's flow (RFC 3327), so that requests for the client
@@ -115,6 +117,11 @@ public struct StaticRouteStep: RoutingStep {
         } else if let partner = federations[fromDomain] {
             guard partner.isPresented(by: context.source.tlsPeerNames, peers: router.peers) else {
                 return .respond(StatusAnswer(403, "Untrusted Domain"))
+            }
+            // The partner's certificate vouches for its domain's users: we assert the From to
+            // our peers (RFC 3325), so a home server can treat the partner's watcher as known.
+            if let from = request.from?.uri.sipURI, let user = from.user {
+                AssertedIdentityStep.assert(AOR.normalize("\(user)@\(from.host)"), in: &request)
             }
             guard let route = routes[targetDomain] ?? routes["*"] else { return .respond(StatusAnswer(404)) }
             server = route

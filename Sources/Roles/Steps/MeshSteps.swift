@@ -105,17 +105,25 @@ public struct PeerRouter: Sendable {
 }
 
 /// Home server: a REGISTER for a user the directory homes on another server is redirected
-/// there (301, the home server's URI in Contact), as LCS 2003 did.
+/// there (301, the home server's URI in Contact), as LCS 2003 did. With authentication on,
+/// the REGISTER is authenticated first (401, as the registrar answers for users homed here
+/// and for unknown users alike), so the redirect tells only the user itself, or a trusted
+/// peer asserting it, where it is homed: an unauthenticated prober learns nothing about who
+/// exists or where.
 public struct HomeRedirectStep: RoutingStep {
     public let name = "home-redirect"
     public let identity: ProxyIdentity
     public let homes: any HomeLookup
     public let router: PeerRouter
+    /// Nil when authentication is off (`--auth off`): the redirect is answered at once.
+    public let authenticator: (any RequestAuthenticator)?
 
-    public init(identity: ProxyIdentity, homes: any HomeLookup, router: PeerRouter) {
+    public init(identity: ProxyIdentity, homes: any HomeLookup, router: PeerRouter,
+                authenticator: (any RequestAuthenticator)? = nil) {
         self.identity = identity
         self.homes = homes
         self.router = router
+        self.authenticator = authenticator
     }
 
     public func process(_ context: inout RoutingContext) -> RoutingDecision? {
@@ -123,6 +131,19 @@ public struct HomeRedirectStep: RoutingStep {
         guard request.method == .register, request.headers.first("Route") == nil,
               identity.isResponsible(for: request.uri), let to = request.to?.uri.sipURI,
               let home = homes.otherHome(of: to, identity: identity) else { return nil }
+        if let authenticator, context.authenticatedUser == nil {
+            switch authenticator.authenticate(request, source: context.source) {
+            case .authenticated(let aor):
+                guard let user = to.user, AOR.normalize("\(user)@\(to.host)") == aor else {
+                    return .respond(StatusAnswer(403, "Identity Mismatch"))
+                }
+                context.authenticatedUser = aor
+            case .answer(let challenge):
+                return .answerLocally(challenge)
+            case .refused(let answer):
+                return .respond(answer)
+            }
+        }
         return .respond(StatusAnswer(301, "Moved Permanently",
                                      headers: [SIPHeaderField(name: "Contact", value: router.contact(forServer: home))]))
     }
@@ -218,5 +239,35 @@ extension ProxyIdentity {
         case .tcp: return "<sip:\(token)@\(h):\(port);transport=tcp;lr>"
         case .tls: return "<sip:\(token)@\(h):\(port);transport=tls;lr>"
         }
+    }
+}
+
+/// Home server and front-end with `--federate`: a request from a foreign domain is taken only
+/// from that partner's edge (its verified certificate carries the server's name), from a
+/// trusted peer (our own edge, which checked it), or inside a dialog we record-routed; any
+/// other foreign originator is refused (403), so nobody reaching a server directly can speak
+/// for a partner's users, nor for a domain that is no partner. Without `--federate` foreign
+/// originators are left to the other steps, as a plain SIP server does.
+public struct FederationGateStep: RoutingStep {
+    public let name = "federation-gate"
+    public let identity: ProxyIdentity
+    public let federations: DomainRoutes
+    public let peers: PeerTable
+
+    public init(identity: ProxyIdentity, federations: DomainRoutes, peers: PeerTable) {
+        self.identity = identity
+        self.federations = federations
+        self.peers = peers
+    }
+
+    public func process(_ context: inout RoutingContext) -> RoutingDecision? {
+        guard !federations.isEmpty, !context.isInOwnDialog, context.trustedPeer == nil,
+              let fromDomain = context.request.from?.uri.sipURI?.host.lowercased(),
+              !identity.domains.contains(fromDomain) else { return nil }
+        if let partner = federations[fromDomain], partner.isPresented(by: context.source.tlsPeerNames, peers: peers) {
+            return nil
+        }
+        if context.request.method == .ack { return .drop("ACK from an untrusted foreign domain") }
+        return .respond(StatusAnswer(403, "Untrusted Domain"))
     }
 }

@@ -134,6 +134,8 @@ final class AgentHarness: Sendable {
         for notify in all.dropFirst(start) { answer(notify, 200) }
     }
     private let answeredCount = Mutex(0)
+    /// After `transport.clear()`: `answerAll` counts from the start again.
+    func resetAnswered() { answeredCount.withLock { $0 = 0 } }
 
     func close() async throws {
         await journal.flush()

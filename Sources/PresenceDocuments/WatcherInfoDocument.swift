@@ -147,7 +147,7 @@ public struct Watcher: Hashable, Sendable {
     }
 
     /// The `watcher` element, attributes in the RFC 3858 §5 example's order.
-    var element: XML.Element {
+    package var element: XML.Element {
         var attributes = [XML.Attribute(name: "id", value: id), XML.Attribute(name: "status", value: status.rawValue),
                           XML.Attribute(name: "event", value: event.rawValue)]
         if let displayName { attributes.append(XML.Attribute(name: "display-name", value: displayName)) }

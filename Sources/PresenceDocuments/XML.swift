@@ -125,9 +125,9 @@ public enum XML {
     public static let xmlNamespace = "http://www.w3.org/XML/1998/namespace"
 
     /// XML white space (XML 1.0 §2.3, S).
-    static func isWhitespace(_ c: Character) -> Bool { c == " " || c == "\t" || c == "\n" || c == "\r" }
+    package static func isWhitespace(_ c: Character) -> Bool { c == " " || c == "\t" || c == "\n" || c == "\r" }
 
-    static func trimmed(_ s: String) -> String {
+    package static func trimmed(_ s: String) -> String {
         guard let start = s.firstIndex(where: { !isWhitespace($0) }),
               let end = s.lastIndex(where: { !isWhitespace($0) }) else { return "" }
         return String(s[start...end])

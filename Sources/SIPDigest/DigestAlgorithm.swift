@@ -48,10 +48,10 @@ public enum DigestHA1 {
 }
 
 /// Lower-case hex, as digest computations use it.
-enum Hex {
-    static let digits = Array("0123456789abcdef".utf8)
+package enum Hex {
+    package static let digits = Array("0123456789abcdef".utf8)
 
-    static func encode(_ bytes: some Sequence<UInt8>) -> [UInt8] {
+    package static func encode(_ bytes: some Sequence<UInt8>) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(64)
         for b in bytes {
@@ -61,10 +61,10 @@ enum Hex {
         return out
     }
 
-    static func string(_ bytes: some Sequence<UInt8>) -> String { String(decoding: encode(bytes), as: UTF8.self) }
+    package static func string(_ bytes: some Sequence<UInt8>) -> String { String(decoding: encode(bytes), as: UTF8.self) }
 
     /// Decodes hex (either case); nil on odd length or a non-hex digit.
-    static func decode(_ text: some StringProtocol) -> [UInt8]? {
+    package static func decode(_ text: some StringProtocol) -> [UInt8]? {
         let utf8 = Array(text.utf8)
         guard utf8.count % 2 == 0 else { return nil }
         var out: [UInt8] = []
@@ -78,7 +78,7 @@ enum Hex {
         return out
     }
 
-    static func nibble(_ c: UInt8) -> UInt8? {
+    package static func nibble(_ c: UInt8) -> UInt8? {
         switch c {
         case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
         case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
@@ -97,7 +97,7 @@ public func constantTimeEquals(_ a: [UInt8], _ b: [UInt8]) -> Bool {
 }
 
 extension StringProtocol {
-    func caseInsensitiveEquals(_ other: some StringProtocol) -> Bool {
+    package func caseInsensitiveEquals(_ other: some StringProtocol) -> Bool {
         let a = utf8, b = other.utf8
         guard a.count == b.count else { return false }
         for (x, y) in zip(a, b) where x != y {

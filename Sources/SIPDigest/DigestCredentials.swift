@@ -43,7 +43,7 @@ public struct DigestResponse: Hashable, Sendable {
     }
 
     /// `Digest` + auth-params (RFC 3261 §25.1 `digest-cln`), unquoted; nil when malformed.
-    static func parameters(_ text: String) -> [(String, String)]? {
+    package static func parameters(_ text: String) -> [(String, String)]? {
         let b = Array(text.utf8)
         var i = 0
         func skipWS() { while i < b.count, b[i] == 0x20 || b[i] == 0x09 || b[i] == 0x0d || b[i] == 0x0a { i += 1 } }

@@ -1,6 +1,6 @@
 /// The client side of digest (RFC 3261 §22.2, RFC 7616 §3.4, RFC 8760): the credentials a
-/// user agent sends in answer to a 401/407 challenge. Used by the demo watcher and by
-/// anything in the package that acts as a UAC.
+/// user agent sends in answer to a 401/407 challenge. Used by the demo watcher, the
+/// `SIPUserAgent` library and anything else in the package that acts as a UAC.
 public enum DigestClient {
     /// The `Authorization` / `Proxy-Authorization` value answering `challenge` (the value
     /// of a `WWW-Authenticate` / `Proxy-Authenticate` header), with `qop=auth` when the
@@ -22,11 +22,11 @@ public enum DigestClient {
             let nc = String(nonceCount, radix: 16)
             let ncText = String(repeating: "0", count: max(0, 8 - nc.count)) + nc
             let cnonce = cnonce ?? String(UInt64.random(in: 1...UInt64.max), radix: 16)
-            let response = DigestAuthenticator.response(ha1: ha1, algorithm: algorithm, method: method, uri: uri,
+            let response = DigestComputation.response(ha1: ha1, algorithm: algorithm, method: method, uri: uri,
                                                         nonce: nonce, nc: ncText, cnonce: cnonce)
             text += ", response=\"\(String(decoding: response, as: UTF8.self))\", qop=auth, nc=\(ncText), cnonce=\"\(cnonce)\""
         } else {
-            let response = DigestAuthenticator.rfc2069Response(ha1: ha1, algorithm: algorithm, method: method, uri: uri,
+            let response = DigestComputation.rfc2069Response(ha1: ha1, algorithm: algorithm, method: method, uri: uri,
                                                                nonce: nonce)
             text += ", response=\"\(String(decoding: response, as: UTF8.self))\""
         }
