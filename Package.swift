@@ -25,8 +25,10 @@ let package = Package(
         .executable(name: "home-server", targets: ["home-server"]),
         .executable(name: "front-end", targets: ["front-end"]),
         .executable(name: "forwarding-proxy", targets: ["forwarding-proxy"]),
+        // Examples/: programs that use the library as a package user would.
         .executable(name: "echo-bot", targets: ["echo-bot"]),
         .executable(name: "presence-watch", targets: ["presence-watch"]),
+        .executable(name: "custom-policy-server", targets: ["custom-policy-server"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -47,6 +49,9 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         // The central archive of many servers (`--archive postgresql://...`).
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        // `swift package generate-documentation` (scripts/docs): the DocC catalogs of
+        // SIPCore and Roles. A command plugin only: nothing of it is linked into a product.
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.5.0"),
     ],
     targets: [
         // Message grammar: pure value types, no NIO.
@@ -198,6 +203,16 @@ let package = Package(
             path: "Examples/presence-watch",
             exclude: ["README.md"]
         ),
+        // Examples/custom-policy-server (its README): a home server with a routing step of
+        // the user's own, an out-of-office auto-reply. The step is a library so tests use it.
+        .target(
+            name: "OutOfOffice",
+            dependencies: ["Roles", "SIPCore", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                           .product(name: "Configuration", package: "swift-configuration")],
+            path: "Examples/custom-policy-server/OutOfOffice"
+        ),
+        .executableTarget(name: "custom-policy-server", dependencies: ["OutOfOffice", "Roles"],
+                          path: "Examples/custom-policy-server/Server"),
         // Test helpers shared by test targets (a real dnsmasq for RFC 3263 tests).
         .target(name: "SIPTestSupport", dependencies: [.product(name: "NIOCore", package: "swift-nio")],
                 path: "Tests/SIPTestSupport"),
@@ -247,7 +262,7 @@ let package = Package(
             name: "EndToEndTests",
             dependencies: [
                 "Roles", "SIPTransport", "SIPTransaction", "Store", "Registrar", "SIPCore", "SIPDialog", "Presence", "Archive",
-                "ArchivePostgres", "StorePostgres", "SIPTestSupport",
+                "ArchivePostgres", "StorePostgres", "SIPTestSupport", "OutOfOffice",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),

@@ -21,8 +21,15 @@ import SIPCore
 public struct FrontEndPolicy: RoutingPolicy {
     public let chain: StepChain
 
-    /// - Parameter authenticator: nil when authentication is off (`--auth off`): the claimed
-    ///   originator is believed, as in a closed lab.
+    /// - Parameters:
+    ///   - identity: who this server is (its names, domains and listeners).
+    ///   - authenticator: nil when authentication is off (`--auth off`): the claimed
+    ///     originator is believed, as in a closed lab.
+    ///   - homes: which server each user is homed on (the directory).
+    ///   - peers: the known servers of the mesh (`--peer`), the trust domain.
+    ///   - mode: proxy to the originator's home server, or redirect the client there.
+    ///   - federations: partner domains and their edges (`--federate`).
+    ///   - archive: the archive step (`--archive`); nil when archiving is off.
     public init(identity: ProxyIdentity, authenticator: (any RequestAuthenticator)?, homes: any HomeLookup,
                 peers: PeerTable, mode: FrontEndMode, federations: DomainRoutes = DomainRoutes(),
                 archive: ArchiveStep? = nil) {

@@ -15,7 +15,10 @@ public final class HomeServer: Service, Sendable {
 
     /// Opens the store and binds the listeners; throws (with a one-line reason) when it
     /// cannot: store unusable, port taken, unreadable certificate.
-    /// - Parameter drainTimeout: the longest a graceful stop waits for in-flight transactions.
+    /// - Parameters:
+    ///   - settings: the resolved settings (data folder, domains, listeners, TLS, auth...).
+    ///   - logger: the server's logger.
+    ///   - drainTimeout: the longest a graceful stop waits for in-flight transactions.
     public static func start(settings: ServerSettings, logger: Logger,
                              drainTimeout: Duration = .seconds(32)) async throws -> HomeServer {
         HomeServer(server: try await RoleServer.start(settings: settings, logger: logger, drainTimeout: drainTimeout,

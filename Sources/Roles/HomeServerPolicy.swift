@@ -34,9 +34,17 @@ import SIPCore
 public struct HomeServerPolicy: RoutingPolicy {
     public let chain: StepChain
 
-    /// - Parameter authenticator: nil when authentication is off (`--auth off`).
-    /// - Parameter presence: the presence agent; nil leaves SUBSCRIBE and PUBLISH to the
-    ///   location step (proxied to the user's devices).
+    /// - Parameters:
+    ///   - identity: who this server is (its names, domains and listeners).
+    ///   - registrar: the registrar the `local-server` step hands REGISTER to.
+    ///   - location: the bindings the `location` step forks to.
+    ///   - authenticator: nil when authentication is off (`--auth off`).
+    ///   - presence: the presence agent; nil leaves SUBSCRIBE and PUBLISH to the
+    ///     location step (proxied to the user's devices).
+    ///   - peers: the known servers of the mesh (`--peer`), the trust domain.
+    ///   - homes: which server each user is homed on; nil when every user is homed here.
+    ///   - federations: partner domains and their edges (`--federate`).
+    ///   - archive: the archive step (`--archive`); nil when archiving is off.
     public init(identity: ProxyIdentity, registrar: any RegistrarService, location: any LocationService,
                 authenticator: (any RequestAuthenticator)?, presence: PresenceService? = nil,
                 peers: PeerTable = PeerTable(), homes: (any HomeLookup)? = nil, federations: DomainRoutes = DomainRoutes(),
@@ -67,8 +75,26 @@ public struct HomeServerPolicy: RoutingPolicy {
         chain = StepChain(steps)
     }
 
+    init(chain: StepChain) { self.chain = chain }
+
     /// The names of the steps, in order (for logs and tests).
-    public var stepNames: [String] { chain.steps.map(\.name) }
+    public var stepNames: [String] { chain.stepNames }
+
+    /// The same policy with `steps` of a package user's own placed just before the built-in
+    /// step named `stepName` (one of ``stepNames``); the built-in steps are unchanged.
+    ///
+    /// `"location"` is the usual place for a step about delivery to a user homed here: by
+    /// then the request is validated, its originator authenticated (when authentication is
+    /// on), and it is addressed to a user of ours whose devices the `location` step forks to.
+    ///
+    /// ```swift
+    /// let policy = try HomeServerRole.homeServerPolicy(services)
+    ///     .inserting([OutOfOfficeStep(...)], before: "location")
+    /// ```
+    /// - Throws: ``RolesError`` (`badConfiguration`) when no step has that name.
+    public func inserting(_ steps: [any RoutingStep], before stepName: String) throws(RolesError) -> HomeServerPolicy {
+        HomeServerPolicy(chain: try chain.inserting(steps, before: stepName))
+    }
 
     public func decide(_ context: inout RoutingContext) -> RoutingDecision {
         chain.decide(&context)

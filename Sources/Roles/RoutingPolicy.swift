@@ -149,6 +149,26 @@ public struct StepChain: RoutingPolicy {
         }
         return .respond(StatusAnswer(404))
     }
+
+    /// The names of the steps, in order (for logs and tests).
+    public var stepNames: [String] { steps.map(\.name) }
+
+    /// A copy of the chain with `extra` placed just before the step named `stepName`: how a
+    /// package user adds a step of their own to a role's policy without copying it (the
+    /// modern form of LCS 2003's server application API).
+    ///
+    /// The steps keep their order; `extra` see the context exactly as the step named
+    /// `stepName` would have seen it, and that step runs after them when they all pass.
+    /// - Throws: ``RolesError`` (`badConfiguration`) when no step has that name.
+    public func inserting(_ extra: [any RoutingStep], before stepName: String) throws(RolesError) -> StepChain {
+        guard let index = steps.firstIndex(where: { $0.name == stepName }) else {
+            throw RolesError(.badConfiguration,
+                             "no step named '\(stepName)' (steps: \(stepNames.joined(separator: ", ")))")
+        }
+        var steps = self.steps
+        steps.insert(contentsOf: extra, at: index)
+        return StepChain(steps)
+    }
 }
 
 extension RoutingDecision {

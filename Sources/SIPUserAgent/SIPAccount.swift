@@ -45,8 +45,8 @@ public struct SIPAccount: Sendable {
     ///   - aor: `alice@example.com`.
     ///   - password: her digest password.
     ///   - outboundProxy: `sip:HOST:PORT;transport=udp|tcp|tls`.
-    ///   - username: the digest username, when it is not the AOR's user part.
-    ///   - displayName: the display name put in From and Contact.
+    ///   - username: the digest username (RFC 3261 §22.4); the AOR's user part when nil.
+    ///   - displayName: the display name put in From and Contact; none when nil.
     public init(aor: String, password: String, outboundProxy: String, username: String? = nil, displayName: String? = nil) {
         self.aor = aor.hasPrefix("sip:") ? String(aor.dropFirst(4)) : aor
         self.password = password

@@ -108,6 +108,14 @@ struct RegisteredUA {
 
     static func register(_ user: String, password: String, on server: RunningHomeServer,
                          group: any EventLoopGroup, algorithm: String = "MD5") async throws -> (TestUA, SIPResponse?) {
+        try await register(user, password: password, domain: server.domain, serverPort: server.udpPort, group: group,
+                           algorithm: algorithm)
+    }
+
+    /// The same, with any server listening on UDP `serverPort` for `domain`.
+    static func register(_ user: String, password: String, domain: String, serverPort: Int,
+                         group: any EventLoopGroup, algorithm: String = "MD5") async throws -> (TestUA, SIPResponse?) {
+        let server = (domain: domain, udpPort: serverPort)
         let ua = try await TestUA(group: group)
         let callID = "reg-\(user)-\(UUID().uuidString)"
         try await ua.send(SIPText.register(user: user, domain: server.domain, uaPort: ua.port, cseq: 1, callID: callID),

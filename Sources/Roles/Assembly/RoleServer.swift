@@ -34,6 +34,10 @@ public struct RoleServices: Sendable {
     public let logger: Logger
     /// The known servers of the mesh (`--peer`), the trust domain.
     public let peers: PeerTable
+    /// Sends requests the server itself originates (an automatic reply) to the registered
+    /// devices of a user homed here; attached to the transaction layer before the server
+    /// routes its first request.
+    public let originator: RequestOriginator
     /// Which server each user is homed on (the directory's home-server column).
     public var homes: DirectoryHomeLookup { DirectoryHomeLookup(directory: directory) }
 
@@ -100,7 +104,12 @@ public final class RoleServer: Service, Sendable {
     /// Opens the store, binds the listeners, asks `policy` for the routing policy and wires
     /// the proxy core to the transaction layer; throws (with a one-line reason) when it
     /// cannot: store unusable, port taken, unreadable certificate, a policy that fails.
-    /// - Parameter drainTimeout: the longest a graceful stop waits for in-flight transactions.
+    /// - Parameters:
+    ///   - settings: the resolved settings (data folder, domains, listeners, TLS, auth...).
+    ///   - logger: the server's logger (the libraries log through it).
+    ///   - drainTimeout: the longest a graceful stop waits for in-flight transactions.
+    ///   - makePolicy: the role's routing policy over the assembled services
+    ///     (``HomeServerRole/policy`` for a home server).
     public static func start(settings: ServerSettings, logger: Logger, drainTimeout: Duration = .seconds(32),
                              policy makePolicy: PolicyFactory) async throws -> RoleServer {
         if !settings.authentication {
@@ -193,7 +202,9 @@ public final class RoleServer: Service, Sendable {
                                         bindingsChanged: { [presence] aor in presence.registrationChanged(aor) }),
             location: StoreLocationService(directory: directory, table: table),
             authenticator: authenticator.map { DigestRequestAuthenticator($0) }, presence: presence, roaming: roaming,
-            logger: logger, peers: PeerTable(settings.peers))
+            logger: logger, peers: PeerTable(settings.peers),
+            originator: RequestOriginator(location: StoreLocationService(directory: directory, table: table),
+                                          identity: identity, logger: logger))
         services.archiving = archiving
         let policy: any RoutingPolicy
         do {
@@ -223,6 +234,7 @@ public final class RoleServer: Service, Sendable {
         configuration.observer = metrics
         let server = SIPServer(transport: adapter, configuration: configuration, catchAll: proxy, logger: logger)
         proxy.attach(server.layer)
+        services.originator.attach(server.layer)
         presence.attach(server.layer)
         roaming.attach(server.layer)
         let endpoint = metrics.flatMap { metrics in

@@ -90,7 +90,12 @@ public enum HomeServerRole: ServerRole {
     }
 
     /// The policy factory alone, for `RoleServer.start(settings:logger:policy:)`.
-    public static let policy: PolicyFactory = { services in
+    public static let policy: PolicyFactory = { services in homeServerPolicy(services) }
+
+    /// The home server's policy over the assembled services, as its own type: a role of a
+    /// package user's starts from it and adds steps with
+    /// ``HomeServerPolicy/inserting(_:before:)``.
+    public static func homeServerPolicy(_ services: RoleServices) -> HomeServerPolicy {
         HomeServerPolicy(identity: services.identity, registrar: services.registrar, location: services.location,
                          authenticator: services.authenticator,
                          presence: PresenceService(agent: services.presence, roaming: services.roaming),

@@ -18,7 +18,7 @@ public protocol RelayObserver: Sendable {
 /// servers can share a process in tests). Every counter the hot path touches is made once at
 /// start: an increment is a dictionary read of an immutable table and an atomic add, no lock.
 /// Gauges that describe state (transactions in flight, the archive spool) are read when
-/// Prometheus scrapes (``refresh``).
+/// Prometheus scrapes (the `refresh` of ``MetricsEndpoint``).
 public final class ServerMetrics: TransactionObserver, RelayObserver, Sendable {
     public let registry: PrometheusCollectorRegistry
     let factory: PrometheusMetricsFactory

@@ -58,7 +58,7 @@ public struct NextHop: Hashable, Sendable, CustomStringConvertible {
         self.flowID = flowID
     }
 
-    /// RFC 3263 without DNS (the rules of ``DialogDestination/resolve(_:flowID:flowAddress:)``):
+    /// RFC 3263 without DNS (the rules of SIPDialog's `DialogDestination.resolve(_:flowID:flowAddress:)`):
     /// transport from the `transport` parameter (sips means TLS), host from `maddr` or the
     /// URI, the port from the URI or the transport's default; nil for a non-SIP URI.
     public init?(uri: URI, flowID: UInt64? = nil) {
@@ -116,7 +116,11 @@ public enum RequestForwarding {
 
     /// Builds the request for `target` (§16.6 steps 1-8).
     /// - Parameters:
+    ///   - original: the request as the policy shaped it (§16.6 step 1 copies it).
+    ///   - target: the target whose URI becomes the Request-URI (step 2).
+    ///   - identity: who this proxy is (Record-Route and Via values).
     ///   - inbound: the transport the request arrived over (for Record-Route).
+    ///   - recordRoute: insert Record-Route (step 4).
     ///   - loopHash: the request's loop hash computed at validation (§16.3 step 4).
     ///   - seed: distinguishes this request from others with the same loop hash (the
     ///     upstream top Via branch).

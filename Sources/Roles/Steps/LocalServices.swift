@@ -34,7 +34,9 @@ public enum AuthenticationOutcome: Hashable, Sendable {
 
 /// Digest authentication of requests other than REGISTER (RFC 3261 §22.3: 407).
 public protocol RequestAuthenticator: Sendable {
-    /// - Parameter source: who sent it; its host keys the failed-attempt throttling.
+    /// - Parameters:
+    ///   - request: the request to check (its Proxy-Authorization, RFC 3261 §22.3).
+    ///   - source: who sent it; its host keys the failed-attempt throttling.
     func authenticate(_ request: SIPRequest, source: RequestSource) -> AuthenticationOutcome
 }
 

@@ -5,7 +5,7 @@ import SIPTransaction
 /// The presence agent as a local service (RFC 3856 §3): SUBSCRIBE and PUBLISH to users
 /// homed here, and SUBSCRIBE refreshes inside its own subscription dialogs.
 /// With a roaming agent, also LCS 2003's self-subscriptions and SERVICE requests
-/// (``RoamingAgent``).
+/// (the Presence library's `RoamingAgent`).
 public struct PresenceService: LocalService {
     public let name = "presence"
     public let agent: PresenceAgent
