@@ -30,5 +30,6 @@ let package = Package(
     targets: [
         suite("SIPCoreBenchmarks", products: ["SIPCore"]),
         suite("TransactionBenchmarks", products: ["SIPTransaction", "SIPTransport", "SIPCore"]),
+        suite("UserAgentBenchmarks", products: ["SIPUserAgent", "Roles", "Store", "SIPDigest"]),
     ]
 )

@@ -67,7 +67,9 @@ final class FlakyArchive: ArchiveDatabase {
                                      retryDelay: .milliseconds(20))
         let running = Task { await shipper.run() }
         try await spool.append((1...30).map { .message(record($0)) })
-        try await Task.sleep(for: .milliseconds(200))
+        // Unhealthy once a shipping attempt has failed (on a loaded machine that can take a while).
+        let failedBy = ContinuousClock.now + .seconds(10)
+        while shipper.isHealthy, ContinuousClock.now < failedBy { try await Task.sleep(for: .milliseconds(20)) }
         #expect(!shipper.isHealthy)
         #expect(try await spool.depth().count == 30)
         archive.down.withLock { $0 = false }
