@@ -2,6 +2,10 @@ import NIOCore
 import NIOEmbedded
 import SIPCore
 import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
 @testable import SIPTransport
 
 /// RFC 5626 flows that cannot be confused: ids unique across transport layers (processes),
@@ -144,9 +148,19 @@ struct FlowIdentityTests {
         var config = SIPTransportConfiguration()
         config.maxConnections = 1
         let (server, _) = try await startLayer(["tcp:127.0.0.1:0"])
-        let (closed, _) = try await startLayer(["tcp:127.0.0.1:0"])
-        let closedEndpoint = closed.endpoint(.tcp)
-        await closed.shutdown()
+        // A port bound but never listening: connections are refused, and no suite running in
+        // parallel can take it meanwhile (as it could a port freed by a shutdown).
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var sin = sockaddr_in()
+        sin.sin_family = sa_family_t(AF_INET)
+        sin.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &sin) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        try #require(bound)
+        let closedEndpoint = try SIPEndpoint(transport: .tcp, ip: "127.0.0.1", port: Int(UInt16(bigEndian: sin.sin_port)))
         let (client, _) = try await startLayer(["tcp:127.0.0.1:0"], configuration: config)
         defer { Task { await server.shutdown(); await client.shutdown() } }
         await #expect(throws: SIPTransportError.self) {
