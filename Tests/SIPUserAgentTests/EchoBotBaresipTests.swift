@@ -26,9 +26,24 @@ import Testing
         let bot = try server.userAgent("bob", password: "secret-b")
         try await bot.start()
 
-        let client = try BaresipRunner(executable: executable, sipPort: try await freeUDPPort(), serverPort: server.udpPort,
-                                       user: "alice", password: "secret-a", contact: "sip:bob@localhost",
-                                       commands: ["/message hello from baresip"])
+        // baresip binds UDP, TCP and TLS on its port; a suite running in parallel may hold the
+        // TCP one ("Address already in use"): then it is tried again on another port.
+        var started: BaresipRunner?
+        for _ in 1...5 {
+            let candidate = try BaresipRunner(executable: executable, sipPort: try await freeUDPPort(),
+                                              serverPort: server.udpPort, user: "alice", password: "secret-a",
+                                              contact: "sip:bob@localhost", commands: ["/message hello from baresip"])
+            _ = await candidate.waitForOutput(timeout: .seconds(3)) {
+                $0.contains("Address already in use") || $0.contains("200 OK")
+            }
+            if candidate.output.contains("Address already in use") {
+                candidate.stop()
+                continue
+            }
+            started = candidate
+            break
+        }
+        let client = try #require(started, "baresip found no free port in five tries")
         defer { client.stop() }
         // The bot's UA answers baresip's MESSAGE 200 as it arrives and keeps it for `messages`;
         // the echo loop starts once baresip is registered, so the reversed text can reach it.
