@@ -1,14 +1,19 @@
+import Dispatch
+import Foundation
 import Logging
 import Synchronization
 
 /// The archiving agent of a relaying server (ARCHITECTURE.md "Archiving"): the routing step
 /// hands it each MESSAGE before forwarding; it queues the record under a short lock and
-/// returns at once (never touching the disk on the event loop). One writer (``run()``) takes
-/// everything queued and appends it to the ``ArchiveSpool`` in one transaction (group
-/// commit: the messages arriving during a commit share the next one), then calls each
-/// message's completion: the caller forwards the message only then, so a message is never
-/// relayed before it is durable in the spool. No Task, actor hop or AsyncStream element per
-/// message: a doorbell is rung only when the queue goes from empty to non-empty.
+/// returns at once (never touching the disk on the event loop). One writer thread takes
+/// everything queued and writes it to its ``ArchiveSink`` in one transaction (group commit:
+/// the messages arriving during a commit share the next one), then calls each message's
+/// completion on that thread: the caller forwards the message only then, so a message is
+/// never relayed before it is durable. The sink is the embedded ``SQLiteArchive`` itself when
+/// archiving locally, the ``ArchiveSpool`` when a shipper carries it to PostgreSQL. No Task,
+/// actor hop or AsyncStream element per message, and none per batch either: the writer is a
+/// thread of its own, woken by a semaphore only when the queue goes from empty to non-empty,
+/// and it writes on itself (SQLite's blocking API), so a batch costs one wake-up.
 ///
 /// Loss window: none for a process crash (a message is forwarded only after its batch is
 /// committed); an OS crash or power loss may lose what ``ArchiveSpool/Configuration/fsync``
@@ -33,27 +38,35 @@ public final class ArchiveAgent: Sendable {
         var failing = false
         var committed: UInt64 = 0
         var refused: UInt64 = 0
+        /// ``run()`` was cancelled: the writer writes what is queued and stops.
+        var stopping = false
     }
 
     public let serverName: String
-    public let spool: ArchiveSpool
+    /// Where each group commit goes.
+    public let sink: any ArchiveSink
     public let maxPending: Int
     /// The most events written in one transaction.
     public let batchSize: Int
     let ids = ArchiveIDGenerator()
     let state = Mutex(State())
     let logger: Logger
-    private let doorbell: AsyncStream<Void>
-    private let ring: AsyncStream<Void>.Continuation
+    /// Rung when the queue goes from empty to non-empty, and to stop the writer.
+    private let doorbell = DispatchSemaphore(value: 0)
 
-    public init(serverName: String, spool: ArchiveSpool, maxPending: Int = 20_000, batchSize: Int = 2_000,
+    public init(serverName: String, sink: any ArchiveSink, maxPending: Int = 20_000, batchSize: Int = 2_000,
                 logger: Logger = Logger(label: "sip.archive")) {
         self.serverName = serverName
-        self.spool = spool
+        self.sink = sink
         self.maxPending = max(1, maxPending)
         self.batchSize = max(1, batchSize)
         self.logger = logger
-        (doorbell, ring) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    /// An agent writing to `spool` (shipped elsewhere by an ``ArchiveShipper``).
+    public convenience init(serverName: String, spool: ArchiveSpool, maxPending: Int = 20_000, batchSize: Int = 2_000,
+                            logger: Logger = Logger(label: "sip.archive")) {
+        self.init(serverName: serverName, sink: spool, maxPending: maxPending, batchSize: batchSize, logger: logger)
     }
 
     /// A fresh message id, unique for this server (``ArchiveIDGenerator``).
@@ -64,7 +77,7 @@ public final class ArchiveAgent: Sendable {
         })
     }
 
-    /// Queues `record` and returns at once; `completion` is called (on the writer's task)
+    /// Queues `record` and returns at once; `completion` is called (on the writer thread)
     /// with true once the record is durable in the spool, false when the write failed.
     /// Returns false, queueing nothing, when the queue is full or the agent has stopped.
     public func archive(_ record: ArchiveRecord, completion: @escaping Completion) -> Bool {
@@ -89,7 +102,7 @@ public final class ArchiveAgent: Sendable {
             return s.pending.count == 1
         }
         guard let wasEmpty = outcome else { return false }
-        if wasEmpty { ring.yield() }
+        if wasEmpty { doorbell.signal() }
         return true
     }
 
@@ -100,43 +113,63 @@ public final class ArchiveAgent: Sendable {
     /// Events committed to the spool since start, and events refused (queue full or stopped).
     public var counts: (committed: UInt64, refused: UInt64) { state.withLock { ($0.committed, $0.refused) } }
 
-    /// The writer: runs until cancelled, then writes what is queued and refuses the rest.
+    /// The writer: runs (on a thread of its own) until cancelled, then writes what is queued
+    /// and refuses the rest.
     public func run() async {
-        for await _ in doorbell {
-            await drain()
-            if Task.isCancelled { break }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+                let thread = Thread { [self] in
+                    writerLoop()
+                    done.resume()
+                }
+                thread.name = "sip.archive.writer"
+                thread.start()
+            }
+        } onCancel: {
+            state.withLock { $0.stopping = true }
+            doorbell.signal()
         }
-        await drain()
+    }
+
+    private func writerLoop() {
+        while true {
+            doorbell.wait()
+            drain()
+            if state.withLock({ $0.stopping }) { break }
+        }
+        drain()
         let left: [Entry] = state.withLock { s in
             s.finished = true
             defer { s.pending = [] }
             return s.pending
         }
-        await write(left)
+        write(left)
     }
 
     /// Writes everything queued, batch after batch.
-    func drain() async {
+    func drain() {
         while true {
             let batch: [Entry] = state.withLock { s in
-                let n = min(batchSize, s.pending.count)
-                let taken = Array(s.pending.prefix(n))
-                s.pending.removeFirst(n)
-                return taken
+                if s.pending.count <= batchSize {
+                    defer { s.pending = [] }
+                    return s.pending
+                }
+                defer { s.pending.removeFirst(batchSize) }
+                return Array(s.pending.prefix(batchSize))
             }
             if batch.isEmpty { return }
-            await write(batch)
+            write(batch)
         }
     }
 
-    private func write(_ batch: [Entry]) async {
+    private func write(_ batch: [Entry]) {
         guard !batch.isEmpty else { return }
         var ok = true
         do throws(ArchiveError) {
-            try await spool.append(batch.map(\.event))
+            try sink.writeNow(batch.map(\.event))
         } catch {
             ok = false
-            logger.error("archive spool write failed: \(batch.count) events not archived", metadata: [
+            logger.error("archive write failed: \(batch.count) events not archived", metadata: [
                 "archive.error": "\(error.reason)"])
         }
         let wasFailing: Bool = state.withLock { s in
@@ -144,7 +177,7 @@ public final class ArchiveAgent: Sendable {
             if ok { s.committed += UInt64(batch.count) }
             return s.failing
         }
-        if ok, wasFailing { logger.notice("archive spool writable again") }
+        if ok, wasFailing { logger.notice("archive writable again") }
         for entry in batch { entry.completion?(ok) }
     }
 }

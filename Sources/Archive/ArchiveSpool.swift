@@ -11,7 +11,7 @@ import GRDB
 /// survives a crash or SIGKILL of the process; an OS crash or power loss may lose the batches
 /// committed since the last WAL checkpoint (SQLite checkpoints every ~1000 pages). With
 /// `fsync` on (`synchronous = FULL`) every commit is fsynced.
-public final class ArchiveSpool: Sendable {
+public final class ArchiveSpool: ArchiveSink {
     public static let fileName = "archive-spool.sqlite"
 
     public struct Configuration: Sendable {
@@ -75,24 +75,37 @@ public final class ArchiveSpool: Sendable {
     public func append(_ events: [ArchiveEvent]) async throws(ArchiveError) {
         guard !events.isEmpty else { return }
         do {
-            try await pool.write { db in
-                let statement = try db.cachedStatement(sql: """
-                    INSERT INTO spool (kind, message_id, server, from_uri, to_uri, time, call_id, cseq, content_type, body, status)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """)
-                for event in events {
-                    switch event {
-                    case .message(let r):
-                        try statement.execute(arguments: [0, r.messageID, r.server, r.from, r.to, r.time, r.callID, r.cseq,
-                                                          r.contentType, Data(r.body), r.status])
-                    case .status(let server, let id, let status):
-                        let now = Int64(Date().timeIntervalSince1970 * 1000)
-                        try statement.execute(arguments: [1, id, server, "", "", now, "", 0, "", Data(), status])
-                    }
-                }
-            }
+            try await pool.write { db in try Self.insert(events, into: db) }
         } catch {
             throw ArchiveError(.writeFailed, "cannot write the archive spool \(path): \(error)")
+        }
+    }
+
+    /// ``append(_:)`` on the calling thread (``ArchiveSink``: the agent's writer thread).
+    public func writeNow(_ events: [ArchiveEvent]) throws(ArchiveError) {
+        guard !events.isEmpty else { return }
+        do {
+            try pool.write { db in try Self.insert(events, into: db) }
+        } catch {
+            throw ArchiveError(.writeFailed, "cannot write the archive spool \(path): \(error)")
+        }
+    }
+
+    public var location: String { path }
+
+    static func insert(_ events: [ArchiveEvent], into db: Database) throws {
+        let statement = try db.cachedStatement(sql: """
+            INSERT INTO spool (kind, message_id, server, from_uri, to_uri, time, call_id, cseq, content_type, body, status)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            """)
+        for event in events {
+            switch event {
+            case .message(let r):
+                try statement.execute(arguments: [0, r.messageID, r.server, r.from, r.to, r.time, r.callID, r.cseq,
+                                                  r.contentType, Data(r.body), r.status])
+            case .status(let server, let id, let status):
+                try statement.execute(arguments: [1, id, server, "", "", ArchiveTime.now(), "", 0, "", Data(), status])
+            }
         }
     }
 
@@ -100,18 +113,21 @@ public final class ArchiveSpool: Sendable {
     public func read(after seq: Int64 = 0, limit: Int) async throws(ArchiveError) -> [(seq: Int64, event: ArchiveEvent)] {
         do {
             return try await pool.read { db in
-                try Row.fetchAll(db, sql: "SELECT * FROM spool WHERE seq > ? ORDER BY seq LIMIT ?",
+                // Columns by position (as selected), not by name: no name lookup per row.
+                try Row.fetchAll(db, sql: """
+                    SELECT seq, kind, message_id, server, from_uri, to_uri, time, call_id, cseq, content_type, body, status
+                    FROM spool WHERE seq > ? ORDER BY seq LIMIT ?
+                    """,
                                  arguments: [seq, limit]).map { row -> (seq: Int64, event: ArchiveEvent) in
-                    let seq: Int64 = row["seq"]
-                    let kind: Int = row["kind"]
+                    let seq: Int64 = row[0]
+                    let kind: Int = row[1]
                     if kind == 1 {
-                        return (seq, .status(server: row["server"], messageID: row["message_id"], status: row["status"]))
+                        return (seq, .status(server: row[3], messageID: row[2], status: row[11]))
                     }
-                    let body: Data = row["body"]
+                    let body: Data = row[10]
                     return (seq, .message(ArchiveRecord(
-                        messageID: row["message_id"], server: row["server"], from: row["from_uri"], to: row["to_uri"],
-                        time: row["time"], callID: row["call_id"], cseq: row["cseq"], contentType: row["content_type"],
-                        body: [UInt8](body), status: row["status"])))
+                        messageID: row[2], server: row[3], from: row[4], to: row[5], time: row[6], callID: row[7],
+                        cseq: row[8], contentType: row[9], body: [UInt8](body), status: row[11])))
                 }
             }
         } catch {

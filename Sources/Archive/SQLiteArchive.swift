@@ -25,14 +25,20 @@ extension ArchiveDatabase {
 
 /// The embedded archive (`DIR/archive.sqlite`), its own SQLite file in WAL mode: one row per
 /// message, unique per (server, message id), indexed by time and by From and To.
-public final class SQLiteArchive: ArchiveDatabase {
+///
+/// It is also an ``ArchiveSink``: a server archiving locally (`--archive sqlite`) has its
+/// agent write here directly, each group commit durable before the MESSAGEs are forwarded,
+/// with the durability of ``ArchiveSpool/Configuration`` (`synchronous = NORMAL` unless
+/// `fsync`: a SIGKILL loses nothing committed; an OS crash may lose the last commits).
+public final class SQLiteArchive: ArchiveDatabase, ArchiveSink {
     public static let fileName = "archive.sqlite"
 
     let pool: DatabasePool
     public let path: String
 
     /// Opens (creating when `create`) the archive in `directory`.
-    public init(directory: String, create: Bool = true) throws(ArchiveError) {
+    public init(directory: String, create: Bool = true,
+                configuration: ArchiveSpool.Configuration = ArchiveSpool.Configuration()) throws(ArchiveError) {
         path = (directory as NSString).appendingPathComponent(Self.fileName)
         if !create, !FileManager.default.fileExists(atPath: path) {
             throw ArchiveError(.openFailed, "no archive at \(path)")
@@ -42,6 +48,12 @@ public final class SQLiteArchive: ArchiveDatabase {
             var config = GRDB.Configuration()
             config.busyMode = .timeout(5)
             config.maximumReaderCount = 2
+            let synchronous = configuration.fsync ? "FULL" : "NORMAL"
+            let maxPages = configuration.maxPageCount
+            config.prepareDatabase { db in
+                try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
+                if let maxPages { _ = try Row.fetchOne(db, sql: "PRAGMA max_page_count = \(maxPages)") }
+            }
             pool = try DatabasePool(path: path, configuration: config)
             var migrator = DatabaseMigrator()
             migrator.registerMigration("v1-message") { db in
@@ -68,6 +80,7 @@ public final class SQLiteArchive: ArchiveDatabase {
                     """)
             }
             try migrator.migrate(pool)
+            try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = \(synchronous)") }
         } catch {
             throw ArchiveError(.openFailed, "cannot open archive \(path): \(error)")
         }
@@ -76,28 +89,40 @@ public final class SQLiteArchive: ArchiveDatabase {
     public func apply(_ events: [ArchiveEvent]) async throws(ArchiveError) {
         guard !events.isEmpty else { return }
         do {
-            try await pool.write { db in
-                let insert = try db.cachedStatement(sql: """
-                    INSERT INTO message (server, message_id, from_uri, to_uri, from_key, to_key, time, call_id, cseq,
-                                         content_type, body, status)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    ON CONFLICT (server, message_id) DO NOTHING
-                    """)
-                let update = try db.cachedStatement(sql: "UPDATE message SET status = ? WHERE server = ? AND message_id = ?")
-                for event in events {
-                    switch event {
-                    case .message(let r):
-                        try insert.execute(arguments: [
-                            r.server, r.messageID, r.from, r.to, ArchiveRecord.addressKey(r.from),
-                            ArchiveRecord.addressKey(r.to), r.time, r.callID, r.cseq, r.contentType, Data(r.body), r.status,
-                        ])
-                    case .status(let server, let id, let status):
-                        try update.execute(arguments: [status, server, id])
-                    }
-                }
-            }
+            try await pool.write { db in try Self.apply(events, to: db) }
         } catch {
             throw ArchiveError(.writeFailed, "cannot write archive \(path): \(error)")
+        }
+    }
+
+    /// ``apply(_:)`` on the calling thread (``ArchiveSink``: the agent's writer thread).
+    public func writeNow(_ events: [ArchiveEvent]) throws(ArchiveError) {
+        guard !events.isEmpty else { return }
+        do {
+            try pool.write { db in try Self.apply(events, to: db) }
+        } catch {
+            throw ArchiveError(.writeFailed, "cannot write archive \(path): \(error)")
+        }
+    }
+
+    static func apply(_ events: [ArchiveEvent], to db: Database) throws {
+        let insert = try db.cachedStatement(sql: """
+            INSERT INTO message (server, message_id, from_uri, to_uri, from_key, to_key, time, call_id, cseq,
+                                 content_type, body, status)
+            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+            ON CONFLICT (server, message_id) DO NOTHING
+            """)
+        let update = try db.cachedStatement(sql: "UPDATE message SET status = ? WHERE server = ? AND message_id = ?")
+        for event in events {
+            switch event {
+            case .message(let r):
+                try insert.execute(arguments: [
+                    r.server, r.messageID, r.from, r.to, ArchiveRecord.addressKey(r.from),
+                    ArchiveRecord.addressKey(r.to), r.time, r.callID, r.cseq, r.contentType, Data(r.body), r.status,
+                ])
+            case .status(let server, let id, let status):
+                try update.execute(arguments: [status, server, id])
+            }
         }
     }
 
@@ -144,6 +169,13 @@ public final class SQLiteArchive: ArchiveDatabase {
             return try await pool.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM message") ?? 0 }
         } catch {
             throw ArchiveError(.readFailed, "cannot read archive \(path): \(error)")
+        }
+    }
+
+    /// Rows with this message id, read on the calling thread (tests).
+    func storedCount(messageID: String) throws -> Int {
+        try pool.read { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM message WHERE message_id = ?", arguments: [messageID]) ?? 0
         }
     }
 

@@ -1,4 +1,4 @@
-import Archive
+@testable import Archive
 import Foundation
 import Synchronization
 import Testing
@@ -77,6 +77,39 @@ func record(_ n: Int, server: String = "h1.example", from: String = "sip:alice@e
         writer.cancel()
         await writer.value
         #expect(try await spool.depth().count == n + 1)  // the status too, written at shutdown at the latest
+        #expect(agent.counts.committed == UInt64(n + 1))
+    }
+
+    /// Archiving locally, the agent writes straight into the embedded archive: each record
+    /// is searchable there before its completion runs, statuses land on their messages, and
+    /// no spool file is made.
+    @Test func writesStraightIntoTheLocalArchive() async throws {
+        let dir = try temporaryDirectory()
+        let archive = try SQLiteArchive(directory: dir)
+        let agent = ArchiveAgent(serverName: "h1.example", sink: archive)
+        let writer = Task { await agent.run() }
+        let n = 300
+        let missing = Mutex(0)
+        let done = Mutex(0)
+        for i in 1...n {
+            #expect(agent.archive(record(i)) { ok in
+                // Blocking read on the writer thread: the commit is already visible.
+                let found = (try? archive.storedCount(messageID: "m-\(i)")) ?? 0
+                if !ok || found != 1 { missing.withLock { $0 += 1 } }
+                done.withLock { $0 += 1 }
+            })
+        }
+        agent.recordStatus(messageID: "m-7", status: 486)
+        let deadline = ContinuousClock.now + .seconds(20)
+        while done.withLock({ $0 }) < n, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(10)) }
+        writer.cancel()
+        await writer.value
+        #expect(done.withLock { $0 } == n)
+        #expect(missing.withLock { $0 } == 0)
+        let all = try await archive.search(ArchiveQuery())
+        #expect(all.count == n)
+        #expect(all.first { $0.messageID == "m-7" }?.status == 486)
+        #expect(!FileManager.default.fileExists(atPath: (dir as NSString).appendingPathComponent(ArchiveSpool.fileName)))
         #expect(agent.counts.committed == UInt64(n + 1))
     }
 

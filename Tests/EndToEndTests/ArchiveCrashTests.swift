@@ -1,3 +1,4 @@
+import Archive
 import ArchivePostgres
 import Foundation
 import SIPCore
@@ -48,6 +49,33 @@ import Glibc
 
     @Test func everyAcknowledgedMessageIsArchivedExactlyOnceAcrossSIGKILL() async throws {
         try await flood(archive: nil, cluster: nil)
+    }
+
+    /// With the local archive the agent writes straight into `archive.sqlite`, so a server
+    /// makes no spool; a spool left in the data folder (by a run that shipped to PostgreSQL,
+    /// or an older version) is still shipped into the archive at start, and emptied.
+    @Test func aLeftoverSpoolIsShippedIntoTheLocalArchive() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: HomeServerCommandTests.executable.path), "build home-server first")
+        let data = try RunningHomeServer.temporaryDirectory()
+        try await RunningHomeServer.provision([("alice", "a", true)], domain: "example.com", in: data)
+        let spool = try ArchiveSpool(directory: data)
+        try await spool.append((1...3).map { n in
+            .message(ArchiveRecord(messageID: "left-\(n)", server: "old.example", from: "sip:alice@example.com",
+                                   to: "sip:bob@example.com", time: 1_795_996_800_000 + Int64(n), callID: "c\(n)", cseq: 1,
+                                   contentType: "text/plain", body: Array("left \(n)".utf8)))
+        })
+        let (server, _, _) = try await Self.startServer(data: data, archive: nil)
+        defer { server.terminate() }
+        let archive = try SQLiteArchive(directory: data)
+        let deadline = ContinuousClock.now + .seconds(20)
+        while ContinuousClock.now < deadline {
+            let left = try await spool.depth().count
+            let archived = try await archive.count()
+            if left == 0, archived == 3 { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(try await spool.depth().count == 0)
+        #expect(try await archive.search(ArchiveQuery()).map(\.messageID).sorted() == ["left-1", "left-2", "left-3"])
     }
 
     /// The same into PostgreSQL, with the database stopped from MESSAGE 300 to 450 (the spool

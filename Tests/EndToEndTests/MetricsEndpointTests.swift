@@ -143,8 +143,14 @@ import Testing
         let (health, body) = try Self.get("http://127.0.0.1:\(port)/health")
         #expect(health == 200, "\(body)")
         await tcp.close()
-        try await Task.sleep(for: .milliseconds(300))
-        let (_, after) = try Self.get("http://127.0.0.1:\(port)/metrics")
+        // The server sees the close when its loop next runs: within milliseconds when idle,
+        // later on a loaded machine; wait for it (up to 10 s) rather than a fixed time.
+        var after = ""
+        let closedBy = ContinuousClock.now + .seconds(10)
+        repeat {
+            try await Task.sleep(for: .milliseconds(100))
+            after = try Self.get("http://127.0.0.1:\(port)/metrics").1
+        } while Self.sample(after, #"sip_connections{transport="tcp"}"#) != 0 && ContinuousClock.now < closedBy
         #expect(Self.sample(after, #"sip_connections{transport="tcp"}"#) == 0)
         await alice.close()
         await bob.close()

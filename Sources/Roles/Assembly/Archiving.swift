@@ -1,16 +1,23 @@
 import Archive
 import ArchivePostgres
+import Foundation
 import Logging
 import Synchronization
 
-/// `--archive`: the archive agent with its durable spool (`archive-spool.sqlite` in the data
-/// directory) and the shipper into the archive database: the embedded `archive.sqlite` beside
-/// it (`sqlite`), or a shared PostgreSQL (`postgresql://...`). The spool and the SQLite
-/// archive are SQLite files of their own (never migrations of the main store).
+/// `--archive`: the archive agent and where it writes. With the embedded archive (`sqlite`,
+/// `archive.sqlite` in the data directory) the agent's group commits go straight into it:
+/// durable there before the MESSAGE is forwarded, written once, nothing to ship. With a
+/// shared PostgreSQL (`postgresql://...`) they go into the durable local spool
+/// (`archive-spool.sqlite`) and the shipper carries them to the database. A spool left in
+/// the data directory (by a server that shipped to PostgreSQL, or an earlier version) is
+/// still shipped, into the archive now in use. The spool and the SQLite archive are SQLite
+/// files of their own (never migrations of the main store).
 public struct Archiving: Sendable {
     public let agent: ArchiveAgent
-    public let shipper: ArchiveShipper
-    public let spool: ArchiveSpool
+    /// Carries the spool to the database; nil when there is no spool to ship.
+    public let shipper: ArchiveShipper?
+    /// The local spool; nil when the agent writes to the embedded archive and none was left.
+    public let spool: ArchiveSpool?
     public let database: any ArchiveDatabase
     /// `--archive-required`.
     public let required: Bool
@@ -20,14 +27,25 @@ public struct Archiving: Sendable {
     static func open(settings: ServerSettings, logger: Logger) throws -> Archiving? {
         guard let url = settings.archive else { return nil }
         do throws(ArchiveError) {
-            let spool = try ArchiveSpool(directory: settings.dataDirectory)
-            let database: any ArchiveDatabase = url == "sqlite"
-                ? try SQLiteArchive(directory: settings.dataDirectory)
-                : try PostgresArchive(url: url, logger: logger)
-            let agent = ArchiveAgent(serverName: settings.serverName, spool: spool, logger: logger)
-            let shipper = ArchiveShipper(spool: spool, database: database, logger: logger)
+            let directory = settings.dataDirectory
+            let spoolPath = (directory as NSString).appendingPathComponent(ArchiveSpool.fileName)
+            let database: any ArchiveDatabase
+            let spool: ArchiveSpool?
+            let agent: ArchiveAgent
+            if url == "sqlite" {
+                let archive = try SQLiteArchive(directory: directory)
+                database = archive
+                spool = FileManager.default.fileExists(atPath: spoolPath) ? try ArchiveSpool(directory: directory) : nil
+                agent = ArchiveAgent(serverName: settings.serverName, sink: archive, logger: logger)
+            } else {
+                database = try PostgresArchive(url: url, logger: logger)
+                let local = try ArchiveSpool(directory: directory)
+                spool = local
+                agent = ArchiveAgent(serverName: settings.serverName, sink: local, logger: logger)
+            }
+            let shipper = spool.map { ArchiveShipper(spool: $0, database: database, logger: logger) }
             logger.info("archiving relayed MESSAGEs", metadata: [
-                "archive.spool": "\(spool.path)", "archive.database": "\(database.location)",
+                "archive.written_to": "\(agent.sink.location)", "archive.database": "\(database.location)",
                 "archive.required": "\(settings.archiveRequired)"])
             return Archiving(agent: agent, shipper: shipper, spool: spool, database: database,
                              required: settings.archiveRequired, logger: logger)
@@ -46,7 +64,8 @@ public struct Archiving: Sendable {
     /// spool for the next start).
     func run() async {
         let client = Task { await database.run() }
-        let shipping = Task { await shipper.run() }
+        let shipper = self.shipper
+        let shipping = Task { await shipper?.run() }
         await agent.run()
         shipping.cancel()
         client.cancel()
@@ -55,8 +74,8 @@ public struct Archiving: Sendable {
     /// What `/health` reports of the archive; the database gets `timeout` to answer.
     func problems(timeout: Duration = .seconds(2)) async -> [String] {
         var problems: [String] = []
-        if !agent.isWritable { problems.append("archive: the spool cannot be written") }
-        if !shipper.isHealthy { problems.append("archive: the archive database refuses writes") }
+        if !agent.isWritable { problems.append("archive: \(agent.sink.location) cannot be written") }
+        if let shipper, !shipper.isHealthy { problems.append("archive: the archive database refuses writes") }
         let database = self.database
         let answer: String? = await withCheckedContinuation { continuation in
             let once = Mutex(false)
@@ -81,7 +100,7 @@ public struct Archiving: Sendable {
     }
 
     func close() {
-        try? spool.close()
+        try? spool?.close()
         try? (database as? SQLiteArchive)?.close()
     }
 }

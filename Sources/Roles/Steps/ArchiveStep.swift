@@ -24,10 +24,10 @@ public struct ArchiveStep: RoutingStep {
 
 /// Records a MESSAGE about to be relayed (from, to, time, Call-ID, CSeq, content type, body,
 /// server) in the archive agent's queue, and lets the proxy forward it once the record is
-/// durable in the spool (group commit: the event loop never waits on the disk). The final
+/// durable in the archive (or its spool; group commit: the event loop never waits on the disk). The final
 /// status is queued once the proxy returns it upstream.
 ///
-/// When the spool cannot be written: with `required` (`--archive-required`) the MESSAGE is
+/// When the archive cannot be written: with `required` (`--archive-required`) the MESSAGE is
 /// refused with 503 and Retry-After, as LCS offered; without, it is relayed and an error
 /// line says it was not archived. A full queue (the disk cannot keep up) is answered 503
 /// with Retry-After either way: shedding load is better than an unbounded queue.
@@ -62,11 +62,11 @@ public struct ArchiveGate: ForwardGate {
             if durable {
                 proceed(.forward(onFinal: { status in agent.recordStatus(messageID: id, status: status) }))
             } else if required {
-                logger.warning("MESSAGE refused: the archive spool cannot be written (--archive-required)",
+                logger.warning("MESSAGE refused: the archive cannot be written (--archive-required)",
                                metadata: ["sip.call_id": "\(record.callID)"])
                 proceed(.refuse(Self.unavailable))
             } else {
-                logger.error("MESSAGE relayed UNARCHIVED: the archive spool cannot be written",
+                logger.error("MESSAGE relayed UNARCHIVED: the archive cannot be written",
                              metadata: ["sip.call_id": "\(record.callID)"])
                 proceed(.forward(onFinal: nil))
             }
