@@ -31,9 +31,9 @@ import Testing
         let (bob, bobRegistered) = try await RegisteredUA.register("bob", password: "secret-b", on: server, group: testEventLoops)
         #expect(bobRegistered?.statusCode == 200)
 
-        let client = try BaresipProcess(executable: baresip, sipPort: try await Self.freeUDPPort(), serverPort: server.udpPort,
-                                        user: "alice", password: "secret-a", contact: "sip:bob@localhost",
-                                        commands: ["/message hello from baresip"])
+        let client = try await BaresipProcess.launch(executable: baresip, serverPort: server.udpPort,
+                                                     user: "alice", password: "secret-a", contact: "sip:bob@localhost",
+                                                     commands: ["/message hello from baresip"])
         defer { client.stop() }
 
         // Registered: baresip reports the 200 of its REGISTER.
@@ -123,6 +123,31 @@ final class BaresipProcess {
         process.standardOutput = log
         process.standardError = log
         try process.run()
+    }
+
+    /// Starts baresip as ``init`` does, on free ports of its own: baresip binds UDP, TCP and TLS
+    /// on its SIP port (and TCP on the control port), and a suite running in parallel may take
+    /// one of those between the probe and baresip's bind ("Address already in use"); then it
+    /// is started again on other ports, up to five times.
+    static func launch(executable: String, serverPort: Int, user: String, password: String, contact: String,
+                       commands: [String], domain: String = "localhost", contactParameters: String = "",
+                       accountParameters: String = "", extraConfig: String = "", withControl: Bool = false,
+                       traceSIP: Bool = false) async throws -> BaresipProcess {
+        var last: BaresipProcess?
+        for _ in 1...5 {
+            let candidate = try BaresipProcess(
+                executable: executable, sipPort: try await BaresipInteropTests.freeUDPPort(), serverPort: serverPort,
+                user: user, password: password, contact: contact, commands: commands, domain: domain,
+                contactParameters: contactParameters, accountParameters: accountParameters, extraConfig: extraConfig,
+                controlPort: withControl ? try await PresenceInteropTests.freeTCPPort() : nil, traceSIP: traceSIP)
+            _ = await candidate.waitForOutput(timeout: .seconds(3)) {
+                $0.contains("Address already in use") || $0.contains("200 OK")
+            }
+            guard candidate.output.contains("Address already in use") else { return candidate }
+            candidate.stop()
+            last = candidate
+        }
+        throw BaresipControlError("baresip found no free port in five tries:\n\(last?.output ?? "")")
     }
 
     /// Everything baresip printed so far.

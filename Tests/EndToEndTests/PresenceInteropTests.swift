@@ -51,11 +51,10 @@ import Testing
                                                        users: [("alice", "alice-pw", true), ("bob", "bob-pw", true)])
 
         // alice: baresip, bob in its contacts with presence on, PUBLISHing (pubint) over UDP.
-        let alice = try BaresipProcess(executable: baresipPath, sipPort: try await BaresipInteropTests.freeUDPPort(),
-                                       serverPort: server.udpPort, user: "alice", password: "alice-pw",
-                                       contact: "sip:bob@\(domain)", commands: [], domain: domain,
-                                       contactParameters: ";presence=p2p", accountParameters: ";pubint=600",
-                                       controlPort: try await Self.freeTCPPort(), traceSIP: true)
+        let alice = try await BaresipProcess.launch(executable: baresipPath, serverPort: server.udpPort, user: "alice",
+                                                    password: "alice-pw", contact: "sip:bob@\(domain)", commands: [],
+                                                    domain: domain, contactParameters: ";presence=p2p",
+                                                    accountParameters: ";pubint=600", withControl: true, traceSIP: true)
         defer { alice.stop() }
         let aliceRegistered = await alice.waitForOutput(timeout: .seconds(20)) { $0.contains("200 OK") && $0.contains("binding") }
         try #require(aliceRegistered, "baresip did not register:\n\(alice.output)")
