@@ -40,6 +40,9 @@ public final class ArchiveAgent: Sendable {
         var refused: UInt64 = 0
         /// ``run()`` was cancelled: the writer writes what is queued and stops.
         var stopping = false
+        /// Transactions written, and the time spent in them (the shutdown log line).
+        var batches: UInt64 = 0
+        var writing: Duration = .zero
     }
 
     public let serverName: String
@@ -144,6 +147,10 @@ public final class ArchiveAgent: Sendable {
             return s.pending
         }
         write(left)
+        let (events, batches, writing) = state.withLock { ($0.committed, $0.batches, $0.writing) }
+        logger.info("archive writer stopped", metadata: [
+            "archive.events": "\(events)", "archive.batches": "\(batches)",
+            "archive.writing_ms": "\(writing.components.seconds * 1000 + writing.components.attoseconds / 1_000_000_000_000_000)"])
     }
 
     /// Writes everything queued, batch after batch.
@@ -165,6 +172,14 @@ public final class ArchiveAgent: Sendable {
     private func write(_ batch: [Entry]) {
         guard !batch.isEmpty else { return }
         var ok = true
+        let started = ContinuousClock.now
+        defer {
+            let spent = ContinuousClock.now - started
+            state.withLock { s in
+                s.batches += 1
+                s.writing += spent
+            }
+        }
         do throws(ArchiveError) {
             try sink.writeNow(batch.map(\.event))
         } catch {

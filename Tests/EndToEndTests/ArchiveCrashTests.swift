@@ -51,10 +51,10 @@ import Glibc
         try await flood(archive: nil, cluster: nil)
     }
 
-    /// With the local archive the agent writes straight into `archive.sqlite`, so a server
-    /// makes no spool; a spool left in the data folder (by a run that shipped to PostgreSQL,
-    /// or an older version) is still shipped into the archive at start, and emptied.
-    @Test func aLeftoverSpoolIsShippedIntoTheLocalArchive() async throws {
+    /// What a stopped server left in its spool (killed before shipping, or a database that was
+    /// down) is shipped into the archive once a server starts on the data folder, and the
+    /// spool is emptied.
+    @Test func aLeftoverSpoolIsShippedAtStart() async throws {
         try #require(FileManager.default.isExecutableFile(atPath: HomeServerCommandTests.executable.path), "build home-server first")
         let data = try RunningHomeServer.temporaryDirectory()
         try await RunningHomeServer.provision([("alice", "a", true)], domain: "example.com", in: data)

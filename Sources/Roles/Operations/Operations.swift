@@ -30,7 +30,7 @@ enum Operations {
                                     "roaming": roaming.roaming, "list": roaming.lists],
                     aors: state.table.aorCount, bindings: state.table.bindingCount)
                 if let archiving {
-                    let backlog = archiving.shipper?.backlog ?? (depth: 0, lagSeconds: 0)
+                    let backlog = archiving.shipper.backlog
                     metrics.setArchive(depth: backlog.depth + archiving.agent.pendingCount, lagSeconds: backlog.lagSeconds,
                                        refused: archiving.agent.counts.refused)
                 }
