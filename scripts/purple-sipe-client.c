@@ -17,9 +17,15 @@
  *   STEP <step>         the step was handed to sipe
  *   DISCONNECTED <reason>
  * and exits after SECONDS. PURPLE_DEBUG=1 prints libpurple's debug log (sipe's wire) on stderr.
+ * BUDDY lines come both from the steps and from the roaming list sipe reads from the server.
  *
- * Build: cc -o purple-sipe-client purple-sipe-client.c $(pkg-config --cflags --libs purple)
+ * Build (the export makes sure the libxml2 fix below is what libsipe.so calls):
+ *   cc -o purple-sipe-client purple-sipe-client.c $(pkg-config --cflags --libs purple) \
+ *      $(pkg-config --cflags libxml-2.0) -Wl,--export-dynamic-symbol=xmlSAXUserParseMemory
  */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <libxml/parser.h>
 #include <purple.h>
 #include <glib.h>
 #include <glib-unix.h>
@@ -56,6 +62,30 @@ static guint input_add(gint fd, PurpleInputCondition condition, PurpleInputFunct
     guint id = g_io_add_watch_full(channel, G_PRIORITY_DEFAULT, wanted, watch_fired, watch, g_free);
     g_io_channel_unref(channel);
     return id;
+}
+
+/*
+ * Debian 12's libxml2 (2.9.14+dfsg-1.3~deb12u5 and ~deb12u6 at least) ignores SAX1 element
+ * callbacks: its xmlDetectSAX2 switches the parser to SAX2 whenever the handler's
+ * `initialized` is XML_SAX2_MAGIC, without upstream's check that startElementNs or
+ * endElementNs is set. Only startElementNs is then called. sipe's parser handler
+ * (sipe-xml.c) has XML_SAX2_MAGIC but only SAX1 startElement/endElement, so sipe_xml_parse
+ * returned NULL for every document. Upstream 2.9.14 parses such a handler with SAX1; this
+ * wrapper restores that by handing libxml2 a copy marked SAX1 (initialized = 1: errors then
+ * go to its `error` callback, which sipe also sets). Exported from this program, it takes
+ * the place of libxml2's for libsipe.so; every other handler is passed through unchanged.
+ */
+int xmlSAXUserParseMemory(xmlSAXHandlerPtr sax, void *user_data, const char *buffer, int size) {
+    static int (*libxml2_parse)(xmlSAXHandlerPtr, void *, const char *, int);
+    if (!libxml2_parse)
+        libxml2_parse = (int (*)(xmlSAXHandlerPtr, void *, const char *, int))dlsym(RTLD_NEXT, "xmlSAXUserParseMemory");
+    if (sax && sax->initialized == XML_SAX2_MAGIC && !sax->startElementNs && !sax->endElementNs &&
+        (sax->startElement || sax->endElement)) {
+        xmlSAXHandler sax1 = *sax;
+        sax1.initialized = 1;
+        return libxml2_parse(&sax1, user_data, buffer, size);
+    }
+    return libxml2_parse(sax, user_data, buffer, size);
 }
 
 static PurpleEventLoopUiOps loop_ops = {

@@ -106,10 +106,18 @@ import Testing
         #expect(Self.body(first).contains(#"<contactList deltaNum="2">"#))
         #expect(Self.body(first).contains(#"<group id="1" name="Friends"/>"#))
         #expect(Self.body(first).contains(#"<contact uri="bob@example.com" name="Bob" groups="1" subscribed="true"/>"#))
+        // It supports ms-piggyback-first-notify: the 200 says it carries the first NOTIFY's
+        // body, with that NOTIFY's CSeq (pidgin-sipe reads the body only then).
+        #expect(first.headers["Supported"].contains("ms-piggyback-first-notify"))
+        let piggybackSeq = try #require(first.headers.first("ms-piggyback-cseq").flatMap { UInt32($0) })
 
-        try await phone.send(Self.subscribe(phone, user: "alice", event: "vnd-microsoft-roaming-contacts",
-                                            callID: "phone-rc"), to: server.udpPort)
-        #expect(await phone.response()?.statusCode == 200)
+        // The phone does not: its 200 carries the list all the same, without the piggyback headers.
+        try await phone.send(Self.subscribe(phone, user: "alice", event: "vnd-microsoft-roaming-contacts", callID: "phone-rc")
+            .replacingOccurrences(of: ", ms-piggyback-first-notify", with: ""), to: server.udpPort)
+        let phoneFirst = try #require(await phone.response())
+        #expect(phoneFirst.statusCode == 200)
+        #expect(Self.body(phoneFirst).contains(#"<group id="1" name="Friends"/>"#))
+        #expect(phoneFirst.headers.first("ms-piggyback-cseq") == nil)
 
         // The laptop adds a group (sipe reads Body/addGroup/groupID) and a contact in it.
         try await laptop.send(Self.service(laptop, user: "alice", callID: "laptop-svc", cseq: 1, operation: "addGroup",
@@ -142,6 +150,8 @@ import Testing
                              to: server.udpPort)
         #expect(await phone.response()?.statusCode == 200)
         notify = try #require(await Self.notify(on: laptop, containing: #"deltaNum="5""#, port: server.udpPort))
+        // The laptop's first real NOTIFY comes after the one its 200 stood for.
+        #expect(try notify.cseq.map { $0.sequence > piggybackSeq } == true)
         #expect(Self.body(notify).contains(#"<contactDelta deltaNum="5" prevDeltaNum="4"><deletedContact uri="bob@example.com"/></contactDelta>"#))
         #expect(!Self.body(notify).contains("<contactList"))
         try await laptop.answer(notify, 200, toTag: notify.to?.tag ?? "", to: server.udpPort)

@@ -78,8 +78,9 @@ extension RoamingAgent {
     // MARK: - SUBSCRIBE
 
     /// A self-subscription: only to oneself (403 otherwise). The 200 carries the current
-    /// document (Pidgin reads the contact list from it, not from a NOTIFY) and the Event
-    /// header; provisioning is answered with `Expires: 0` and nothing kept.
+    /// document (Pidgin reads the contact list from it, not from a NOTIFY; pidgin-sipe too,
+    /// when `ms-piggyback-cseq` says it stands for the first NOTIFY) and the Event header;
+    /// provisioning is answered with `Expires: 0` and nothing kept.
     func subscribe(_ transaction: ServerTransaction, user: String) {
         let request = transaction.request
         if let toTag = request.to?.tag {
@@ -114,10 +115,15 @@ extension RoamingAgent {
             return
         }
         let contact = environment.contactURI(transaction.source.transport)
+        // [MS-SIP] §3.4: to a client that supports it, the 200 says it carries what the first
+        // NOTIFY would have, with that NOTIFY's CSeq, which later NOTIFYs then follow.
+        // pidgin-sipe reads the body of a 200 only then; Pidgin's SIMPLE reads it either way.
+        let piggybackSeq: UInt32? = package != .provisioning && Self.supportsPiggyback(request) ? dialog.localSeq &+ 1 : nil
         if expires > 0 {
             let source = transaction.source
             let reliable = source.transport.isReliable && source.flowID != nil
-            let stored = StoredDialog(dialog)
+            var stored = StoredDialog(dialog)
+            if let piggybackSeq { stored.localSeq = piggybackSeq }
             let expiresAt = environment.clock.now() + Int64(expires)
             let eventID = eventHeader.id
             let refused = state.withLock { s -> Bool in
@@ -148,12 +154,23 @@ extension RoamingAgent {
             response.headers.append("Content-Type", type)
             response.body = body
             response.headers.replace("Content-Length", with: "\(body.count)")
+            if let piggybackSeq {
+                response.headers.append("Supported", "ms-piggyback-first-notify")
+                response.headers.append("ms-piggyback-cseq", "\(piggybackSeq)")
+            }
         }
         do { try transaction.respond(response) } catch {
             logger.debug("response not sent", metadata: ["sip.error": "\(error)"])
         }
         logger.debug("roaming subscription", metadata: ["sip.aor": "\(user)", "roaming.event": "\(package.rawValue)",
                                                         "sip.expires": "\(expires)"])
+    }
+
+    /// Whether the SUBSCRIBE names `ms-piggyback-first-notify` in a `Supported` header.
+    static func supportsPiggyback(_ request: SIPRequest) -> Bool {
+        request.headers["Supported"].contains { value in
+            value.split(separator: ",").contains { XML.trimmed(String($0)).lowercased() == "ms-piggyback-first-notify" }
+        }
     }
 
     /// A refresh or an unsubscribe inside one of our dialogs (RFC 6665 §4.2.1.2).
