@@ -53,6 +53,33 @@ public enum ArchiveEvent: Hashable, Sendable {
     case status(server: String, messageID: String, status: Int)
 }
 
+extension ArchiveEvent {
+    /// `events` with each status that follows its own message in the list folded into that
+    /// message's record, so the archive inserts the message with its status instead of
+    /// inserting it and then updating it; every other event keeps its place and order.
+    public static func foldingStatuses(_ events: [ArchiveEvent]) -> [ArchiveEvent] {
+        var position: [String: Int] = [:]
+        position.reserveCapacity(events.count)
+        var folded: [ArchiveEvent] = []
+        folded.reserveCapacity(events.count)
+        for event in events {
+            switch event {
+            case .message(let record):
+                position[record.server + "\u{0}" + record.messageID] = folded.count
+                folded.append(event)
+            case .status(let server, let id, let status):
+                if let at = position[server + "\u{0}" + id], case .message(var record) = folded[at] {
+                    record.status = status
+                    folded[at] = .message(record)
+                } else {
+                    folded.append(event)
+                }
+            }
+        }
+        return folded
+    }
+}
+
 /// Message ids unique per server: a random 64-bit prefix chosen when the process starts and
 /// a counter (`3f9c1e0a5b7d2c48-17`), so that ids never repeat across restarts.
 public struct ArchiveIDGenerator: Sendable {

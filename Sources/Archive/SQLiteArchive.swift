@@ -110,10 +110,11 @@ public final class SQLiteArchive: ArchiveDatabase, ArchiveSink {
             INSERT INTO message (server, message_id, from_uri, to_uri, from_key, to_key, time, call_id, cseq,
                                  content_type, body, status)
             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-            ON CONFLICT (server, message_id) DO NOTHING
+            ON CONFLICT (server, message_id) DO UPDATE SET status = coalesce(excluded.status, status)
             """)
         let update = try db.cachedStatement(sql: "UPDATE message SET status = ? WHERE server = ? AND message_id = ?")
-        for event in events {
+        // A message shipped again keeps its row (idempotent); a status folded into it still lands.
+        for event in ArchiveEvent.foldingStatuses(events) {
             switch event {
             case .message(let r):
                 try insert.execute(arguments: [

@@ -57,6 +57,28 @@ final class FlakyArchive: ArchiveDatabase {
         #expect(try await archive.count() == 21)
     }
 
+    /// A status in the same batch as its message is folded into the insert; shipped again
+    /// after a "crash" (the message already stored without its status), the status still
+    /// lands and nothing is duplicated. A status for a message of an earlier batch updates it.
+    @Test func statusesFoldIntoTheirMessagesAndSurviveReshipping() async throws {
+        let dir = try temporaryDirectory()
+        let archive = try SQLiteArchive(directory: dir)
+        let folded = ArchiveEvent.foldingStatuses([
+            .message(record(1)), .status(server: "h1.example", messageID: "m-1", status: 200),
+            .status(server: "h1.example", messageID: "m-0", status: 404), .message(record(2)),
+            .status(server: "h2.example", messageID: "m-2", status: 500),
+        ])
+        #expect(folded.count == 4)
+        #expect(folded.first == .message({ var r = record(1); r.status = 200; return r }()))
+        try await archive.apply([.message(record(3))])  // shipped once, status not yet known
+        try await archive.apply([.message(record(3)), .status(server: "h1.example", messageID: "m-3", status: 486),
+                                 .message(record(4)), .status(server: "h1.example", messageID: "m-4", status: 200)])
+        try await archive.apply([.status(server: "h1.example", messageID: "m-4", status: 202)])
+        let all = try await archive.search(ArchiveQuery())
+        #expect(all.map(\.messageID) == ["m-3", "m-4"])
+        #expect(all.map(\.status) == [486, 202])
+    }
+
     /// The database down: nothing is trimmed, the spool grows; back up: it drains, no loss.
     @Test func outageLosesNothing() async throws {
         let dir = try temporaryDirectory()
