@@ -49,6 +49,12 @@ public final class ArchiveShipper: Sendable {
     /// Ships until cancelled: a batch at a time, polling the spool when it is empty.
     public func run() async {
         while !Task.isCancelled {
+            // The spool's checkpoints are made here, off the forwarding path (ArchiveSpool).
+            do throws(ArchiveError) {
+                try await spool.checkpointIfDue()
+            } catch {
+                logger.debug("archive spool checkpoint failed: \(error.reason)")
+            }
             do throws(ArchiveError) {
                 let n = try await shipBatch()
                 if n == 0 { try? await Task.sleep(for: pollInterval) }

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Synchronization
 
 /// The durable local spool (`DIR/archive-spool.sqlite`): archive events appended in order
 /// by the ``ArchiveAgent``'s writer (one transaction per batch: group commit), read and
@@ -9,8 +10,15 @@ import GRDB
 ///
 /// Durability: with `fsync` off (the default, `synchronous = NORMAL`), a committed batch
 /// survives a crash or SIGKILL of the process; an OS crash or power loss may lose the batches
-/// committed since the last WAL checkpoint (SQLite checkpoints every ~1000 pages). With
-/// `fsync` on (`synchronous = FULL`) every commit is fsynced.
+/// committed since the last WAL checkpoint. With `fsync` on (`synchronous = FULL`) every
+/// commit is fsynced.
+///
+/// Checkpoints are never made by the writer: the agent's commits are on the forwarding path
+/// of every archived MESSAGE, and a checkpoint (an fsync of the WAL and of the file) in one of
+/// them would stall every MESSAGE waiting for it. SQLite's automatic checkpoint is off; the
+/// shipper calls ``checkpointIfDue(every:)`` (at most every half second by default), which
+/// checkpoints passively from a connection of its own while the writer goes on appending.
+/// The power-loss window is that interval, as long as the shipper runs.
 public final class ArchiveSpool: ArchiveSink {
     public static let fileName = "archive-spool.sqlite"
 
@@ -24,6 +32,9 @@ public final class ArchiveSpool: ArchiveSink {
     }
 
     let pool: DatabasePool
+    /// A connection of its own for checkpoints, so that they never queue behind the writer.
+    let checkpointer: DatabaseQueue
+    let lastCheckpoint = Mutex(ContinuousClock.now)
     public let path: String
 
     /// Opens (creating the directory and file if missing) the spool in `directory`.
@@ -41,8 +52,11 @@ public final class ArchiveSpool: ArchiveSink {
         let maxPages = configuration.maxPageCount
         config.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
+            _ = try Row.fetchOne(db, sql: "PRAGMA wal_autocheckpoint = 0")
             if let maxPages { _ = try Row.fetchOne(db, sql: "PRAGMA max_page_count = \(maxPages)") }
         }
+        var checkpointConfig = GRDB.Configuration()
+        checkpointConfig.busyMode = .timeout(1)
         do {
             pool = try DatabasePool(path: path, configuration: config)
             var migrator = DatabaseMigrator()
@@ -66,6 +80,7 @@ public final class ArchiveSpool: ArchiveSink {
             }
             try migrator.migrate(pool)
             try pool.writeWithoutTransaction { db in try db.execute(sql: "PRAGMA synchronous = \(synchronous)") }
+            checkpointer = try DatabaseQueue(path: path, configuration: checkpointConfig)
         } catch {
             throw ArchiveError(.openFailed, "cannot open archive spool \(path): \(error)")
         }
@@ -106,6 +121,26 @@ public final class ArchiveSpool: ArchiveSink {
             case .status(let server, let id, let status):
                 try statement.execute(arguments: [1, id, server, "", "", ArchiveTime.now(), "", 0, "", Data(), status])
             }
+        }
+    }
+
+    /// A passive checkpoint (the WAL's committed frames copied into the file, both fsynced)
+    /// when the last one is at least `interval` old; from its own connection, so the writer
+    /// keeps appending meanwhile. Returns whether it ran.
+    @discardableResult
+    public func checkpointIfDue(every interval: Duration = .milliseconds(500)) async throws(ArchiveError) -> Bool {
+        let now = ContinuousClock.now
+        let due = lastCheckpoint.withLock { last in
+            guard now - last >= interval else { return false }
+            last = now
+            return true
+        }
+        guard due else { return false }
+        do {
+            try await checkpointer.writeWithoutTransaction { db in _ = try db.checkpoint(.passive) }
+            return true
+        } catch {
+            throw ArchiveError(.writeFailed, "cannot checkpoint the archive spool \(path): \(error)")
         }
     }
 
@@ -161,6 +196,7 @@ public final class ArchiveSpool: ArchiveSink {
     }
 
     public func close() throws {
+        try checkpointer.close()
         try pool.close()
     }
 }

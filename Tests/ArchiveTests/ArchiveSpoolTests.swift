@@ -53,6 +53,27 @@ func record(_ n: Int, server: String = "h1.example", from: String = "sip:alice@e
     }
 }
 
+/// The writer never checkpoints (its commits are on the forwarding path): the WAL holds the
+/// appends until the shipper's checkpoint copies them into the file.
+@Suite struct ArchiveSpoolCheckpointTests {
+    @Test func onlyTheCheckpointMovesTheWALIntoTheFile() async throws {
+        let dir = try temporaryDirectory()
+        let spool = try ArchiveSpool(directory: dir)
+        let file = (dir as NSString).appendingPathComponent(ArchiveSpool.fileName)
+        func size(_ path: String) -> Int { ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int) ?? 0 }
+        let before = size(file)
+        for n in 0..<40 {  // far past SQLite's automatic checkpoint (1,000 pages) were it on
+            try await spool.append((1...50).map { .message(record(n * 50 + $0, body: [UInt8](repeating: 0x61, count: 2_000))) })
+        }
+        #expect(size(file) == before)
+        #expect(size(file + "-wal") > 1_000 * 4_096)
+        #expect(try await spool.checkpointIfDue(every: .zero))
+        #expect(size(file) > 2_000 * 2_000)
+        #expect(try await !spool.checkpointIfDue(every: .seconds(60)))
+        #expect(try await spool.depth().count == 2_000)
+    }
+}
+
 /// The agent: completions only after the group commit; bounded; a failing spool says so.
 @Suite struct ArchiveAgentTests {
     @Test func completionComesAfterTheRecordIsInTheSpool() async throws {
