@@ -24,8 +24,8 @@ public final class ArchiveShipper: Sendable {
     }
     let state = Mutex(State())
 
-    public init(spool: ArchiveSpool, database: any ArchiveDatabase, batchSize: Int = 1_000,
-                pollInterval: Duration = .milliseconds(100), retryDelay: Duration = .seconds(1),
+    public init(spool: ArchiveSpool, database: any ArchiveDatabase, batchSize: Int = 5_000,
+                pollInterval: Duration = .milliseconds(500), retryDelay: Duration = .seconds(1),
                 logger: Logger = Logger(label: "sip.archive.shipper")) {
         self.spool = spool
         self.database = database
@@ -46,7 +46,8 @@ public final class ArchiveShipper: Sendable {
         }
     }
 
-    /// Ships until cancelled: a batch at a time, polling the spool when it is empty.
+    /// Ships until cancelled: a batch at a time, back to back while batches come full, else
+    /// every `pollInterval`.
     public func run() async {
         while !Task.isCancelled {
             // The spool's checkpoints are made here, off the forwarding path (ArchiveSpool).
@@ -56,8 +57,11 @@ public final class ArchiveShipper: Sendable {
                 logger.debug("archive spool checkpoint failed: \(error.reason)")
             }
             do throws(ArchiveError) {
+                // A full batch: more is waiting, ship on. Otherwise wait for more, so that a
+                // busy server ships a few large batches (an archive row's index pages are then
+                // shared by many messages) rather than many small ones.
                 let n = try await shipBatch()
-                if n == 0 { try? await Task.sleep(for: pollInterval) }
+                if n < batchSize { try? await Task.sleep(for: pollInterval) }
             } catch {
                 let first = state.withLock { s in
                     defer { s.failing = true }

@@ -144,26 +144,35 @@ public final class ArchiveSpool: ArchiveSink {
         }
     }
 
-    /// Up to `limit` events after `seq`, oldest first, with their sequence numbers.
-    public func read(after seq: Int64 = 0, limit: Int) async throws(ArchiveError) -> [(seq: Int64, event: ArchiveEvent)] {
+    /// Up to `limit` events after `seq`, oldest first, with their sequence numbers, stopping
+    /// early once the bodies read reach `maxBytes` (at least one event is returned).
+    public func read(after seq: Int64 = 0, limit: Int, maxBytes: Int = 16 << 20) async throws(ArchiveError)
+        -> [(seq: Int64, event: ArchiveEvent)]
+    {
         do {
             return try await pool.read { db in
+                var events: [(seq: Int64, event: ArchiveEvent)] = []
+                var bytes = 0
                 // Columns by position (as selected), not by name: no name lookup per row.
-                try Row.fetchAll(db, sql: """
+                let rows = try Row.fetchCursor(db, sql: """
                     SELECT seq, kind, message_id, server, from_uri, to_uri, time, call_id, cseq, content_type, body, status
                     FROM spool WHERE seq > ? ORDER BY seq LIMIT ?
-                    """,
-                                 arguments: [seq, limit]).map { row -> (seq: Int64, event: ArchiveEvent) in
+                    """, arguments: [seq, limit])
+                while let row = try rows.next() {
                     let seq: Int64 = row[0]
                     let kind: Int = row[1]
                     if kind == 1 {
-                        return (seq, .status(server: row[3], messageID: row[2], status: row[11]))
+                        events.append((seq, .status(server: row[3], messageID: row[2], status: row[11])))
+                        continue
                     }
                     let body: Data = row[10]
-                    return (seq, .message(ArchiveRecord(
+                    events.append((seq, .message(ArchiveRecord(
                         messageID: row[2], server: row[3], from: row[4], to: row[5], time: row[6], callID: row[7],
-                        cseq: row[8], contentType: row[9], body: [UInt8](body), status: row[11])))
+                        cseq: row[8], contentType: row[9], body: [UInt8](body), status: row[11]))))
+                    bytes += body.count
+                    if bytes >= maxBytes { break }
                 }
+                return events
             }
         } catch {
             throw ArchiveError(.readFailed, "cannot read the archive spool \(path): \(error)")
