@@ -2,6 +2,7 @@ import Logging
 import SIPCore
 import SIPDialog
 import SIPTransaction
+import SIPTransport
 import Store
 import Synchronization
 
@@ -121,6 +122,9 @@ final class ListBackEnds: Sendable {
     func resourceState(owner: String, member: String) -> ResourceState {
         state.withLock { s in s.byOwner[owner]?[member].flatMap { s.byTag[$0]?.state } ?? .unknown }
     }
+
+    /// The established back-end dialogs.
+    var dialogIDs: [DialogID] { state.withLock { s in s.byTag.values.compactMap { $0.dialog?.id } } }
 
     /// True when `request` is a NOTIFY inside one of our back-end dialogs (or the early NOTIFY
     /// of one whose 200 has not come yet): the policy hands it to the list server.
@@ -249,13 +253,14 @@ final class ListBackEnds: Sendable {
             var request = routed
             request.headers.append("Contact", "<\(contactURI(destination.transport))>")
             state.withLock { s in s.byTag[tag]?.destination = destination }
+            let sent = request
             do {
-                try layer.start(request, to: destination, pushVia: false) { [self] report in
+                try layer.start(sent, to: destination, pushVia: false) { [self] report in
                     guard case .outcome(let outcome) = report else { return }
-                    answered(tag, request, outcome)
+                    answered(tag, sent, outcome)
                 }
             } catch {
-                failed(tag, status: error.status ?? 503)
+                failed(tag, status: (error as? SIPTransactionError)?.status ?? 503)
             }
         }
     }
@@ -263,7 +268,7 @@ final class ListBackEnds: Sendable {
     /// A refresh (or, with `expires` 0, the unsubscribe) in the dialog, to the server the
     /// first SUBSCRIBE went to.
     private func sendInDialog(_ tag: String, expires: Int) {
-        let built: (SIPRequest, SIPDestination, TransactionLayer)? = state.withLock { s in
+        let built = state.withLock { s -> (SIPRequest, SIPDestination, TransactionLayer)? in
             guard let entry = s.byTag[tag], var dialog = entry.dialog, let destination = entry.destination,
                   let layer = s.layer else { return nil }
             entry.inFlight = true

@@ -1,4 +1,5 @@
 import SIPCore
+import SIPDialog
 import SIPTransaction
 
 /// RFC 4662 §4.4: the list server's back-end subscriptions to members homed on other
@@ -44,4 +45,9 @@ extension RoamingAgent {
         for sub in s.subscriptions.values where sub.isList { owners.insert(sub.user) }
         return owners
     }
+}
+
+extension RoamingAgent {
+    /// The dialogs of the back-end subscriptions established so far (tests, diagnostics).
+    public var backEndDialogIDs: [DialogID] { backEnds.dialogIDs }
 }
