@@ -122,7 +122,7 @@ struct MeshServer {
         entries += more
         try settings.apply(entries)
         var logger = Logger(label: "test.\(name)")
-        logger.logLevel = .warning
+        logger.logLevel = ProcessInfo.processInfo.environment["MESH_DEBUG"] == nil ? .warning : .debug
         let server = try await RoleServer.start(settings: settings, logger: logger, drainTimeout: .milliseconds(300),
                                                 policy: policy)
         let task = Task { try await server.run() }

@@ -21,11 +21,16 @@ extension RoleServer {
                 return home != identity.serverName.lowercased()
             },
             route: { request, owner, done in
-                // The server itself is the source; the owner counts as authenticated.
-                var context = RoutingContext(request: request, source: RequestSource(transport: .tcp, host: "127.0.0.1", port: 0))
+                // The server itself is the source; the owner counts as authenticated. The policy
+                // validates a request as received (§16.3 wants a Via): a Via of the list server
+                // stands in for the UAC's and is taken off again, ours being the only one sent.
+                var received = request
+                received.headers.insertFirst("Via", "SIP/2.0/TCP 127.0.0.1:0;branch=z9hG4bK-rls-\(request.callID ?? owner)")
+                var context = RoutingContext(request: received, source: RequestSource(transport: .tcp, host: "127.0.0.1", port: 0))
                 context.authenticatedUser = owner
-                guard case .forward(let plan) = policy.decide(&context), let target = plan.targets.first,
-                      let forwarded = RequestForwarding.forward(
+                guard case .forward(var plan) = policy.decide(&context), let target = plan.targets.first else { return done(nil) }
+                plan.request.headers.removeFirstValue("Via")
+                guard let forwarded = RequestForwarding.forward(
                         plan.request, to: target, identity: proxy.identity, inbound: .tcp, recordRoute: false,
                         loopHash: plan.loopHash, seed: request.callID ?? owner, fork: 0) else { return done(nil) }
                 proxy.resolver.resolve(forwarded.nextHop) { hops in
