@@ -85,6 +85,37 @@ import Testing
         await hs2.stop()
     }
 
+    @Test func removingTheMemberEndsItsBackEndSubscription() async throws {
+        let (hs1, hs2) = try await Self.startPair()
+        let alice = try await RawTCPPeer(port: try #require(hs1.server.port(.tcp)))
+        let reader = ResourceListEndToEndTests.Reader(alice)
+        try await alice.send(ResourceListEndToEndTests.subscribe(alice, from: "alice", list: "alice", callID: "rls-remove"))
+        #expect(try await reader.response()?.statusCode == 200)
+        _ = try #require(try await Self.notify(containing: Self.bobInstance, reader))
+        #expect(hs2.server.presence.counts.subscriptions == 1)
+
+        // alice's phone deletes bob from her list (SOAP deleteContact): HS1 unsubscribes at HS2
+        // (Expires: 0) and sends alice the full state without bob.
+        let phone = try await TestUA(group: testEventLoops)
+        try await phone.send(RoamingEndToEndTests.service(phone, user: "alice", callID: "del-bob", cseq: 1,
+                                                          operation: "deleteContact",
+                                                          arguments: "<m:URI>sip:bob@example.com</m:URI>"),
+                             to: hs1.udpPort)
+        #expect(await phone.response()?.statusCode == 200)
+        let full = try #require(try await Self.notify(containing: #"fullState="true""#, reader))
+        #expect(!ResourceListEndToEndTests.text(full).contains("bob@example.com"))
+        var ended = false
+        for _ in 0..<100 {
+            if hs2.server.presence.counts.subscriptions == 0 { ended = true; break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(ended)
+        await phone.close()
+        await alice.close()
+        await hs1.stop()
+        await hs2.stop()
+    }
+
     @Test func forgedBackEndNotifyIsRefused() async throws {
         let (hs1, hs2) = try await Self.startPair()
         let alice = try await RawTCPPeer(port: try #require(hs1.server.port(.tcp)))
