@@ -321,18 +321,22 @@ final class ListBackEnds: Sendable {
     }
 
     /// A SUBSCRIBE failed (`status`): the member shows no state, and a new dialog is tried
-    /// after ``Limits/retryAfter`` (an ending one is forgotten).
+    /// after ``Limits/retryAfter``, at once when a refresh found its dialog gone (an ending
+    /// one is forgotten).
     private func failed(_ tag: String, status: Int) {
         let now = clock.now()
         let member: String? = state.withLock { s in
             guard let entry = s.byTag[tag] else { return nil }
+            let wasEstablished = entry.dialog != nil
             entry.inFlight = false
             entry.dialog = nil
             entry.state = .unknown
             if entry.ending {
                 s.byTag[tag] = nil
             } else {
-                entry.dueAt = now + limits.retryAfter
+                // A refresh answered 481 or 408: the notifier forgot the dialog (a restart); a
+                // new one at once. Anything else waits a retry period.
+                entry.dueAt = now + (wasEstablished && (status == 481 || status == 408) ? 0 : limits.retryAfter)
             }
             return entry.member
         }
@@ -363,9 +367,17 @@ final class ListBackEnds: Sendable {
             let subscriptionState = request.subscriptionState?.state ?? "active"
             switch subscriptionState {
             case "terminated":
+                // RFC 6665 §4.1.3: after deactivated or timeout a new SUBSCRIBE at once; after
+                // rejected, noresource or invariant not for ten retry periods; else (probation,
+                // giveup) after retry-after, or one retry period.
                 entry.state = .unknown
                 entry.dialog = nil
-                entry.dueAt = now + limits.retryAfter
+                let subscriptionState = request.subscriptionState
+                switch subscriptionState?.reason?.lowercased() {
+                case "deactivated", "timeout": entry.dueAt = now
+                case "rejected", "noresource", "invariant": entry.dueAt = now + 10 * limits.retryAfter
+                default: entry.dueAt = now + Int64(subscriptionState?.retryAfter ?? Int(limits.retryAfter))
+                }
             case "pending":
                 entry.state = .pending
             default:
