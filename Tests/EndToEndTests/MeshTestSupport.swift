@@ -97,9 +97,11 @@ struct MeshServer {
 
     /// - Parameter homes: this server's directory differs for these users (a stale copy).
     /// - Parameter settings: more `key = value` settings (`federate`).
+    /// - Parameter prepare: writes more to the store before the server opens it (contact lists).
     static func start(_ name: String, tlsPort: Int, pki: MeshPKI, peers: [String: Int], homes: [String: String] = [:],
                       domain: String = "example.com", users: [(String, String, String)] = users,
                       settings more: [(key: String, value: String)] = [],
+                      prepare: ((SQLiteStore) async throws -> Void)? = nil,
                       policy: @escaping PolicyFactory) async throws -> MeshServer {
         let dir = try RunningHomeServer.temporaryDirectory()
         let store = try SQLiteStore(directory: dir)
@@ -108,6 +110,7 @@ struct MeshServer {
             record.homeServer = homes[user] ?? home
             try await store.addUser(record)
         }
+        try await prepare?(store)
         try store.close()
         let files = try pki.issue(name)
         var settings = ServerSettings(serverName: name)
@@ -119,7 +122,7 @@ struct MeshServer {
         entries += more
         try settings.apply(entries)
         var logger = Logger(label: "test.\(name)")
-        logger.logLevel = .warning
+        logger.logLevel = ProcessInfo.processInfo.environment["MESH_DEBUG"] == nil ? .warning : .debug
         let server = try await RoleServer.start(settings: settings, logger: logger, drainTimeout: .milliseconds(300),
                                                 policy: policy)
         let task = Task { try await server.run() }

@@ -30,6 +30,7 @@ extension RoamingAgent {
     /// a request inside one of its dialogs.
     public func serves(_ request: SIPRequest) -> Bool {
         if Self.handles(request) { return true }
+        if request.method == .notify { return backEnds.owns(request) }
         guard request.method == .subscribe else { return false }
         return Self.listOwner(request.uri) != nil || ownsDialog(of: request)
     }
@@ -99,6 +100,7 @@ extension RoamingAgent {
             logger.debug("response not sent", metadata: ["sip.error": "\(error)"])
         }
         send(sends)
+        if expires > 0 { syncBackEnds(listOwners: [user], complete: false) }
         logger.debug("list subscription", metadata: ["sip.aor": "\(user)", "sip.expires": "\(expires)"])
     }
 
@@ -112,7 +114,8 @@ extension RoamingAgent {
         var states: [String: Int] = [:]
         var members: [ResourceListNotification.Member] = []
         for contact in list.contacts.prefix(Self.maxListMembersShown) {
-            let state = environment.resourceState(contact.uri, sub.user)
+            var state = environment.resourceState(contact.uri, sub.user)
+            if case .unknown = state { state = backEnds.resourceState(owner: sub.user, member: contact.uri) }
             states[contact.uri] = state.hashValue
             members.append(.init(uri: "sip:" + contact.uri, name: contact.name, state: state))
         }

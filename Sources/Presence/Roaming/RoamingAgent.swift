@@ -29,6 +29,9 @@ public final class RoamingAgent: Sendable {
         /// A SERVICE or SUBSCRIBE needs an authenticated user (digest on).
         public var authenticationRequired = false
         public var retryAfter = 5
+        /// Back-end subscriptions to list members homed elsewhere: per list (100), in all
+        /// (10,000), and what they ask for (Expires 3600, refreshed at three quarters).
+        public var backEnds = ListBackEndLimits()
         public init() {}
     }
 
@@ -83,6 +86,8 @@ public final class RoamingAgent: Sendable {
     /// Where subscriptions are persisted (nil: memory only).
     let journal: PresenceJournal?
     let state = Mutex(State())
+    /// RFC 4662 back-end subscriptions to list members homed elsewhere.
+    let backEnds: ListBackEnds
 
     public init(configuration: Configuration = Configuration(), environment: Environment, contacts: ContactLists,
                 access: AccessLists, store: any AccessListStore & ContactListStore, journal: PresenceJournal? = nil,
@@ -94,10 +99,15 @@ public final class RoamingAgent: Sendable {
         self.access = access
         self.store = store
         self.logger = logger
+        backEnds = ListBackEnds(limits: configuration.backEnds, contactURI: environment.contactURI,
+                                clock: environment.clock, logger: logger)
     }
 
-    /// The transaction layer NOTIFYs go through.
-    public func attach(_ layer: TransactionLayer) { state.withLock { $0.layer = layer } }
+    /// The transaction layer NOTIFYs (and back-end SUBSCRIBEs) go through.
+    public func attach(_ layer: TransactionLayer) {
+        state.withLock { $0.layer = layer }
+        backEnds.attach(layer)
+    }
 
     /// The event packages served, in the order the REGISTER 200's `Allow-Events` names them
     /// (comma-separated without spaces: pidgin-sipe splits on "," alone).
@@ -132,6 +142,11 @@ public final class RoamingAgent: Sendable {
     /// when authentication is off (then the From AOR is the user).
     public func serve(_ transaction: ServerTransaction, authenticatedUser: String?) {
         let request = transaction.request
+        // A NOTIFY of a back-end subscription: accepted only inside a dialog we created.
+        if request.method == .notify {
+            backEnds.receiveNotify(transaction)
+            return
+        }
         // A refresh or unsubscribe inside one of our dialogs needs no new authentication: the
         // dialog's identifiers (our 60-bit random tag among them) went only to the subscriber.
         if request.method == .subscribe, let toTag = request.to?.tag {
@@ -189,11 +204,14 @@ public final class RoamingAgent: Sendable {
 
     func sweep(now: Int64) {
         var sends: [(String, SIPRequest, SIPDestination)] = []
-        state.withLock { s in
+        let owners = state.withLock { s in
             for (id, sub) in s.subscriptions where sub.expiresAt <= now { remove(id, &s) }
             pollLists(&s, &sends)
+            return Self.listOwners(s)
         }
         send(sends)
+        syncBackEnds(listOwners: owners)
+        backEnds.sweep(now: now)
     }
 
     func remove(_ id: String, _ s: inout State) {

@@ -237,6 +237,7 @@ public final class RoleServer: Service, Sendable {
         services.originator.attach(server.layer)
         presence.attach(server.layer)
         roaming.attach(server.layer)
+        roaming.attachBackEnds(listBackEndRouting(policy: policy, proxy: proxy, homes: services.homes))
         let endpoint = metrics.flatMap { metrics in
             settings.metrics.map { address in
                 Operations.endpoint(address, metrics: metrics, layer: server.layer, store: store,

@@ -27,7 +27,8 @@ enum Operations {
                 metrics.setState(
                     connections: Dictionary(uniqueKeysWithValues: connections.map { ($0.key.rawValue, $0.value) }),
                     subscriptions: ["presence": state.presence.counts.subscriptions,
-                                    "roaming": roaming.roaming, "list": roaming.lists],
+                                    "roaming": roaming.roaming, "list": roaming.lists,
+                                    "list_backend": state.roaming.backEndCount],
                     aors: state.table.aorCount, bindings: state.table.bindingCount)
                 if let archiving {
                     let backlog = archiving.shipper.backlog

@@ -40,7 +40,8 @@ public final class ServerMetrics: TransactionObserver, RelayObserver, Sendable {
     /// Open connections by transport (`tcp`, `tls`), read when scraped.
     let connections: [String: CoreMetrics.Gauge]
     /// Live subscriptions by kind: `presence` (RFC 3856 and winfo), `roaming` (LCS 2003
-    /// self-subscriptions), `list` (RFC 4662 resource lists), read when scraped.
+    /// self-subscriptions), `list` (RFC 4662 resource lists), `list_backend` (the list server's
+    /// back-end subscriptions to members homed elsewhere), read when scraped.
     let subscriptions: [String: CoreMetrics.Gauge]
     /// Registered addresses-of-record and their bindings (contacts), read when scraped.
     let registeredAORs: CoreMetrics.Gauge
@@ -75,7 +76,7 @@ public final class ServerMetrics: TransactionObserver, RelayObserver, Sendable {
         connections = Dictionary(uniqueKeysWithValues: ["tcp", "tls"].map {
             ($0, CoreMetrics.Gauge(label: "sip_connections", dimensions: [("transport", $0)], factory: factory))
         })
-        subscriptions = Dictionary(uniqueKeysWithValues: ["presence", "roaming", "list"].map {
+        subscriptions = Dictionary(uniqueKeysWithValues: ["presence", "roaming", "list", "list_backend"].map {
             ($0, CoreMetrics.Gauge(label: "sip_subscriptions", dimensions: [("kind", $0)], factory: factory))
         })
         registeredAORs = CoreMetrics.Gauge(label: "sip_registered_aors", factory: factory)

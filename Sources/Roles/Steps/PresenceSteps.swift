@@ -26,8 +26,8 @@ public struct PresenceService: LocalService {
 }
 
 /// A SUBSCRIBE inside one of the presence agent's own dialogs (a refresh or an
-/// unsubscribe, RFC 6665 §4.1.2.2): To tag set, no Route left, addressed to this server
-/// (our Contact). It needs no new authentication: the dialog's identifiers, our 60-bit
+/// unsubscribe, RFC 6665 §4.1.2.2), or a NOTIFY inside one of the list server's back-end
+/// dialogs: To tag set, no Route left, addressed to this server (our Contact). It needs no new authentication: the dialog's identifiers, our 60-bit
 /// random tag among them, were handed only to the subscriber (the agent answers 481 to
 /// anything else). Runs before `local-server`, which would answer 405.
 public struct PresenceDialogStep: RoutingStep {
@@ -42,8 +42,15 @@ public struct PresenceDialogStep: RoutingStep {
 
     public func process(_ context: inout RoutingContext) -> RoutingDecision? {
         let request = context.request
-        guard request.method == .subscribe, (request.to?.tag ?? nil) != nil, request.headers.first("Route") == nil,
-              identity.isResponsible(for: request.uri) else { return nil }
+        guard request.method == .subscribe || request.method == .notify, (request.to?.tag ?? nil) != nil,
+              request.headers.first("Route") == nil, identity.isResponsible(for: request.uri) else { return nil }
+        // A NOTIFY of the list server's back-end subscriptions (RFC 4662 §4.4), only inside a
+        // dialog it created (Call-ID and both tags); any other NOTIFY goes on down the chain.
+        if request.method == .notify {
+            guard presence.roaming?.ownsBackEndDialog(of: request) == true else { return nil }
+            context.isForOurDomain = true
+            return .localService(presence)
+        }
         // Our Contact has no user part; a SUBSCRIBE to a user inside a dialog is either ours
         // too (clients that keep the Request-URI) or a proxied one between two clients.
         guard request.uri.sipURI?.user == nil || presence.agent.ownsDialog(of: request)
