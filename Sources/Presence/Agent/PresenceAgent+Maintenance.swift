@@ -151,6 +151,7 @@ extension PresenceAgent {
     /// decision moved — pending to active with the real state, active to politely blocked
     /// (they see offline), and back.
     public func accessChanged(_ presentities: Set<String>) {
+        changes.add(1, ordering: .releasing)
         let now = environment.clock.now()
         var sends: [PendingNotify] = []
         state.withLock { s in

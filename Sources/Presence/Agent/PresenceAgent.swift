@@ -107,6 +107,10 @@ public final class PresenceAgent: Sendable {
     let access: AccessLists
     let journal: PresenceJournal
     let logger: Logger
+    /// Bumped whenever what some watcher may see could have changed (a presentity's state
+    /// recomposed, an access decision moved): a poller of views (the RFC 4662 list server)
+    /// skips its pass while it has not moved. Read with ``stateGeneration``.
+    let changes = Atomic<UInt64>(0)
     let state: Mutex<State>
     /// Our Contact per transport, made once (every subscription shares the string).
     let contactURIs: (udp: String, tcp: String, tls: String)

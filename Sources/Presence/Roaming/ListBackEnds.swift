@@ -98,6 +98,8 @@ final class ListBackEnds: Sendable {
     let clock: StoreClock
     let logger: Logger
     let state = Mutex(State())
+    /// Bumped whenever a member's state here may have changed (a NOTIFY taken, a failure).
+    let generation = Atomic<UInt64>(0)
 
     init(limits: Limits = Limits(), contactURI: @escaping @Sendable (SIPTransportKind) -> String, clock: StoreClock,
          logger: Logger) {
@@ -325,6 +327,7 @@ final class ListBackEnds: Sendable {
     /// one is forgotten).
     private func failed(_ tag: String, status: Int) {
         let now = clock.now()
+        generation.add(1, ordering: .releasing)
         let member: String? = state.withLock { s in
             guard let entry = s.byTag[tag] else { return nil }
             let wasEstablished = entry.dialog != nil
@@ -390,6 +393,7 @@ final class ListBackEnds: Sendable {
             }
             return (200, nil)
         }
+        if answer.0 == 200 { generation.add(1, ordering: .releasing) }
         do { try transaction.respond(answer.0, reasonPhrase: answer.1) } catch {
             logger.debug("response not sent", metadata: ["sip.error": "\(error)"])
         }

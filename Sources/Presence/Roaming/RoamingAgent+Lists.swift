@@ -142,7 +142,7 @@ extension RoamingAgent {
     /// whose members' state moved since the last one; and a NOTIFY for each `presence.wpending`
     /// or `vnd-microsoft-roaming-ACL` subscription whose pending watchers or access list
     /// changed. Called under the lock.
-    func pollLists(_ s: inout State, _ sends: inout [(String, SIPRequest, SIPDestination)]) {
+    func pollLists(_ s: inout State, _ sends: inout [(String, SIPRequest, SIPDestination)], now: Int64) {
         // presence.wpending the same way: a NOTIFY when the pending watchers changed.
         for sub in s.subscriptions.values where sub.package == .wpending {
             let pending = environment.pendingWatchers(sub.user)
@@ -165,6 +165,12 @@ extension RoamingAgent {
                 sends.append(notify)
             }
         }
+        // The members' states: only when something they are composed from moved (read before
+        // composing, so that a change made meanwhile is seen by the next check).
+        let current = ListCheck(presence: environment.stateGeneration?(), backEnds: backEnds.generation.load(ordering: .acquiring),
+                                at: now)
+        guard current.isDue(after: s.listsChecked, fullEvery: Self.fullListCheckEvery) else { return }
+        s.listsChecked = current
         for sub in s.subscriptions.values where sub.isList {
             if sub.notifyInFlight {
                 sub.notifyWanted = true
@@ -173,4 +179,25 @@ extension RoamingAgent {
             if let notify = makeNotify(sub, onlyIfChanged: true) { sends.append(notify) }
         }
     }
+}
+
+/// When the list subscriptions' members were last composed (``RoamingAgent/pollLists``): the
+/// presence agent's and the back-ends' change generations then, and the time.
+struct ListCheck: Equatable {
+    /// nil: the presence agent counts no changes (every check composes).
+    var presence: UInt64?
+    var backEnds: UInt64
+    var at: Int64
+
+    /// Compose again: never checked, a generation moved, nothing counts presence changes, or
+    /// the last full check is `fullEvery` seconds old (directory changes are not counted).
+    func isDue(after last: ListCheck?, fullEvery: Int64) -> Bool {
+        guard let last, let presence, last.presence == presence, last.backEnds == backEnds else { return true }
+        return at - last.at >= fullEvery
+    }
+}
+
+extension RoamingAgent {
+    /// Seconds between list checks that compose every member even when no generation moved.
+    static let fullListCheckEvery: Int64 = 30
 }

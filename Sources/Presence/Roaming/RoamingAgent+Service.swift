@@ -136,6 +136,10 @@ extension PresenceAgent {
         }
     }
 
+    /// Moves whenever what a watcher may see of some presentity could have changed (a state
+    /// recomposed, an access decision moved); equal readings mean nothing moved in between.
+    public var stateGeneration: UInt64 { changes.load(ordering: .acquiring) }
+
     /// The access lists this agent decides with (a `setACE` writes through them).
     public var accessLists: AccessLists { access }
 }

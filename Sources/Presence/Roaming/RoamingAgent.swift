@@ -51,6 +51,10 @@ public final class RoamingAgent: Sendable {
         /// Publishes a `setPresence` state as the user's device's presence
         /// (``PresenceAgent/publishServiceState(_:presentity:device:expires:)``); false: 503.
         public var publishState: @Sendable (_ document: PIDFDocument, _ user: String, _ device: String, _ expires: Int) -> Bool
+        /// ``PresenceAgent/stateGeneration``: while it has not moved, the list subscriptions'
+        /// once-a-second check skips composing their members (a full check still runs every
+        /// 30 s, for what it does not count). nil: every second.
+        public var stateGeneration: (@Sendable () -> UInt64)?
         public var clock: StoreClock
 
         public init(isLocalUser: @escaping @Sendable (String) -> Bool,
@@ -59,8 +63,10 @@ public final class RoamingAgent: Sendable {
                     accessChanged: @escaping @Sendable (Set<String>) -> Void = { _ in },
                     resourceState: @escaping @Sendable (String, String) -> ResourceState = { _, _ in .unknown },
                     publishState: @escaping @Sendable (PIDFDocument, String, String, Int) -> Bool = { _, _, _, _ in false },
+                    stateGeneration: (@Sendable () -> UInt64)? = nil,
                     clock: StoreClock = .system) {
             self.publishState = publishState
+            self.stateGeneration = stateGeneration
             self.isLocalUser = isLocalUser
             self.contactURI = contactURI
             self.pendingWatchers = pendingWatchers
@@ -71,6 +77,8 @@ public final class RoamingAgent: Sendable {
     }
 
     struct State: ~Copyable {
+        /// The generations (presence, back-ends) the lists were last checked at, and when.
+        var listsChecked: ListCheck?
         var subscriptions: [String: RoamingSubscription] = [:]
         /// User → ids of their subscriptions.
         var byUser: [String: [String]] = [:]
@@ -206,7 +214,7 @@ public final class RoamingAgent: Sendable {
         var sends: [(String, SIPRequest, SIPDestination)] = []
         let owners = state.withLock { s in
             for (id, sub) in s.subscriptions where sub.expiresAt <= now { remove(id, &s) }
-            pollLists(&s, &sends)
+            pollLists(&s, &sends, now: now)
             return Self.listOwners(s)
         }
         send(sends)

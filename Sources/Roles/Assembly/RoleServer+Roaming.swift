@@ -20,7 +20,8 @@ extension RoleServer {
             resourceState: { member, watcher in presence.resourceState(of: member, watcher: watcher) },
             publishState: { document, user, device, expires in
                 presence.publishServiceState(document, presentity: user, device: device, expires: expires)
-            })
+            },
+            stateGeneration: { presence.stateGeneration })
         do {
             let contacts = try await ContactLists.load(from: store, logger: logger)
             var configuration = RoamingAgent.Configuration()

@@ -73,3 +73,19 @@ struct ListBackEndTests {
         #expect(!table.owns(try notify(callID: callID, toTag: "forged")))
     }
 }
+
+/// The list subscriptions' once-a-second check composes members only when a generation moved
+/// (or a full check is due): an idle server with many lists does no work.
+@Suite struct ListCheckTests {
+    @Test func composesOnlyWhenSomethingMoved() {
+        let first = ListCheck(presence: 7, backEnds: 1, at: 100)
+        #expect(first.isDue(after: nil, fullEvery: 30))
+        #expect(!ListCheck(presence: 7, backEnds: 1, at: 101).isDue(after: first, fullEvery: 30))
+        #expect(ListCheck(presence: 8, backEnds: 1, at: 101).isDue(after: first, fullEvery: 30))
+        #expect(ListCheck(presence: 7, backEnds: 2, at: 101).isDue(after: first, fullEvery: 30))
+        #expect(ListCheck(presence: 7, backEnds: 1, at: 130).isDue(after: first, fullEvery: 30))
+        // Without a presence generation, every check composes.
+        #expect(ListCheck(presence: nil, backEnds: 1, at: 101).isDue(after: ListCheck(presence: nil, backEnds: 1, at: 100),
+                                                                     fullEvery: 30))
+    }
+}
