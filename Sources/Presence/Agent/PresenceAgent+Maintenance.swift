@@ -123,6 +123,7 @@ extension PresenceAgent {
     /// A registration of `aor` changed (the registrar calls this once the change is durable):
     /// its watchers see it at once rather than at the next sweep.
     public func registrationChanged(_ aor: String) {
+        logChanges([aor])  // the list server composes it even when no one watches it directly
         let now = environment.clock.now()
         var sends: [PendingNotify] = []
         state.withLock { s in
@@ -151,7 +152,7 @@ extension PresenceAgent {
     /// decision moved — pending to active with the real state, active to politely blocked
     /// (they see offline), and back.
     public func accessChanged(_ presentities: Set<String>) {
-        changes.add(1, ordering: .releasing)
+        logChanges(presentities)
         let now = environment.clock.now()
         var sends: [PendingNotify] = []
         state.withLock { s in

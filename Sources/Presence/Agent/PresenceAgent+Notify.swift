@@ -276,7 +276,7 @@ extension PresenceAgent {
     /// The presentity's state changed: recompose, and NOTIFY every authorized watcher when
     /// what they see differs.
     func presentityChanged(_ presentity: String, _ s: inout State, now: Int64, _ sends: inout [PendingNotify]) {
-        changes.add(1, ordering: .releasing)
+        logChanges([presentity])
         guard let ids = s.watchers[presentity] else { return }
         let old = s.views[presentity]
         let view = composeView(presentity, &s)

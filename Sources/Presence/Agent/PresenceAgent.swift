@@ -107,10 +107,11 @@ public final class PresenceAgent: Sendable {
     let access: AccessLists
     let journal: PresenceJournal
     let logger: Logger
-    /// Bumped whenever what some watcher may see could have changed (a presentity's state
-    /// recomposed, an access decision moved): a poller of views (the RFC 4662 list server)
-    /// skips its pass while it has not moved. Read with ``stateGeneration``.
-    let changes = Atomic<UInt64>(0)
+    /// The presentities whose view may have changed (state recomposed, access decision moved)
+    /// since the RFC 4662 list server last took them (``takeChanges()``), so that it composes
+    /// only the lists holding one. Bounded: past ``maxLoggedChanges`` it says "all".
+    let changes = Mutex(PresenceChanges.some([]))
+    static let maxLoggedChanges = 100_000
     let state: Mutex<State>
     /// Our Contact per transport, made once (every subscription shares the string).
     let contactURIs: (udp: String, tcp: String, tls: String)

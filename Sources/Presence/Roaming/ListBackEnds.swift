@@ -98,8 +98,8 @@ final class ListBackEnds: Sendable {
     let clock: StoreClock
     let logger: Logger
     let state = Mutex(State())
-    /// Bumped whenever a member's state here may have changed (a NOTIFY taken, a failure).
-    let generation = Atomic<UInt64>(0)
+    /// Owners whose members' states here may have changed since ``takeChangedOwners()``.
+    let changedOwners = Mutex(Set<String>())
 
     init(limits: Limits = Limits(), contactURI: @escaping @Sendable (SIPTransportKind) -> String, clock: StoreClock,
          logger: Logger) {
@@ -327,9 +327,9 @@ final class ListBackEnds: Sendable {
     /// one is forgotten).
     private func failed(_ tag: String, status: Int) {
         let now = clock.now()
-        generation.add(1, ordering: .releasing)
         let member: String? = state.withLock { s in
             guard let entry = s.byTag[tag] else { return nil }
+            changedOwners.withLock { _ = $0.insert(entry.owner) }
             let wasEstablished = entry.dialog != nil
             entry.inFlight = false
             entry.dialog = nil
@@ -344,6 +344,14 @@ final class ListBackEnds: Sendable {
             return entry.member
         }
         logger.debug("list back-end subscription failed", metadata: ["sip.aor": "\(member ?? "")", "sip.status": "\(status)"])
+    }
+
+    /// The owners whose members' states here may have changed since the last call.
+    func takeChangedOwners() -> Set<String> {
+        changedOwners.withLock { owners in
+            defer { owners = [] }
+            return owners
+        }
     }
 
     // MARK: - Receiving
@@ -367,6 +375,7 @@ final class ListBackEnds: Sendable {
                 entry.dialog = dialog
             }
             if entry.ending { return (200, nil) }
+            changedOwners.withLock { _ = $0.insert(entry.owner) }  // bounded by the entries
             let subscriptionState = request.subscriptionState?.state ?? "active"
             switch subscriptionState {
             case "terminated":
@@ -393,7 +402,6 @@ final class ListBackEnds: Sendable {
             }
             return (200, nil)
         }
-        if answer.0 == 200 { generation.add(1, ordering: .releasing) }
         do { try transaction.respond(answer.0, reasonPhrase: answer.1) } catch {
             logger.debug("response not sent", metadata: ["sip.error": "\(error)"])
         }

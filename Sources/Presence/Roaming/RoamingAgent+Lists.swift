@@ -165,13 +165,18 @@ extension RoamingAgent {
                 sends.append(notify)
             }
         }
-        // The members' states: only when something they are composed from moved (read before
-        // composing, so that a change made meanwhile is seen by the next check).
-        let current = ListCheck(presence: environment.stateGeneration?(), backEnds: backEnds.generation.load(ordering: .acquiring),
-                                at: now)
-        guard current.isDue(after: s.listsChecked, fullEvery: Self.fullListCheckEvery) else { return }
-        s.listsChecked = current
+        // The members' states: only the lists holding a member whose state may have moved (taken
+        // before composing, so that a change made meanwhile is seen by the next check); every
+        // list every `fullListCheckEvery` seconds (directory changes are not logged).
+        var presence = environment.takeChanges?() ?? .all
+        let backEndOwners = backEnds.takeChangedOwners()
+        if now - s.lastFullListCheck >= Self.fullListCheckEvery {
+            s.lastFullListCheck = now
+            presence = .all
+        }
         for sub in s.subscriptions.values where sub.isList {
+            guard backEndOwners.contains(sub.user) || presence.touches(contacts.list(user: sub.user).contacts.lazy.map(\.uri))
+            else { continue }
             if sub.notifyInFlight {
                 sub.notifyWanted = true
                 continue
@@ -181,23 +186,7 @@ extension RoamingAgent {
     }
 }
 
-/// When the list subscriptions' members were last composed (``RoamingAgent/pollLists``): the
-/// presence agent's and the back-ends' change generations then, and the time.
-struct ListCheck: Equatable {
-    /// nil: the presence agent counts no changes (every check composes).
-    var presence: UInt64?
-    var backEnds: UInt64
-    var at: Int64
-
-    /// Compose again: never checked, a generation moved, nothing counts presence changes, or
-    /// the last full check is `fullEvery` seconds old (directory changes are not counted).
-    func isDue(after last: ListCheck?, fullEvery: Int64) -> Bool {
-        guard let last, let presence, last.presence == presence, last.backEnds == backEnds else { return true }
-        return at - last.at >= fullEvery
-    }
-}
-
 extension RoamingAgent {
-    /// Seconds between list checks that compose every member even when no generation moved.
+    /// Seconds between list checks that compose every list, changed or not.
     static let fullListCheckEvery: Int64 = 30
 }

@@ -136,10 +136,43 @@ extension PresenceAgent {
         }
     }
 
-    /// Moves whenever what a watcher may see of some presentity could have changed (a state
-    /// recomposed, an access decision moved); equal readings mean nothing moved in between.
-    public var stateGeneration: UInt64 { changes.load(ordering: .acquiring) }
+    /// The presentities whose view may have changed since the last call (a state recomposed,
+    /// an access decision moved), lowercased; `.all` when too many to list or a whole domain.
+    public func takeChanges() -> PresenceChanges {
+        changes.withLock { log in
+            defer { log = .some([]) }
+            return log
+        }
+    }
+
+    func logChanges(_ presentities: Set<String>) {
+        changes.withLock { log in
+            guard case .some(var set) = log else { return }
+            log = .all  // no copy of the set while it grows
+            for p in presentities {
+                if p.hasPrefix("*@") { return }  // a domain's default: every presentity of it
+                set.insert(p.lowercased())
+            }
+            if set.count <= Self.maxLoggedChanges { log = .some(set) }
+        }
+    }
 
     /// The access lists this agent decides with (a `setACE` writes through them).
     public var accessLists: AccessLists { access }
+}
+
+/// What ``PresenceAgent/takeChanges()`` reports.
+public enum PresenceChanges: Sendable, Equatable {
+    /// Anything may have changed.
+    case all
+    /// These presentities (lowercased) may have changed; nothing else did.
+    case some(Set<String>)
+
+    /// Whether any of `presentities` may have changed.
+    public func touches<S: Sequence>(_ presentities: S) -> Bool where S.Element == String {
+        switch self {
+        case .all: true
+        case .some(let set): !set.isEmpty && presentities.contains { set.contains($0.lowercased()) }
+        }
+    }
 }

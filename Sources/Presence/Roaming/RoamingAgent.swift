@@ -51,10 +51,10 @@ public final class RoamingAgent: Sendable {
         /// Publishes a `setPresence` state as the user's device's presence
         /// (``PresenceAgent/publishServiceState(_:presentity:device:expires:)``); false: 503.
         public var publishState: @Sendable (_ document: PIDFDocument, _ user: String, _ device: String, _ expires: Int) -> Bool
-        /// ``PresenceAgent/stateGeneration``: while it has not moved, the list subscriptions'
-        /// once-a-second check skips composing their members (a full check still runs every
-        /// 30 s, for what it does not count). nil: every second.
-        public var stateGeneration: (@Sendable () -> UInt64)?
+        /// ``PresenceAgent/takeChanges()``: the list subscriptions' once-a-second check
+        /// composes only the lists holding a presentity that may have changed (every list
+        /// every 30 s, for what it does not log). nil: every list every second.
+        public var takeChanges: (@Sendable () -> PresenceChanges)?
         public var clock: StoreClock
 
         public init(isLocalUser: @escaping @Sendable (String) -> Bool,
@@ -63,10 +63,10 @@ public final class RoamingAgent: Sendable {
                     accessChanged: @escaping @Sendable (Set<String>) -> Void = { _ in },
                     resourceState: @escaping @Sendable (String, String) -> ResourceState = { _, _ in .unknown },
                     publishState: @escaping @Sendable (PIDFDocument, String, String, Int) -> Bool = { _, _, _, _ in false },
-                    stateGeneration: (@Sendable () -> UInt64)? = nil,
+                    takeChanges: (@Sendable () -> PresenceChanges)? = nil,
                     clock: StoreClock = .system) {
             self.publishState = publishState
-            self.stateGeneration = stateGeneration
+            self.takeChanges = takeChanges
             self.isLocalUser = isLocalUser
             self.contactURI = contactURI
             self.pendingWatchers = pendingWatchers
@@ -77,8 +77,8 @@ public final class RoamingAgent: Sendable {
     }
 
     struct State: ~Copyable {
-        /// The generations (presence, back-ends) the lists were last checked at, and when.
-        var listsChecked: ListCheck?
+        /// When every list was last composed (``RoamingAgent/fullListCheckEvery``).
+        var lastFullListCheck: Int64 = 0
         var subscriptions: [String: RoamingSubscription] = [:]
         /// User → ids of their subscriptions.
         var byUser: [String: [String]] = [:]

@@ -21,7 +21,7 @@ extension RoleServer {
             publishState: { document, user, device, expires in
                 presence.publishServiceState(document, presentity: user, device: device, expires: expires)
             },
-            stateGeneration: { presence.stateGeneration })
+            takeChanges: { presence.takeChanges() })
         do {
             let contacts = try await ContactLists.load(from: store, logger: logger)
             var configuration = RoamingAgent.Configuration()

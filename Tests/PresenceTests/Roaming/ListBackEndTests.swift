@@ -74,18 +74,32 @@ struct ListBackEndTests {
     }
 }
 
-/// The list subscriptions' once-a-second check composes members only when a generation moved
-/// (or a full check is due): an idle server with many lists does no work.
-@Suite struct ListCheckTests {
-    @Test func composesOnlyWhenSomethingMoved() {
-        let first = ListCheck(presence: 7, backEnds: 1, at: 100)
-        #expect(first.isDue(after: nil, fullEvery: 30))
-        #expect(!ListCheck(presence: 7, backEnds: 1, at: 101).isDue(after: first, fullEvery: 30))
-        #expect(ListCheck(presence: 8, backEnds: 1, at: 101).isDue(after: first, fullEvery: 30))
-        #expect(ListCheck(presence: 7, backEnds: 2, at: 101).isDue(after: first, fullEvery: 30))
-        #expect(ListCheck(presence: 7, backEnds: 1, at: 130).isDue(after: first, fullEvery: 30))
-        // Without a presence generation, every check composes.
-        #expect(ListCheck(presence: nil, backEnds: 1, at: 101).isDue(after: ListCheck(presence: nil, backEnds: 1, at: 100),
-                                                                     fullEvery: 30))
+/// The list subscriptions' once-a-second check composes only the lists holding a presentity
+/// the presence agent logged as changed: an idle server with many lists does no work.
+@Suite struct PresenceChangeLogTests {
+    @Test func logsWhatMovedAndTakesItOnce() async throws {
+        let h = try await AgentHarness()
+        #expect(h.agent.takeChanges() == .some([]))
+        h.setRegistered("bob@example.com", ["sip:bob@192.0.2.7"])  // recomposed: logged
+        let taken = h.agent.takeChanges()
+        #expect(taken == .some(["bob@example.com"]))
+        #expect(taken.touches(["alice@example.com", "Bob@Example.com"]))
+        #expect(!taken.touches(["alice@example.com", "carol@example.com"]))
+        #expect(h.agent.takeChanges() == .some([]))  // taken once
+        #expect(!PresenceChanges.some([]).touches(["bob@example.com"]))
+        // An access change for a whole domain: anything may have moved.
+        h.agent.accessChanged(["*@example.com"])
+        #expect(h.agent.takeChanges() == .all)
+        #expect(PresenceChanges.all.touches(["anyone@example.org"]))
+        h.agent.accessChanged(["carol@example.com"])
+        #expect(h.agent.takeChanges() == .some(["carol@example.com"]))
+        try await h.close()
+    }
+
+    @Test func tooManyChangesSayAll() async throws {
+        let h = try await AgentHarness()
+        h.agent.logChanges(Set((0...PresenceAgent.maxLoggedChanges).map { "u\($0)@example.com" }))
+        #expect(h.agent.takeChanges() == .all)
+        try await h.close()
     }
 }
