@@ -91,6 +91,21 @@ final class TestUA: Sendable {
         try await channel.writeAndFlush(AddressedEnvelope(remoteAddress: address, data: buffer)).get()
     }
 
+    /// Sends `text` and waits for its final response, sending it again (the same branch) every
+    /// `every` as a UDP client does (RFC 3261 §17.1.2.2, Timer E), up to `attempts` times: a
+    /// loaded machine may drop a datagram on loopback.
+    func exchange(_ text: String, to port: Int, attempts: Int = 5, every: Duration = .seconds(3)) async throws -> SIPResponse? {
+        for _ in 1...attempts {
+            try await send(text, to: port)
+            let deadline = ContinuousClock.now + every
+            while ContinuousClock.now < deadline {
+                guard let message = await mailbox.next(timeout: deadline - ContinuousClock.now) else { break }
+                if case .response(let response) = message, response.statusCode >= 200 { return response }
+            }
+        }
+        return nil
+    }
+
     /// The next response, skipping requests and (unless asked for) 100 Trying.
     func response(skipping100: Bool = true) async -> SIPResponse? {
         while let m = await mailbox.next() {

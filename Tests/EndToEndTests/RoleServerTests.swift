@@ -36,9 +36,9 @@ import Testing
         #expect(port != 0)
 
         let ua = try await TestUA(group: testEventLoops)
-        try await ua.send(SIPText.message(from: "alice", to: "bob", domain: "example.com", uaPort: ua.port, cseq: 1,
-                                          callID: "role-\(UUID().uuidString)", body: "hi"), to: port)
-        #expect(await ua.response()?.statusCode == 403)
+        let response = try await ua.exchange(SIPText.message(from: "alice", to: "bob", domain: "example.com", uaPort: ua.port,
+                                                             cseq: 1, callID: "role-\(UUID().uuidString)", body: "hi"), to: port)
+        #expect(response?.statusCode == 403, "got \(response.map { "\($0.statusCode) \($0.reasonPhrase)" } ?? "no response")")
         await ua.close()
         server.stop()
         try await task.value
