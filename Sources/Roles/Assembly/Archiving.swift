@@ -14,7 +14,7 @@ import Synchronization
 /// and its final status is an UPDATE. Measured with SQLite on this project's machine, the
 /// archive's commit costs 2.5-5 times the spool's for the same batch; the shipper pays it off
 /// the forwarding path, in large batches where the random index pages are shared.
-/// (``SQLiteArchive`` is an ``ArchiveSink`` too, for an embedding that prefers one write.)
+/// (`SQLiteArchive` is an `ArchiveSink` too, for an embedding that prefers one write.)
 public struct Archiving: Sendable {
     public let agent: ArchiveAgent
     public let shipper: ArchiveShipper
