@@ -8,6 +8,4 @@ public protocol ArchiveSink: Sendable {
     /// the agent's writer thread, never on an event loop). A message already there (same
     /// server and message id) is not written twice where the sink can tell.
     func writeNow(_ events: [ArchiveEvent]) throws(ArchiveError)
-    /// Where it is, for logs.
-    var location: String { get }
 }

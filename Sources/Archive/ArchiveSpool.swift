@@ -106,8 +106,6 @@ public final class ArchiveSpool: ArchiveSink {
         }
     }
 
-    public var location: String { path }
-
     static func insert(_ events: [ArchiveEvent], into db: Database) throws {
         let statement = try db.cachedStatement(sql: """
             INSERT INTO spool (kind, message_id, server, from_uri, to_uri, time, call_id, cseq, content_type, body, status)

@@ -151,7 +151,7 @@ extension PresenceAgent {
             log = .all  // no copy of the set while it grows
             for p in presentities {
                 if p.hasPrefix("*@") { return }  // a domain's default: every presentity of it
-                set.insert(p.lowercased())
+                set.insert(PresenceChanges.folded(p))
             }
             if set.count <= Self.maxLoggedChanges { log = .some(set) }
         }
@@ -172,7 +172,13 @@ public enum PresenceChanges: Sendable, Equatable {
     public func touches<S: Sequence>(_ presentities: S) -> Bool where S.Element == String {
         switch self {
         case .all: true
-        case .some(let set): !set.isEmpty && presentities.contains { set.contains($0.lowercased()) }
+        case .some(let set): !set.isEmpty && presentities.contains { set.contains(Self.folded($0)) }
         }
+    }
+
+    /// `aor` lowercased, without a copy when it has no capital (the common case: AORs are
+    /// stored normalized), since both sides run per REGISTER and per list member.
+    static func folded(_ aor: String) -> String {
+        aor.utf8.contains { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "Z") } ? aor.lowercased() : aor
     }
 }
