@@ -83,6 +83,29 @@ import Testing
         }
     }
 
+    /// With authentication on, a list SUBSCRIBE without credentials is challenged and makes
+    /// nothing: no list subscription, so no back-end subscription to the members either (an
+    /// unauthenticated peer cannot make the server subscribe anywhere as the owner).
+    @Test func anUnauthenticatedListSubscribeIsChallenged() async throws {
+        let dir = try RunningHomeServer.temporaryDirectory()
+        try await RunningHomeServer.provision([("alice", "a", true)], domain: "example.com", in: dir)
+        do {
+            let store = try SQLiteStore(directory: dir)
+            _ = try await store.apply(user: "alice@example.com",
+                                      .setContact(RoamingContact(uri: "carol@example.org", name: "Carol", groups: [])))
+            try store.close()
+        }
+        let server = try await RunningHomeServer.start(dataDirectory: dir, auth: true)
+        let attacker = try await RawTCPPeer(port: server.tcpPort)
+        let reader = Reader(attacker)
+        try await attacker.send(Self.subscribe(attacker, from: "alice", list: "alice", callID: "forged-list"))
+        let answer = try #require(try await reader.response())
+        #expect(answer.statusCode == 407)
+        #expect(server.server.server.roaming.subscriptionCount == 0)
+        await attacker.close()
+        try await server.stop()
+    }
+
     @Test func fullStateThenPartialNotifies() async throws {
         let dir = try RunningHomeServer.temporaryDirectory()
         try await RunningHomeServer.provision([("alice", "a", true), ("bob", "b", true), ("dave", "d", true)],
