@@ -40,9 +40,35 @@ public struct StoreLocationService: LocationService {
     /// `SIPEndpoint(flowToken:)`); nil for a bare id (a binding stored before tokens, whose
     /// flow must then lead to the contact itself).
     static func flowAddress(_ text: String) -> SIPHostPort? {
+        if let fast = flowAddressFast(text) { return fast }
         guard let endpoint = try? SIPEndpoint(flowToken: text), let ip = endpoint.address.ipAddress,
               let port = endpoint.address.port else { return nil }
         return SIPHostPort(host: ip, port: port)
+    }
+
+    /// The common case of ``flowAddress(_:)`` without building an endpoint (every lookup of a
+    /// binding reads its token): `tcp:IPv4:PORT#id` or `tls:[IPv6]:PORT#id`, the literal IP as
+    /// `flowToken` wrote it. Nil for anything else, which then takes the full parse.
+    static func flowAddressFast(_ text: String) -> SIPHostPort? {
+        let utf8 = text.utf8
+        guard let colon = utf8.firstIndex(of: UInt8(ascii: ":")), let hash = utf8.lastIndex(of: UInt8(ascii: "#")),
+              colon < hash else { return nil }
+        let hostPort = utf8[utf8.index(after: colon)..<hash]
+        guard let last = hostPort.lastIndex(of: UInt8(ascii: ":")),
+              let port = Int(Substring(hostPort[hostPort.index(after: last)...])), (1...65535).contains(port) else { return nil }
+        var host = hostPort[..<last]
+        if host.first == UInt8(ascii: "["), host.last == UInt8(ascii: "]") {
+            host = host.dropFirst().dropLast()
+            guard host.contains(UInt8(ascii: ":")), host.allSatisfy({ $0 == UInt8(ascii: ":") || $0 == UInt8(ascii: ".") || isHex($0) })
+            else { return nil }
+        } else {
+            guard host.count >= 7, host.allSatisfy({ $0 == UInt8(ascii: ".") || ($0 >= 48 && $0 <= 57) }) else { return nil }
+        }
+        return SIPHostPort(host: String(Substring(host)), port: port)
+    }
+
+    private static func isHex(_ byte: UInt8) -> Bool {
+        (byte >= 48 && byte <= 57) || (byte | 0x20 >= 97 && byte | 0x20 <= 102)
     }
 }
 

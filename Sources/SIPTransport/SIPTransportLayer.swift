@@ -140,7 +140,7 @@ public final class SIPTransportLayer: Sendable {
                 return writeStream(bytes, on: channel)
             }
             let key = SIPConnectionTable.Key(transport: destination.transport, remote: destination.address)
-            switch table.lookup(key, eventLoop: group.next()) {
+            switch table.lookup(key, eventLoop: group.any()) {  // the current loop: no hop per message to reach it
             case .open(let channel):
                 return writeStream(bytes, on: channel)
             case .opening(let future):

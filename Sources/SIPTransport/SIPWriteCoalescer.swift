@@ -1,13 +1,14 @@
 import NIOConcurrencyHelpers
 import NIOCore
 
-/// Coalesces writes to stream connections (TCP/TLS) made off the connection's event loop:
-/// the first write of a burst schedules one task on the loop, which writes everything queued
-/// meanwhile and flushes once. A burst of responses the transaction users produce on other
-/// threads thus costs one loop task and one `writev` instead of one of each per message.
-/// Writes made on the loop itself go straight to the channel when nothing is queued for it
-/// (the stream handler already flushes those once per read burst), behind the queue otherwise,
-/// so the order of writes to a connection is the order of the calls.
+/// Coalesces writes to stream connections (TCP/TLS): the first write of a burst schedules one
+/// task on the connection's loop, which writes everything queued meanwhile and flushes once.
+/// A burst of responses the transaction users produce on other threads thus costs one loop
+/// task and one `writev` instead of one of each per message. Writes made on the loop itself
+/// queue the same way: the task runs after the loop has handled this round of reads, so a
+/// read burst relayed to another connection (MESSAGEs forwarded, a PUBLISH's NOTIFYs fanned
+/// out, answers relayed back) is one `writev` per connection, not one per message. The order
+/// of writes to a connection is the order of the calls.
 final class SIPWriteCoalescer: Sendable {
     /// How the sender hears of the outcome: a promise, or a callback run on failure only
     /// (attached on the loop, so it costs no extra hop onto the loop).
@@ -37,21 +38,15 @@ final class SIPWriteCoalescer: Sendable {
         let loop = channel.eventLoop
         let buffer = channel.allocator.buffer(bytes: bytes)
         let key = ObjectIdentifier(channel)
-        let onLoop = loop.inEventLoop
-        let queued = pending.withLockedValue { pending -> Bool? in
+        let first = pending.withLockedValue { pending -> Bool in
             if pending[key] != nil {
                 pending[key]!.writes.append(Queued(buffer: buffer, completion: completion))
                 return false  // a drain is already scheduled
             }
-            if onLoop { return nil }  // nothing queued: write at once
             pending[key] = Pending(channel: channel, writes: [Queued(buffer: buffer, completion: completion)])
             return true
         }
-        switch queued {
-        case nil: channel.writeAndFlush(buffer, promise: Self.promise(for: completion, on: loop))
-        case true?: loop.execute { self.drain(key) }
-        case false?: break
-        }
+        if first { loop.execute { self.drain(key) } }
     }
 
     /// On the loop: writes what is queued for one channel, then flushes once.

@@ -203,41 +203,46 @@ public final class LocationTable: Sendable {
         if start { Task { await self.flush() } }
     }
 
-    /// Writes batches until nothing is pending: each batch holds everything queued while the
-    /// previous one was being committed.
+    /// Writes one batch (everything queued while the previous one was being committed), then
+    /// hands the next batch to a new flusher before calling this one's completions: their
+    /// responses are built and sent while the next commit runs, so a commit never waits for
+    /// the previous batch's answers (one commit in flight at a time, as before).
     private func flush() async {
-        while true {
-            let taken: ([BindingChange], [@Sendable (Result<Void, StoreError>) -> Void])? = commits.withLock { c in
-                guard !c.pending.isEmpty else {
-                    c.flushing = false
-                    return nil
-                }
-                defer { c.pending = []; c.completions = [] }
-                return (c.pending, c.completions)
+        let taken: ([BindingChange], [@Sendable (Result<Void, StoreError>) -> Void])? = commits.withLock { c in
+            guard !c.pending.isEmpty else {
+                c.flushing = false
+                return nil
             }
-            guard let (batch, completions) = taken else { return }
-            let result: Result<Void, StoreError>
-            do {
-                try await store.apply(batch)
-                result = .success(())
-                let recovered = commits.withLock { c in
-                    c.committedBatches += 1
-                    defer { c.failedBatches = 0 }
-                    return c.failedBatches
-                }
-                if recovered > 0 {
-                    logger.notice("binding store writable again", metadata: ["store.failed_batches": "\(recovered)"])
-                }
-            } catch {
-                result = .failure(error)
-                let first = commits.withLock { c in defer { c.failedBatches += 1 }; return c.failedBatches == 0 }
-                if first {
-                    logger.error("binding store write failed; REGISTERs answered 500 until it recovers",
-                                 metadata: ["store.error": "\(error)"])
-                }
-            }
-            for completion in completions { completion(result) }
+            defer { c.pending = []; c.completions = [] }
+            return (c.pending, c.completions)
         }
+        guard let (batch, completions) = taken else { return }
+        let result: Result<Void, StoreError>
+        do {
+            try await store.apply(batch)
+            result = .success(())
+            let recovered = commits.withLock { c in
+                c.committedBatches += 1
+                defer { c.failedBatches = 0 }
+                return c.failedBatches
+            }
+            if recovered > 0 {
+                logger.notice("binding store writable again", metadata: ["store.failed_batches": "\(recovered)"])
+            }
+        } catch {
+            result = .failure(error)
+            let first = commits.withLock { c in defer { c.failedBatches += 1 }; return c.failedBatches == 0 }
+            if first {
+                logger.error("binding store write failed; REGISTERs answered 500 until it recovers",
+                             metadata: ["store.error": "\(error)"])
+            }
+        }
+        let more = commits.withLock { c in
+            if c.pending.isEmpty { c.flushing = false }
+            return c.flushing
+        }
+        if more { Task { await self.flush() } }
+        for completion in completions { completion(result) }
     }
 
     // MARK: - Expiry

@@ -16,18 +16,27 @@ struct PendingNotify {
 
 /// RFC 6665 §4.2.2: the notifier's NOTIFYs, their throttling and their failures.
 extension PresenceAgent {
-    /// Asks for a NOTIFY with the subscription's current state. §4.2.2 throttling: while one
-    /// is in flight, further changes coalesce into one more NOTIFY sent when it is answered,
-    /// carrying the latest state (so a watcher's NOTIFYs are also in order).
+    /// Asks for a NOTIFY with the subscription's current state. §4.2.2 throttling: while its
+    /// window is full (or its next hop is, ``HopPacing``), a `change` of the presentity's
+    /// state joins the subscription's bounded ``Subscription/backlog``, and the states there
+    /// go out oldest first as answers free slots (so a watcher's NOTIFYs are in order and a
+    /// short burst is seen whole); beyond the bound the burst coalesces into the latest state.
     /// `parsed` is the subscription's dialog when the caller has it parsed already.
-    func requestNotify(_ sub: Subscription, _ s: inout State, now: Int64, parsed: Dialog? = nil) -> PendingNotify? {
-        if Int(sub.notifiesInFlight) >= window(sub) {
+    func requestNotify(_ sub: Subscription, _ s: inout State, now: Int64, parsed: Dialog? = nil,
+                       change: [UInt8]? = nil) -> PendingNotify? {
+        let windowFull = Int(sub.notifiesInFlight) >= window(sub)
+        let hopFull = !windowFull && !s.pacing.acquire(sub.hop)
+        if let change, windowFull || hopFull || !sub.backlog.isEmpty, queuesStates(sub) {
+            if sub.backlog.count >= configuration.maxQueuedStatesPerSubscription { sub.backlog.removeFirst() }
+            sub.backlog.append(change)
+        }
+        if windowFull {
             sub.notifyWanted = true
             return nil
         }
         // Per-hop pacing: over a full hop the subscription waits its turn (once), and its
-        // latest state goes when an answer frees a slot.
-        guard s.pacing.acquire(sub.hop) else {
+        // queued states (or its latest) go when an answer frees a slot.
+        if hopFull {
             sub.notifyWanted = true
             if !sub.waitingForHop {
                 sub.waitingForHop = true
@@ -35,7 +44,9 @@ extension PresenceAgent {
             }
             return nil
         }
-        guard var notify = makeNotify(sub, &s, now: now, terminated: nil, parsed: parsed) else {
+        let queued = sub.backlog.isEmpty ? nil : sub.backlog.removeFirst()
+        if !sub.backlog.isEmpty { sub.notifyWanted = true }
+        guard var notify = makeNotify(sub, &s, now: now, terminated: nil, parsed: parsed, state: queued) else {
             s.pacing.release(sub.hop)
             return nil
         }
@@ -48,6 +59,12 @@ extension PresenceAgent {
         notify.hop = hop
         sub.notifiesInFlight += 1
         return notify
+    }
+
+    /// Whether `sub` keeps a backlog of states: an authorized presence watcher (a pending or
+    /// politely blocked one never learns the presentity's states, winfo is full state).
+    func queuesStates(_ sub: Subscription) -> Bool {
+        sub.package == .presence && sub.status == .active && !sub.blocked && configuration.maxQueuedStatesPerSubscription > 0
     }
 
     /// A NOTIFY towards `hop` is answered (or failed): its slot goes to the subscriptions
@@ -76,8 +93,9 @@ extension PresenceAgent {
 
     /// Builds the next NOTIFY of `sub` in its dialog (RFC 3261 §12.2.1.1): Event,
     /// Subscription-State (§8.2.3) and the body its state calls for.
+    /// `state`: a queued state of the presentity to send instead of its current one.
     func makeNotify(_ sub: Subscription, _ s: inout State, now: Int64, terminated reason: String?,
-                    parsed: Dialog? = nil) -> PendingNotify? {
+                    parsed: Dialog? = nil, state queued: [UInt8]? = nil) -> PendingNotify? {
         let state: String
         if let reason {
             state = "terminated;reason=\(reason)"
@@ -94,8 +112,11 @@ extension PresenceAgent {
         switch sub.package {
         case .presence:
             // RFC 3857 §3.2: a pending subscription learns nothing of the presentity's state.
-            if sub.status == .active {
-                body = sub.blocked ? Self.offlineBody(sub.presentity) : view(of: sub.presentity, &s).body
+            if sub.status == .active, !sub.blocked {
+                body = queued ?? view(of: sub.presentity, &s).body
+            } else {
+                sub.backlog.removeAll()  // blocked or pending now: queued states are not theirs to see
+                if sub.status == .active { body = Self.offlineBody(sub.presentity) }
             }
         case .winfo:
             sub.winfoVersion += 1
@@ -284,7 +305,7 @@ extension PresenceAgent {
         guard old?.body != view.body else { return }
         for id in ids {
             guard let sub = s.subscriptions[id], sub.status == .active, !sub.blocked else { continue }
-            if let notify = requestNotify(sub, &s, now: now) { sends.append(notify) }
+            if let notify = requestNotify(sub, &s, now: now, change: view.body) { sends.append(notify) }
         }
     }
 

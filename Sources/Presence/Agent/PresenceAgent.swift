@@ -37,6 +37,11 @@ public final class PresenceAgent: Sendable {
         /// NOTIFYs in flight towards one next hop, over all its subscriptions (``HopPacing``):
         /// a fan-out larger than this waits for answers instead of outrunning Timer F.
         public var maxNotifiesInFlightPerHop: Int = 4096
+        /// States of a presentity kept per watcher while its NOTIFYs wait (window or hop
+        /// full): each goes out in turn, so a short burst of changes reaches the watcher
+        /// whole and in order. A longer burst coalesces (RFC 6665 §4.2.2): the oldest queued
+        /// states give way, the latest always goes. 0: only the latest state is sent.
+        public var maxQueuedStatesPerSubscription: Int = 16
         /// Digest authentication is on: a PUBLISH must come from the authenticated presentity
         /// (403 otherwise), and a watcher nobody authenticated (a foreign From, which this
         /// server cannot verify until federation vouches for it) gets one fetch showing the

@@ -114,6 +114,12 @@ final class Subscription {
     /// one more NOTIFY carrying the latest state.
     var notifiesInFlight: UInt8 = 0
     var notifyWanted = false
+    /// Presentity states that changed while no NOTIFY could go (window or hop full), oldest
+    /// first, each sent in turn so the watcher sees every transition in order; bounded by
+    /// ``PresenceAgent/Configuration/maxQueuedStatesPerSubscription``, past which the oldest
+    /// give way (the burst coalesces, the latest state always stays). The bodies are the
+    /// presentity's composed document, shared by all of its watchers.
+    var backlog: [[UInt8]] = []
     /// The next hop its NOTIFYs last went to (``HopPacing``; 0 before the first), and
     /// whether it waits in that hop's queue.
     var hop: HopPacing.Hop = 0

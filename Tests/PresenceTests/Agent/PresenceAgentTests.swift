@@ -234,8 +234,12 @@ import Testing
         try await h.close()
     }
 
+    /// With no backlog of states (`maxQueuedStatesPerSubscription = 0`; the default keeps a
+    /// few, `StateBacklogTests`), changes behind an unanswered NOTIFY coalesce into the latest.
     @Test func burstsCoalesceIntoTheLatestState() async throws {
-        let h = try await AgentHarness()
+        var configuration = PresenceAgent.Configuration()
+        configuration.maxQueuedStatesPerSubscription = 0
+        let h = try await AgentHarness(configuration: configuration)
         h.deliver(PresenceText.subscribe())
         h.answerAll()
         let etag = try #require(h.deliver(PresenceText.publish(body: PresenceText.pidf(basic: "open", note: "one")))?
