@@ -29,8 +29,9 @@ public final class LocationTable: Sendable {
     struct CommitState {
         /// AORs with an update in progress -> updates waiting their turn.
         var busy: [String: [@Sendable () -> Void]] = [:]
-        var pending: [BindingChange] = []
-        var completions: [@Sendable (Result<Void, StoreError>) -> Void] = []
+        /// Updates waiting for a commit, oldest first: their changes and who to tell.
+        var pending: [(changes: [BindingChange], completion: @Sendable (Result<Void, StoreError>) -> Void)] = []
+        var pendingChanges = 0
         var flushing = false
         /// Failed batches since the last success (logged once per burst).
         var failedBatches = 0
@@ -91,7 +92,7 @@ public final class LocationTable: Sendable {
     /// How many AORs have at least one binding in memory (expired ones not yet purged count).
     public var aorCount: Int { table.withLock { $0.count } }
     /// Changes queued behind the commit in flight (for metrics and tests).
-    public var queuedChanges: Int { commits.withLock { $0.pending.count } }
+    public var queuedChanges: Int { commits.withLock { $0.pendingChanges } }
     /// Batches committed since start.
     public var committedBatches: Int { commits.withLock { $0.committedBatches } }
     /// How many bindings are held in memory.
@@ -194,8 +195,8 @@ public final class LocationTable: Sendable {
     /// Queues `changes` for the next batch; starts the flusher when none runs.
     private func enqueue(_ changes: [BindingChange], _ completion: @escaping @Sendable (Result<Void, StoreError>) -> Void) {
         let start = commits.withLock { c in
-            c.pending.append(contentsOf: changes)
-            c.completions.append(completion)
+            c.pending.append((changes, completion))
+            c.pendingChanges += changes.count
             if c.flushing { return false }
             c.flushing = true
             return true
@@ -203,18 +204,33 @@ public final class LocationTable: Sendable {
         if start { Task { await self.flush() } }
     }
 
-    /// Writes one batch (everything queued while the previous one was being committed), then
-    /// hands the next batch to a new flusher before calling this one's completions: their
-    /// responses are built and sent while the next commit runs, so a commit never waits for
-    /// the previous batch's answers (one commit in flight at a time, as before).
+    /// Changes one commit takes at most. A burst of REGISTERs read at once (a connection's
+    /// whole window) is committed in a few batches rather than one: the first commit starts
+    /// while the loop still reads the rest, and its answers go out while the next commits, so
+    /// reading, committing and answering overlap instead of taking turns.
+    static let maxBatchChanges = 64
+
+    /// Writes one batch (the oldest queued updates, up to ``maxBatchChanges`` changes), then
+    /// hands what is left to a new flusher before calling this batch's completions: their
+    /// responses are built and sent while the next commit runs (one commit in flight at a time).
     private func flush() async {
         let taken: ([BindingChange], [@Sendable (Result<Void, StoreError>) -> Void])? = commits.withLock { c in
             guard !c.pending.isEmpty else {
                 c.flushing = false
                 return nil
             }
-            defer { c.pending = []; c.completions = [] }
-            return (c.pending, c.completions)
+            var batch: [BindingChange] = []
+            var completions: [@Sendable (Result<Void, StoreError>) -> Void] = []
+            var taken = 0
+            for update in c.pending {
+                if !batch.isEmpty, batch.count + update.changes.count > Self.maxBatchChanges { break }
+                batch.append(contentsOf: update.changes)
+                completions.append(update.completion)
+                taken += 1
+            }
+            c.pending.removeFirst(taken)
+            c.pendingChanges -= batch.count
+            return (batch, completions)
         }
         guard let (batch, completions) = taken else { return }
         let result: Result<Void, StoreError>
