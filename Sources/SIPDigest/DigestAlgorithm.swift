@@ -97,13 +97,22 @@ public func constantTimeEquals(_ a: [UInt8], _ b: [UInt8]) -> Bool {
 }
 
 extension StringProtocol {
+    /// Inlinable so each caller gets it specialized for its string types (unspecialized, the
+    /// generic zip showed up in the digest path's profile).
+    @inlinable
     package func caseInsensitiveEquals(_ other: some StringProtocol) -> Bool {
         let a = utf8, b = other.utf8
         guard a.count == b.count else { return false }
-        for (x, y) in zip(a, b) where x != y {
-            let lx = x >= 65 && x <= 90 ? x + 32 : x
-            let ly = y >= 65 && y <= 90 ? y + 32 : y
-            if lx != ly { return false }
+        var i = a.startIndex, j = b.startIndex
+        while i != a.endIndex {
+            let x = a[i], y = b[j]
+            if x != y {
+                let lx = x >= 65 && x <= 90 ? x + 32 : x
+                let ly = y >= 65 && y <= 90 ? y + 32 : y
+                if lx != ly { return false }
+            }
+            a.formIndex(after: &i)
+            b.formIndex(after: &j)
         }
         return true
     }
