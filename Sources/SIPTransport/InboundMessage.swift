@@ -25,11 +25,18 @@ public struct InboundMessage: Sendable {
     public let connectionID: SIPConnectionID
     /// For TLS: the DNS SANs (else CN) of the peer's verified certificate; empty otherwise.
     public let tlsPeerNames: [String]
+    /// `remote` and `local` as IP text (`SocketAddress.ipAddress`), formatted once per
+    /// connection rather than once per message.
+    public let remoteIP: String
+    public let localIP: String
     /// The channel it arrived on: responses go back over it (RFC 3261 §18.2.2).
     let channel: any Channel
 
     init(message: SIPMessage, transport: SIPTransportKind, remote: SocketAddress, local: SocketAddress,
-         connectionID: SIPConnectionID, tlsPeerNames: [String], channel: any Channel) {
+         connectionID: SIPConnectionID, tlsPeerNames: [String], channel: any Channel,
+         remoteIP: String? = nil, localIP: String? = nil) {
+        self.remoteIP = remoteIP ?? remote.ipAddress ?? "?"
+        self.localIP = localIP ?? local.ipAddress ?? "?"
         self.message = message
         self.transport = transport
         self.remote = remote

@@ -36,6 +36,9 @@ final class SIPStreamHandler: ChannelDuplexHandler {
     private var logger: Logger
     private var remote: SocketAddress?
     private var local: SocketAddress?
+    /// Their IP text, formatted once (every message's source and Via stamp use it).
+    private var remoteIP: String?
+    private var localIP: String?
     private var peerNames: [String]?
     private var closing = false
     private var aliased = false
@@ -83,9 +86,13 @@ final class SIPStreamHandler: ChannelDuplexHandler {
     private func captureAddresses(_ context: ChannelHandlerContext) {
         if remote == nil, let r = context.channel.remoteAddress {
             remote = r
+            remoteIP = r.ipAddress
             logger[metadataKey: "connection.peer"] = "\(r.sipHostPort)"
         }
-        if local == nil { local = context.channel.localAddress }
+        if local == nil, let l = context.channel.localAddress {
+            local = l
+            localIP = l.ipAddress
+        }
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -106,13 +113,14 @@ final class SIPStreamHandler: ChannelDuplexHandler {
                 peerNames = ssl?.peerCertificate.map { SIPCertificateNames.names(of: $0) } ?? []
             }
             if case .request(var request) = message {
-                ViaProcessing.stampTopVia(of: &request, source: remote)
+                ViaProcessing.stampTopVia(of: &request, source: remote, sourceIP: remoteIP)
                 if !aliased, kind == .tls { registerAlias(request, remote: remote) }
                 message = .request(request)
             }
             shared.handler.transportDidReceive(InboundMessage(
                 message: message, transport: kind, remote: remote, local: local,
-                connectionID: id, tlsPeerNames: peerNames ?? [], channel: context.channel))
+                connectionID: id, tlsPeerNames: peerNames ?? [], channel: context.channel,
+                remoteIP: remoteIP, localIP: localIP))
         case .ping:
             logger.trace("keepalive ping, answering pong")
             context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(staticString: "\r\n")), promise: nil)

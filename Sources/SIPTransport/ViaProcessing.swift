@@ -7,8 +7,8 @@ enum ViaProcessing {
     /// Adds `received` when the sent-by host is not the packet source IP (a name, or another
     /// address) and fills an empty `rport` with the source port (RFC 3581 §4, which also adds
     /// `received` then). Returns the request unchanged when it has nothing to add.
-    static func stampTopVia(of request: inout SIPRequest, source: SocketAddress) {
-        guard let sourceIP = source.ipAddress, let sourcePort = source.port else { return }
+    static func stampTopVia(of request: inout SIPRequest, source: SocketAddress, sourceIP: String? = nil) {
+        guard let sourceIP = sourceIP ?? source.ipAddress, let sourcePort = source.port else { return }
         guard var top = (try? request.topVia) ?? nil else { return }
         var changed = false
         let wantsRPort = top.rport == .some(nil)

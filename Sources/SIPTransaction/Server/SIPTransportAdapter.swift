@@ -80,8 +80,10 @@ public final class SIPTransportAdapter: SIPServerTransport {
     }
 
     static func source(of message: InboundMessage) -> SIPMessageSource {
-        SIPMessageSource(transport: message.transport, remote: hostPort(message.remote),
-                         local: hostPort(message.local), flowID: message.connectionID.rawValue,
+        SIPMessageSource(transport: message.transport,
+                         remote: SIPHostPort(host: message.remoteIP, port: message.remote.port ?? 0),
+                         local: SIPHostPort(host: message.localIP, port: message.local.port ?? 0),
+                         flowID: message.connectionID.rawValue,
                          transportContext: message)
     }
 
