@@ -29,9 +29,8 @@ public final class LocationTable: Sendable {
     struct CommitState {
         /// AORs with an update in progress -> updates waiting their turn.
         var busy: [String: [@Sendable () -> Void]] = [:]
-        /// Updates waiting for a commit, oldest first: their changes and who to tell.
-        var pending: [(changes: [BindingChange], completion: @Sendable (Result<Void, StoreError>) -> Void)] = []
-        var pendingChanges = 0
+        var pending: [BindingChange] = []
+        var completions: [@Sendable (Result<Void, StoreError>) -> Void] = []
         var flushing = false
         /// Failed batches since the last success (logged once per burst).
         var failedBatches = 0
@@ -92,7 +91,7 @@ public final class LocationTable: Sendable {
     /// How many AORs have at least one binding in memory (expired ones not yet purged count).
     public var aorCount: Int { table.withLock { $0.count } }
     /// Changes queued behind the commit in flight (for metrics and tests).
-    public var queuedChanges: Int { commits.withLock { $0.pendingChanges } }
+    public var queuedChanges: Int { commits.withLock { $0.pending.count } }
     /// Batches committed since start.
     public var committedBatches: Int { commits.withLock { $0.committedBatches } }
     /// How many bindings are held in memory.
@@ -195,8 +194,8 @@ public final class LocationTable: Sendable {
     /// Queues `changes` for the next batch; starts the flusher when none runs.
     private func enqueue(_ changes: [BindingChange], _ completion: @escaping @Sendable (Result<Void, StoreError>) -> Void) {
         let start = commits.withLock { c in
-            c.pending.append((changes, completion))
-            c.pendingChanges += changes.count
+            c.pending.append(contentsOf: changes)
+            c.completions.append(completion)
             if c.flushing { return false }
             c.flushing = true
             return true
@@ -204,61 +203,41 @@ public final class LocationTable: Sendable {
         if start { Task { await self.flush() } }
     }
 
-    /// Changes one commit takes at most. A burst of REGISTERs read at once (a connection's
-    /// whole window) is committed in a few batches rather than one: the first commit starts
-    /// while the loop still reads the rest, and its answers go out while the next commits, so
-    /// reading, committing and answering overlap instead of taking turns.
-    static let maxBatchChanges = 64
-
-    /// Writes one batch (the oldest queued updates, up to ``maxBatchChanges`` changes), then
-    /// hands what is left to a new flusher before calling this batch's completions: their
-    /// responses are built and sent while the next commit runs (one commit in flight at a time).
+    /// Writes batches until nothing is pending: each batch holds everything queued while the
+    /// previous one was being committed.
     private func flush() async {
-        let taken: ([BindingChange], [@Sendable (Result<Void, StoreError>) -> Void])? = commits.withLock { c in
-            guard !c.pending.isEmpty else {
-                c.flushing = false
-                return nil
+        while true {
+            let taken: ([BindingChange], [@Sendable (Result<Void, StoreError>) -> Void])? = commits.withLock { c in
+                guard !c.pending.isEmpty else {
+                    c.flushing = false
+                    return nil
+                }
+                defer { c.pending = []; c.completions = [] }
+                return (c.pending, c.completions)
             }
-            var batch: [BindingChange] = []
-            var completions: [@Sendable (Result<Void, StoreError>) -> Void] = []
-            var taken = 0
-            for update in c.pending {
-                if !batch.isEmpty, batch.count + update.changes.count > Self.maxBatchChanges { break }
-                batch.append(contentsOf: update.changes)
-                completions.append(update.completion)
-                taken += 1
+            guard let (batch, completions) = taken else { return }
+            let result: Result<Void, StoreError>
+            do {
+                try await store.apply(batch)
+                result = .success(())
+                let recovered = commits.withLock { c in
+                    c.committedBatches += 1
+                    defer { c.failedBatches = 0 }
+                    return c.failedBatches
+                }
+                if recovered > 0 {
+                    logger.notice("binding store writable again", metadata: ["store.failed_batches": "\(recovered)"])
+                }
+            } catch {
+                result = .failure(error)
+                let first = commits.withLock { c in defer { c.failedBatches += 1 }; return c.failedBatches == 0 }
+                if first {
+                    logger.error("binding store write failed; REGISTERs answered 500 until it recovers",
+                                 metadata: ["store.error": "\(error)"])
+                }
             }
-            c.pending.removeFirst(taken)
-            c.pendingChanges -= batch.count
-            return (batch, completions)
+            for completion in completions { completion(result) }
         }
-        guard let (batch, completions) = taken else { return }
-        let result: Result<Void, StoreError>
-        do {
-            try await store.apply(batch)
-            result = .success(())
-            let recovered = commits.withLock { c in
-                c.committedBatches += 1
-                defer { c.failedBatches = 0 }
-                return c.failedBatches
-            }
-            if recovered > 0 {
-                logger.notice("binding store writable again", metadata: ["store.failed_batches": "\(recovered)"])
-            }
-        } catch {
-            result = .failure(error)
-            let first = commits.withLock { c in defer { c.failedBatches += 1 }; return c.failedBatches == 0 }
-            if first {
-                logger.error("binding store write failed; REGISTERs answered 500 until it recovers",
-                             metadata: ["store.error": "\(error)"])
-            }
-        }
-        let more = commits.withLock { c in
-            if c.pending.isEmpty { c.flushing = false }
-            return c.flushing
-        }
-        if more { Task { await self.flush() } }
-        for completion in completions { completion(result) }
     }
 
     // MARK: - Expiry
