@@ -24,9 +24,13 @@ final class EventSubscription: Sendable {
     let deliver: @Sendable (SIPRequest, SubscriptionState) -> Void
     /// Ends the consumer's sequence.
     let finish: @Sendable () -> Void
+    /// The watch this dialog serves: it outlives the dialog when the notifier ends it and
+    /// we subscribe again (RFC 6665 §4.1.3).
+    let watch: WatchHandle
 
-    init(callID: String, localTag: String, target: String, event: String, accept: String,
+    init(callID: String, localTag: String, target: String, event: String, accept: String, watch: WatchHandle,
          deliver: @escaping @Sendable (SIPRequest, SubscriptionState) -> Void, finish: @escaping @Sendable () -> Void) {
+        self.watch = watch
         self.callID = callID
         self.localTag = localTag
         self.target = target
@@ -97,6 +101,15 @@ final class EventSubscription: Sendable {
         }
     }
 
+    /// The `reason` and `retry-after` parameters of a NOTIFY's `Subscription-State`.
+    static func termination(_ notify: SIPRequest) -> (reason: String?, retryAfter: Int?) {
+        let value = notify.headers.first("Subscription-State")?.lowercased() ?? ""
+        let parameters = value.split(separator: ";").dropFirst().map { String($0).trimmingSpaces }
+        let reason = parameters.first { $0.hasPrefix("reason=") }.map { String($0.dropFirst("reason=".count)) }
+        let retryAfter = parameters.first { $0.hasPrefix("retry-after=") }.flatMap { Int($0.dropFirst("retry-after=".count)) }
+        return (reason, retryAfter)
+    }
+
     /// The `Subscription-State` of a NOTIFY (RFC 6665 §8.2.3) and its `expires`, if any.
     static func subscriptionState(_ notify: SIPRequest) -> (SubscriptionState, Int?) {
         let value = notify.headers.first("Subscription-State")?.lowercased() ?? "active"
@@ -108,5 +121,43 @@ final class EventSubscription: Sendable {
         }
         let expires = parts.dropFirst().first { $0.hasPrefix("expires=") }.flatMap { Int($0.dropFirst("expires=".count)) }
         return (state, expires)
+    }
+}
+
+/// One watch (``SIPUserAgent/watch(_:)``, ``SIPUserAgent/watchers()``) across the dialogs
+/// that serve it: the current dialog's Call-ID, for the consumer's cancellation, and the
+/// re-subscriptions made, so a notifier that ends every new subscription at once is not
+/// asked again and again.
+final class WatchHandle: Sendable {
+    private struct State {
+        var callID: String
+        var resubscribedAt: [ContinuousClock.Instant] = []
+        var ended = false
+    }
+    private let state: Mutex<State>
+
+    /// At most this many re-subscriptions within ``window``; past it the watch ends.
+    static let maxResubscriptions = 3
+    static let window: Duration = .seconds(60)
+
+    init(callID: String) { state = Mutex(State(callID: callID)) }
+
+    var callID: String { state.withLock { $0.callID } }
+
+    /// The consumer is gone: no dialog is made for this watch any more.
+    func end() { state.withLock { $0.ended = true } }
+    var ended: Bool { state.withLock { $0.ended } }
+
+    /// Moves the watch to a new dialog; false when the budget is spent or the watch ended.
+    func resubscribe(as callID: String) -> Bool {
+        let now = ContinuousClock.now
+        return state.withLock { s in
+            guard !s.ended else { return false }
+            s.resubscribedAt.removeAll { now - $0 > Self.window }
+            guard s.resubscribedAt.count < Self.maxResubscriptions else { return false }
+            s.resubscribedAt.append(now)
+            s.callID = callID
+            return true
+        }
     }
 }

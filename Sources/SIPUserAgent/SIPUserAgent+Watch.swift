@@ -8,8 +8,11 @@ import Synchronization
 ///
 /// The subscription is refreshed before it expires and ends (SUBSCRIBE with `Expires: 0`,
 /// RFC 6665 §4.1.2.3) when the task iterating it is cancelled, when ``cancel()`` is called
-/// or when the user agent stops; the sequence then finishes. It also finishes when the
-/// notifier ends the subscription (`Subscription-State: terminated`).
+/// or when the user agent stops; the sequence then finishes. When the notifier ends the
+/// subscription it is made again where RFC 6665 §4.1.3 invites it (`reason=deactivated` or
+/// `timeout`; `probation` and `giveup` after their `retry-after`, up to an hour), and when a
+/// refresh finds the dialog gone (481: the notifier restarted without it); at most three
+/// times a minute. Any other end (`rejected`, `noresource`, a refusal) finishes the sequence.
 public struct SubscriptionSequence<Element: Sendable>: AsyncSequence, Sendable {
     let stream: AsyncStream<Element>
     let continuation: AsyncStream<Element>.Continuation
@@ -69,8 +72,9 @@ extension SIPUserAgent {
         let (stream, continuation) = AsyncStream.makeStream(of: Element.self, bufferingPolicy: .bufferingNewest(64))
         let callID = Self.randomToken() + "@" + account.domain
         let localTag = Self.randomToken()
+        let watch = WatchHandle(callID: callID)
         let subscription = EventSubscription(
-            callID: callID, localTag: localTag, target: target, event: event, accept: accept,
+            callID: callID, localTag: localTag, target: target, event: event, accept: accept, watch: watch,
             deliver: { notify, state in if let element = map(notify, state) { continuation.yield(element) } },
             finish: { continuation.finish() })
         subscriptions.withLock { $0[callID] = subscription }
@@ -89,7 +93,10 @@ extension SIPUserAgent {
             throw .rejected(status: response.statusCode, reason: response.reasonPhrase)
         }
         subscription.accept(response, to: sent, margin: account.refreshMargin, asked: account.subscriptionExpires)
-        continuation.onTermination = { [weak self] _ in self?.endSubscription(callID) }
+        continuation.onTermination = { [weak self] _ in
+            watch.end()
+            self?.endSubscription(watch.callID)
+        }
         alarm.ring()
         return SubscriptionSequence(stream: stream, continuation: continuation)
     }
@@ -112,7 +119,20 @@ extension SIPUserAgent {
         subscription.deliver(notify, state)
         if state == .terminated {
             subscriptions.withLock { $0[callID] = nil }
-            subscription.finish()
+            let (reason, retryAfter) = EventSubscription.termination(notify)
+            let delay: Int? = switch reason {
+            case "deactivated", "timeout": 0
+            case "probation", "giveup": retryAfter.flatMap { $0 <= 3600 ? $0 : nil } ?? (reason == "probation" ? 0 : nil)
+            default: nil
+            }
+            if let delay {
+                Task { [self] in
+                    if delay > 0 { try? await Task.sleep(for: .seconds(delay)) }
+                    await resubscribe(subscription, because: "notifier ended it (\(reason ?? ""))")
+                }
+            } else {
+                subscription.finish()
+            }
         } else if let expires, expires > 0 {
             // The notifier may shorten the subscription (RFC 6665 §4.2.1.1): refresh in time.
             let at = ContinuousClock.now + refreshDelay(granted: expires, margin: account.refreshMargin)
@@ -135,11 +155,54 @@ extension SIPUserAgent {
                 subscription.accept(response, to: sent, margin: account.refreshMargin, asked: account.subscriptionExpires)
                 return
             }
+            guard subscriptions.withLock({ $0.removeValue(forKey: callID) }) != nil else { return }
+            if response.statusCode == 481 {  // the notifier no longer knows the dialog (RFC 6665 §4.1.2.2)
+                await resubscribe(subscription, because: "refresh answered 481")
+                return
+            }
             logger.notice("subscription refresh refused, ending it",
                           metadata: ["sip.target": "\(subscription.target)", "sip.status": "\(response.statusCode)"])
-            if subscriptions.withLock({ $0.removeValue(forKey: callID) }) != nil { subscription.finish() }
+            subscription.finish()
         } catch {
             subscription.state.withLock { $0.refreshAt = .now + .seconds(5) }
+        }
+    }
+
+    /// The notifier ended `old`'s dialog: a new initial SUBSCRIBE (new Call-ID and tag) for
+    /// the same watch, whose NOTIFYs feed the same sequence. The sequence finishes when the
+    /// new SUBSCRIBE is refused or fails, when the watch's budget is spent, or when the user
+    /// agent stops.
+    func resubscribe(_ old: EventSubscription, because why: String) async {
+        let callID = Self.randomToken() + "@" + account.domain
+        let localTag = Self.randomToken()
+        guard state.withLock({ $0.phase == .running }), old.watch.resubscribe(as: callID) else {
+            old.finish()
+            return
+        }
+        let subscription = EventSubscription(
+            callID: callID, localTag: localTag, target: old.target, event: old.event, accept: old.accept,
+            watch: old.watch, deliver: old.deliver, finish: old.finish)
+        subscriptions.withLock { $0[callID] = subscription }
+        logger.info("subscribing again", metadata: ["sip.target": "\(old.target)", "sip.event": "\(old.event)", "reason": "\(why)"])
+        let request = makeRequest(.subscribe, to: old.target, headers: [
+            ("Contact", contactValue), ("Event", old.event), ("Accept", old.accept), ("Expires", "\(account.subscriptionExpires)"),
+        ], callID: callID, fromTag: localTag)
+        do {
+            let (sent, response) = try await stack.send(request, digest: digest)
+            guard (200..<300).contains(response.statusCode) else {
+                logger.notice("subscribing again refused, ending the watch",
+                              metadata: ["sip.target": "\(old.target)", "sip.status": "\(response.statusCode)"])
+                if subscriptions.withLock({ $0.removeValue(forKey: callID) }) != nil { subscription.finish() }
+                return
+            }
+            subscription.accept(response, to: sent, margin: account.refreshMargin, asked: account.subscriptionExpires)
+            if old.watch.ended {  // the consumer went away while the SUBSCRIBE was out
+                endSubscription(callID)
+                return
+            }
+            alarm.ring()
+        } catch {
+            if subscriptions.withLock({ $0.removeValue(forKey: callID) }) != nil { subscription.finish() }
         }
     }
 

@@ -39,6 +39,38 @@ import Testing
         try await server.stop()
     }
 
+    /// RFC 6665 §4.1.2.2: the server restarts without its data, so the refresh of alice's
+    /// subscription is answered 481; her watch subscribes again and goes on (before, the
+    /// sequence finished).
+    @Test func aSubscriptionTheNotifierForgotIsMadeAgain() async throws {
+        let users = [("alice", "secret-a"), ("bob", "secret-b")]
+        let port = try await freeTCPPort()
+        var server = try await HomeServerFixture.start(users: users, tcpPort: port)
+        let alice = try server.userAgent("alice", password: "secret-a", transport: "tcp") { account in
+            account.subscriptionExpires = 60
+            account.refreshMargin = .seconds(58)  // refreshed every 2 s
+        }
+        try await alice.start()
+        let watch = try await alice.watch("bob")
+        var states = watch.makeAsyncIterator()
+        var seen = try #require(await states.next())
+        #expect(seen.status == .offline)
+
+        try await server.stop()
+        server = try await HomeServerFixture.start(users: users, tcpPort: port)  // a new, empty store
+        let bob = try server.userAgent("bob", password: "secret-b", transport: "tcp")
+        try await bob.start()
+        try await bob.publish(state: .away, note: "back soon")
+        while seen.status != .away, let next = await states.next() { seen = next }
+        #expect(seen.status == .away)
+        #expect(seen.note == "back soon")
+
+        watch.cancel()
+        await alice.stop()
+        await bob.stop()
+        try await server.stop()
+    }
+
     /// Short intervals: the publication and the subscription are refreshed (SIP-If-Match;
     /// SUBSCRIBE in the dialog) and keep working.
     @Test func publicationAndSubscriptionAreRefreshed() async throws {
