@@ -101,13 +101,10 @@ final class EventSubscription: Sendable {
         }
     }
 
-    /// The `reason` and `retry-after` parameters of a NOTIFY's `Subscription-State`.
+    /// The `reason` (lowercased) and `retry-after` parameters of a NOTIFY's `Subscription-State`.
     static func termination(_ notify: SIPRequest) -> (reason: String?, retryAfter: Int?) {
-        let value = notify.headers.first("Subscription-State")?.lowercased() ?? ""
-        let parameters = value.split(separator: ";").dropFirst().map { String($0).trimmingSpaces }
-        let reason = parameters.first { $0.hasPrefix("reason=") }.map { String($0.dropFirst("reason=".count)) }
-        let retryAfter = parameters.first { $0.hasPrefix("retry-after=") }.flatMap { Int($0.dropFirst("retry-after=".count)) }
-        return (reason, retryAfter)
+        let header = notify.subscriptionState
+        return (header?.reason?.lowercased(), header?.retryAfter)
     }
 
     /// The `Subscription-State` of a NOTIFY (RFC 6665 §8.2.3) and its `expires`, if any.

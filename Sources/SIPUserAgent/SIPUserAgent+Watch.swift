@@ -77,22 +77,7 @@ extension SIPUserAgent {
             callID: callID, localTag: localTag, target: target, event: event, accept: accept, watch: watch,
             deliver: { notify, state in if let element = map(notify, state) { continuation.yield(element) } },
             finish: { continuation.finish() })
-        subscriptions.withLock { $0[callID] = subscription }
-        let request = makeRequest(.subscribe, to: target, headers: [
-            ("Contact", contactValue), ("Event", event), ("Accept", accept), ("Expires", "\(account.subscriptionExpires)"),
-        ], callID: callID, fromTag: localTag)
-        let sent: SIPRequest, response: SIPResponse
-        do {
-            (sent, response) = try await stack.send(request, digest: digest)
-        } catch {
-            subscriptions.withLock { $0[callID] = nil }
-            throw error
-        }
-        guard (200..<300).contains(response.statusCode) else {
-            subscriptions.withLock { $0[callID] = nil }
-            throw .rejected(status: response.statusCode, reason: response.reasonPhrase)
-        }
-        subscription.accept(response, to: sent, margin: account.refreshMargin, asked: account.subscriptionExpires)
+        try await sendInitialSubscribe(subscription)
         continuation.onTermination = { [weak self] _ in
             watch.end()
             self?.endSubscription(watch.callID)
@@ -182,28 +167,44 @@ extension SIPUserAgent {
         let subscription = EventSubscription(
             callID: callID, localTag: localTag, target: old.target, event: old.event, accept: old.accept,
             watch: old.watch, deliver: old.deliver, finish: old.finish)
-        subscriptions.withLock { $0[callID] = subscription }
         logger.info("subscribing again", metadata: ["sip.target": "\(old.target)", "sip.event": "\(old.event)", "reason": "\(why)"])
-        let request = makeRequest(.subscribe, to: old.target, headers: [
-            ("Contact", contactValue), ("Event", old.event), ("Accept", old.accept), ("Expires", "\(account.subscriptionExpires)"),
-        ], callID: callID, fromTag: localTag)
         do {
-            let (sent, response) = try await stack.send(request, digest: digest)
-            guard (200..<300).contains(response.statusCode) else {
-                logger.notice("subscribing again refused, ending the watch",
-                              metadata: ["sip.target": "\(old.target)", "sip.status": "\(response.statusCode)"])
-                if subscriptions.withLock({ $0.removeValue(forKey: callID) }) != nil { subscription.finish() }
-                return
-            }
-            subscription.accept(response, to: sent, margin: account.refreshMargin, asked: account.subscriptionExpires)
-            if old.watch.ended {  // the consumer went away while the SUBSCRIBE was out
-                endSubscription(callID)
-                return
-            }
-            alarm.ring()
+            try await sendInitialSubscribe(subscription)
         } catch {
-            if subscriptions.withLock({ $0.removeValue(forKey: callID) }) != nil { subscription.finish() }
+            logger.notice("subscribing again failed, ending the watch",
+                          metadata: ["sip.target": "\(old.target)", "sip.error": "\(error)"])
+            subscription.finish()
+            return
         }
+        if old.watch.ended {  // the consumer went away while the SUBSCRIBE was out
+            endSubscription(callID)
+            return
+        }
+        alarm.ring()
+    }
+
+    /// Sends `subscription`'s initial SUBSCRIBE (RFC 6665 §4.1.2.1, a new dialog) with the
+    /// subscription registered for its NOTIFYs meanwhile; on a 2xx its dialog and refresh
+    /// deadline are set, otherwise it is unregistered and the refusal or failure thrown.
+    private func sendInitialSubscribe(_ subscription: EventSubscription) async throws(SIPUserAgentError) {
+        let callID = subscription.callID
+        subscriptions.withLock { $0[callID] = subscription }
+        let request = makeRequest(.subscribe, to: subscription.target, headers: [
+            ("Contact", contactValue), ("Event", subscription.event), ("Accept", subscription.accept),
+            ("Expires", "\(account.subscriptionExpires)"),
+        ], callID: callID, fromTag: subscription.localTag)
+        let sent: SIPRequest, response: SIPResponse
+        do {
+            (sent, response) = try await stack.send(request, digest: digest)
+        } catch {
+            subscriptions.withLock { $0[callID] = nil }
+            throw error
+        }
+        guard (200..<300).contains(response.statusCode) else {
+            subscriptions.withLock { $0[callID] = nil }
+            throw .rejected(status: response.statusCode, reason: response.reasonPhrase)
+        }
+        subscription.accept(response, to: sent, margin: account.refreshMargin, asked: account.subscriptionExpires)
     }
 
     /// The consumer is gone (cancelled, ``SubscriptionSequence/cancel()``): unsubscribe with

@@ -87,10 +87,6 @@ public final class SIPTransportAdapter: SIPServerTransport {
                          transportContext: message)
     }
 
-    static func hostPort(_ address: SocketAddress) -> SIPHostPort {
-        SIPHostPort(host: address.ipAddress ?? "?", port: address.port ?? 0)
-    }
-
     public func send(_ request: SIPRequest, to destination: SIPDestination,
                      onFailure: @escaping @Sendable (SIPTransactionError) -> Void) {
         let endpoint: SIPEndpoint
