@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NIOPosix
 import SIPCore
+import SIPTestSupport
 import Testing
 
 /// Debian's baresip 1.0 (libre) against a home server with authentication on and the default
@@ -14,14 +15,6 @@ import Testing
         let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
         return (path.split(separator: ":").map { "\($0)/baresip" } + ["/usr/bin/baresip"])
             .first { FileManager.default.isExecutableFile(atPath: $0) }
-    }
-
-    /// A UDP port nobody is bound to right now.
-    static func freeUDPPort() async throws -> Int {
-        let channel = try await DatagramBootstrap(group: testEventLoops).bind(host: "127.0.0.1", port: 0).get()
-        let port = channel.localAddress?.port ?? 0
-        try await channel.close()
-        return port
     }
 
     @Test func baresipRegistersAndItsMessageIsRelayed() async throws {
@@ -136,10 +129,10 @@ final class BaresipProcess {
         var last: BaresipProcess?
         for _ in 1...5 {
             let candidate = try BaresipProcess(
-                executable: executable, sipPort: try await BaresipInteropTests.freeUDPPort(), serverPort: serverPort,
+                executable: executable, sipPort: try TestPorts.loopback(consecutive: 2), serverPort: serverPort,
                 user: user, password: password, contact: contact, commands: commands, domain: domain,
                 contactParameters: contactParameters, accountParameters: accountParameters, extraConfig: extraConfig,
-                controlPort: withControl ? try await PresenceInteropTests.freeTCPPort() : nil, traceSIP: traceSIP)
+                controlPort: withControl ? try TestPorts.loopback() : nil, traceSIP: traceSIP)
             _ = await candidate.waitForOutput(timeout: .seconds(3)) {
                 $0.contains("Address already in use") || $0.contains("200 OK")
             }

@@ -1,6 +1,7 @@
 import Foundation
 import Roles
 import SIPCore
+import SIPTestSupport
 import Testing
 
 /// Federation (`--federate`) over loopback with one test CA: our home server HS1 (alice,
@@ -27,8 +28,8 @@ import Testing
 
     @Test func imCrossesPartnerEdgesAndStrangersAreRefused() async throws {
         let pki = try MeshPKI()
-        let hs1Port = try freeLoopbackPort(), fpPort = try freeLoopbackPort()
-        let pePort = try freeLoopbackPort(), hpPort = try freeLoopbackPort(), roguePort = try freeLoopbackPort()
+        let hs1Port = try TestPorts.loopback(), fpPort = try TestPorts.loopback()
+        let pePort = try TestPorts.loopback(), hpPort = try TestPorts.loopback(), roguePort = try TestPorts.loopback()
         let ours = [("alice", "pw-alice", "hs1.example.test")]
         let theirs = [("pat", "pw-pat", "hp.partner.test")]
         let hs1 = try await MeshServer.start("hs1.example.test", tlsPort: hs1Port, pki: pki, peers: ["fp.example.test": fpPort],

@@ -3,6 +3,7 @@ import Presence
 import Roles
 import SIPCore
 import Store
+import SIPTestSupport
 import Testing
 
 /// RFC 4662 §4.4 back-end subscriptions over real sockets: alice's list on HS1 names bob,
@@ -13,7 +14,7 @@ import Testing
 @Suite(.serialized) struct ListBackEndEndToEndTests {
     static func startPair() async throws -> (hs1: MeshServer, hs2: MeshServer) {
         let pki = try MeshPKI()
-        let hs1Port = try freeLoopbackPort(), hs2Port = try freeLoopbackPort()
+        let hs1Port = try TestPorts.loopback(), hs2Port = try TestPorts.loopback()
         let more: [(key: String, value: String)] = [("listen", "tcp:127.0.0.1:0"), ("auth", "off")]
         let hs2 = try await MeshServer.start("hs2.example.test", tlsPort: hs2Port, pki: pki,
                                              peers: ["hs1.example.test": hs1Port], settings: more,

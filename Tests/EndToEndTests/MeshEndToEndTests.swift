@@ -11,8 +11,8 @@ import Testing
 @Suite(.serialized) struct MeshEndToEndTests {
     @Test func imCrossesTheMeshAndSurvivesAHomeServerLoss() async throws {
         let pki = try MeshPKI()
-        let fePort = try freeLoopbackPort(), hs1Port = try freeLoopbackPort()
-        let hs2Port = try freeLoopbackPort(), fpPort = try freeLoopbackPort()
+        let fePort = try TestPorts.loopback(), hs1Port = try TestPorts.loopback()
+        let hs2Port = try TestPorts.loopback(), fpPort = try TestPorts.loopback()
         let hs2 = try await MeshServer.start("hs2.example.test", tlsPort: hs2Port, pki: pki,
                                              peers: ["hs1.example.test": hs1Port, "fe.example.test": fePort],
                                              policy: HomeServerRole.policy)
@@ -173,7 +173,7 @@ import Testing
     /// certificate checked against the name looked up.
     @Test func homeServerFindsAnUnlistedPeerByDNSAndFailsOver() async throws {
         let pki = try MeshPKI()
-        let hs1Port = try freeLoopbackPort(), hs2Port = try freeLoopbackPort(), deadPort = try freeLoopbackPort()
+        let hs1Port = try TestPorts.loopback(), hs2Port = try TestPorts.loopback(), deadPort = try TestPorts.loopback()
         let dnsmasq = try DNSMasq(domains: ["example.test"], records: [
             "--srv-host=_sips._tcp.hs2.example.test,dead.example.test,\(deadPort),0,10",
             "--srv-host=_sips._tcp.hs2.example.test,hs2.example.test,\(hs2Port),1,10",

@@ -1,6 +1,7 @@
 import Foundation
 import NIOCore
 import NIOPosix
+import SIPTestSupport
 import Testing
 
 /// Two unmodified Debian clients see each other's presence through the home server acting as
@@ -12,14 +13,6 @@ import Testing
 /// test (`apt-get install baresip-core linphone-cli`).
 @Suite(.serialized) struct PresenceInteropTests {
     static let domain = "example.com"
-
-    /// A TCP port nobody listens on right now.
-    static func freeTCPPort() async throws -> Int {
-        let channel = try await ServerBootstrap(group: testEventLoops).bind(host: "127.0.0.1", port: 0).get()
-        let port = channel.localAddress?.port ?? 0
-        try await channel.close()
-        return port
-    }
 
     /// Polls `condition` every 100 ms until it holds or `timeout` passes.
     static func eventually(_ timeout: Duration = .seconds(15), _ condition: () -> Bool) async -> Bool {
@@ -72,7 +65,7 @@ import Testing
         #expect(publishedOpen, "baresip's PUBLISH open got no SIP-ETag:\n\(alice.output)")
 
         // bob: linphonec over TCP; it PUBLISHes open once registered; watches alice.
-        var bob = try LinphonecProcess(executable: linphonecPath, sipPort: try await Self.freeTCPPort(),
+        var bob = try LinphonecProcess(executable: linphonecPath, sipPort: try TestPorts.loopback(),
                                        serverPort: server.tcpPort, user: "bob", domain: domain, password: "bob-pw")
         defer { bob.stop() }
         let bobRegistered = await bob.waitUntil(timeout: .seconds(20)) { bob.sipLog.contains("LinphoneRegistrationOk") }
@@ -111,7 +104,7 @@ import Testing
                 "baresip did not see bob Offline after he quit: \((try? alice.control("contacts")) ?? "")")
 
         // bob comes back (a new linphonec; it does not keep friends across runs).
-        bob = try LinphonecProcess(executable: linphonecPath, sipPort: try await Self.freeTCPPort(),
+        bob = try LinphonecProcess(executable: linphonecPath, sipPort: try TestPorts.loopback(),
                                    serverPort: server.tcpPort, user: "bob", domain: domain, password: "bob-pw")
         let bobBack = await bob.waitUntil(timeout: .seconds(20)) { bob.sipLog.contains("LinphoneRegistrationOk") }
         #expect(bobBack, "linphonec did not register again:\n\(bob.output)")

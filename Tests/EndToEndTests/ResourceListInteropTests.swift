@@ -1,5 +1,6 @@
 import Foundation
 import Store
+import SIPTestSupport
 import Testing
 
 /// Debian's linphonec 5.1, unmodified, with a bodyless RFC 4662 list (`[sip] bodyless_lists`)
@@ -19,7 +20,7 @@ import Testing
             try store.close()
         }
         let server = try await RunningHomeServer.start(dataDirectory: dir, auth: true)
-        let alice = try LinphonecProcess(executable: linphonecPath, sipPort: try await PresenceInteropTests.freeTCPPort(),
+        let alice = try LinphonecProcess(executable: linphonecPath, sipPort: try TestPorts.loopback(),
                                          serverPort: server.tcpPort, user: "alice", domain: "example.com",
                                          password: "alice-pw",
                                          extraSIP: "bodyless_lists=sip:alice+contacts@example.com")

@@ -29,7 +29,7 @@ public final class DNSMasq {
         }
         var lastLog = ""
         for _ in 0..<8 {
-            let port = Int.random(in: 20_000..<60_000)
+            let port = try TestPorts.loopback()
             let logPath = NSTemporaryDirectory() + "dnsmasq-\(port)-\(UInt32.random(in: 0 ... .max)).log"
             _ = FileManager.default.createFile(atPath: logPath, contents: nil)
             let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))

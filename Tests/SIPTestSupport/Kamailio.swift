@@ -38,7 +38,7 @@ public final class Kamailio {
         if let missing = Self.missing { throw KamailioFailed(log: missing) }
         var lastLog = ""
         for _ in 0..<6 {
-            let port = Int.random(in: 20_000..<60_000)
+            let port = try TestPorts.loopback()
             let folder = NSTemporaryDirectory() + "kamailio-\(port)-\(UInt32.random(in: 0 ... .max))"
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
             let database = folder + "/kam.sqlite"

@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import SIPUserAgent
+import SIPTestSupport
 import Testing
 @testable import echo_bot
 
@@ -30,7 +31,7 @@ import Testing
         // TCP one ("Address already in use"): then it is tried again on another port.
         var started: BaresipRunner?
         for _ in 1...5 {
-            let candidate = try BaresipRunner(executable: executable, sipPort: try await freeUDPPort(),
+            let candidate = try BaresipRunner(executable: executable, sipPort: try TestPorts.loopback(consecutive: 2),
                                               serverPort: server.udpPort, user: "alice", password: "secret-a",
                                               contact: "sip:bob@localhost", commands: ["/message hello from baresip"])
             _ = await candidate.waitForOutput(timeout: .seconds(3)) {

@@ -81,20 +81,3 @@ func eventually(timeout: Duration = .seconds(10), _ condition: () async -> Bool)
     return await condition()
 }
 
-/// A TCP port nobody listens on right now (bound to port 0 and released), for a server that
-/// must come back on the same port.
-func freeTCPPort() async throws -> Int {
-    let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
-    let port = channel.localAddress?.port ?? 0
-    try await channel.close()
-    return port
-}
-
-/// A UDP port nobody is bound to right now (bound to port 0 and released), for a peer
-/// program that needs its port on the command line.
-func freeUDPPort() async throws -> Int {
-    let channel = try await DatagramBootstrap(group: MultiThreadedEventLoopGroup.singleton).bind(host: "127.0.0.1", port: 0).get()
-    let port = channel.localAddress?.port ?? 0
-    try await channel.close()
-    return port
-}

@@ -1,4 +1,5 @@
 import SIPUserAgent
+import SIPTestSupport
 import Testing
 
 /// RFC 3903 publication and RFC 6665/3856 watching between two UAs through the home server,
@@ -44,7 +45,7 @@ import Testing
     /// sequence finished).
     @Test func aSubscriptionTheNotifierForgotIsMadeAgain() async throws {
         let users = [("alice", "secret-a"), ("bob", "secret-b")]
-        let port = try await freeTCPPort()
+        let port = try TestPorts.loopback()
         var server = try await HomeServerFixture.start(users: users, tcpPort: port)
         let alice = try server.userAgent("alice", password: "secret-a", transport: "tcp") { account in
             account.subscriptionExpires = 60

@@ -1,4 +1,5 @@
 import SIPUserAgent
+import SIPTestSupport
 import Testing
 
 /// The user agent's account against the real home server over loopback sockets: digest
@@ -77,7 +78,7 @@ import Testing
     /// is noticed (a keepalive cannot be sent), and the UA registers again over a new
     /// connection, which carries messages to it again.
     @Test func registersAgainAfterTheFlowIsLost() async throws {
-        let port = try await freeTCPPort()
+        let port = try TestPorts.loopback()
         let users = [("alice", "secret-a"), ("bob", "secret-b")]
         let first = try await HomeServerFixture.start(users: users, tcpPort: port)
         let alice = try first.userAgent("alice", password: "secret-a", transport: "tcp") { account in
