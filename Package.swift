@@ -233,7 +233,7 @@ let package = Package(
         ),
         .testTarget(name: "SIPTransactionTests", dependencies: ["SIPTransaction", "SIPCore"]),
         .testTarget(name: "StoreTests", dependencies: ["Store"]),
-        .testTarget(name: "ArchiveTests", dependencies: ["Archive", "ArchivePostgres", "SIPCore"]),
+        .testTarget(name: "ArchiveTests", dependencies: ["Archive", "ArchivePostgres", "SIPCore", "SIPTestSupport"]),
         .testTarget(name: "SIPDialogTests", dependencies: ["SIPDialog", "SIPTransaction", "SIPCore"]),
         .testTarget(
             name: "PresenceTests",

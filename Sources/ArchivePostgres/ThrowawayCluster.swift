@@ -23,13 +23,13 @@ public final class ThrowawayCluster: Sendable {
     /// `postgresql://sip@127.0.0.1:PORT/postgres`.
     public var url: String { "postgresql://sip@127.0.0.1:\(port)/postgres" }
 
-    /// Creates and starts a cluster on a free loopback port.
-    public init() throws {
+    /// Creates and starts a cluster on `port`, or on a random loopback port when nil.
+    public init(port: Int? = nil) throws {
         guard let bin = Self.binaries else { throw ClusterError("PostgreSQL is not installed (apt-get install postgresql)") }
         self.bin = bin
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("pg-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        port = Int.random(in: 20_000..<60_000)
+        self.port = port ?? Int.random(in: 20_000..<60_000)
         if getuid() == 0 { try Self.run("/bin/chown", ["-R", "postgres:postgres", directory]) }
         try runAsOwner("\(bin)/initdb", ["-D", "\(directory)/data", "-U", "sip", "--auth=trust", "-E", "UTF8",
                                          "--no-sync"])

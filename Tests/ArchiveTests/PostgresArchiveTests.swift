@@ -2,6 +2,7 @@ import Archive
 import ArchivePostgres
 import Foundation
 import Logging
+import SIPTestSupport
 import Testing
 
 /// The PostgreSQL archive against a real, throwaway PostgreSQL (`initdb`/`pg_ctl` in a temp
@@ -10,7 +11,7 @@ import Testing
     /// Runs `body` with a started cluster and an archive on it whose client runs meanwhile.
     func withArchive(_ body: (ThrowawayCluster, PostgresArchive) async throws -> Void) async throws {
         try #require(ThrowawayCluster.binaries != nil, "install postgresql (scripts/test does)")
-        let cluster = try ThrowawayCluster()
+        let cluster = try ThrowawayCluster(port: try TestPorts.loopback())
         defer { cluster.destroy() }
         var logger = Logger(label: "test.postgres")
         logger.logLevel = ProcessInfo.processInfo.environment["PG_TRACE"] == nil ? .warning : .trace

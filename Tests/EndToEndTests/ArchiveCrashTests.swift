@@ -3,6 +3,7 @@ import ArchivePostgres
 import Foundation
 import SIPCore
 import Synchronization
+import SIPTestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -83,7 +84,7 @@ import Glibc
     /// drains, and every acknowledged MESSAGE is in the central archive exactly once.
     @Test func postgresOutageAndSIGKILLLoseNothing() async throws {
         try #require(ThrowawayCluster.binaries != nil, "install postgresql (scripts/test does)")
-        let cluster = try ThrowawayCluster()
+        let cluster = try ThrowawayCluster(port: try TestPorts.loopback())
         defer { cluster.destroy() }
         let started = ContinuousClock.now
         try await flood(archive: cluster.url, cluster: cluster)
@@ -98,6 +99,7 @@ import Glibc
         let data = try RunningHomeServer.temporaryDirectory()
         try await RunningHomeServer.provision([("alice", "a", true), ("bob", "b", true)], domain: "example.com", in: data)
         var (server, port, http) = try await Self.startServer(data: data, archive: archive)
+        defer { if server.isRunning { kill(server.processIdentifier, SIGKILL) } }  // a failed expectation leaves no server behind
 
         // Bob registers and answers every MESSAGE with 200, to wherever it came from.
         let bob = try await TestUA(group: testEventLoops)
@@ -126,7 +128,7 @@ import Glibc
         for i in 1...total {
             if let cluster, i == 300 { try cluster.stop() }
             if cluster != nil, i == 400, let http {  // the archive database down: degraded
-                let (status, body) = try MetricsEndpointTests.get("http://127.0.0.1:\(http)/health")
+                let (status, body) = try await MetricsEndpointTests.get("http://127.0.0.1:\(http)/health")
                 #expect(status == 503)
                 #expect(body.contains("archive"))
             }
@@ -153,11 +155,11 @@ import Glibc
         if let http {  // the database back, the spool drains: healthy again
             let drainStart = ContinuousClock.now
             while ContinuousClock.now - drainStart < .seconds(30),
-                  try MetricsEndpointTests.get("http://127.0.0.1:\(http)/health").0 != 200 {
+                  try await MetricsEndpointTests.get("http://127.0.0.1:\(http)/health").0 != 200 {
                 try await Task.sleep(for: .milliseconds(250))
             }
             print("archive crash test: healthy \(ContinuousClock.now - drainStart) after the flood")
-            let (status, body) = try MetricsEndpointTests.get("http://127.0.0.1:\(http)/health")
+            let (status, body) = try await MetricsEndpointTests.get("http://127.0.0.1:\(http)/health")
             #expect(status == 200, "\(body)")
             if status != 200, let cluster {
                 let p = Process()
@@ -167,7 +169,7 @@ import Glibc
                 try p.run(); p.waitUntilExit()
                 print((try? String(contentsOfFile: cluster.directory + "/log", encoding: .utf8))?.suffix(3000) ?? "")
             }
-            let (_, text) = try MetricsEndpointTests.get("http://127.0.0.1:\(http)/metrics")
+            let (_, text) = try await MetricsEndpointTests.get("http://127.0.0.1:\(http)/metrics")
             #expect(MetricsEndpointTests.sample(text, "sip_archive_spool_depth") == 0)
         }
         server.terminate()

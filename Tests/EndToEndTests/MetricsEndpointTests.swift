@@ -2,13 +2,18 @@ import Foundation
 import Logging
 import Roles
 import SIPCore
+import SIPTestSupport
 import Synchronization
 import Testing
 
 /// `--metrics`: Prometheus text at `/metrics` and `/health`, over real HTTP (curl).
 @Suite(.serialized) struct MetricsEndpointTests {
-    /// `curl -s -w '\n%{http_code}' URL`: the body and the status.
-    static func get(_ url: String) throws -> (Int, String) {
+    /// `curl -s -w '\n%{http_code}' URL`: the body and the status, waited for off the pool.
+    static func get(_ url: String) async throws -> (Int, String) {
+        try await offThePool { try blockingGet(url) }
+    }
+
+    static func blockingGet(_ url: String) throws -> (Int, String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
         process.arguments = ["-s", "--max-time", "10", "-w", "\n%{http_code}", url]
@@ -42,11 +47,11 @@ import Testing
             Issue.record("the metrics endpoint did not bind: \(await task.result)")
             return
         }
-        let (ok, body) = try Self.get("http://127.0.0.1:\(port)/health")
+        let (ok, body) = try await Self.get("http://127.0.0.1:\(port)/health")
         #expect(ok == 200)
         #expect(body.hasPrefix("ok"))
         down.withLock { $0 = true }
-        let (bad, reasons) = try Self.get("http://127.0.0.1:\(port)/health")
+        let (bad, reasons) = try await Self.get("http://127.0.0.1:\(port)/health")
         #expect(bad == 503)
         #expect(reasons.contains("archive: the archive database refuses writes"))
         task.cancel()
@@ -118,7 +123,7 @@ import Testing
             """)
         #expect(await tcp.waitFor("SIP/2.0 "))
 
-        let (status, text) = try Self.get("http://127.0.0.1:\(port)/metrics")
+        let (status, text) = try await Self.get("http://127.0.0.1:\(port)/metrics")
         #expect(status == 200)
         #expect(Self.sample(text, #"sip_requests_total{method="REGISTER"}"#) == 4)  // 401, 200, 401, 401
         #expect(Self.sample(text, #"sip_requests_total{method="MESSAGE"}"#) == 2)
@@ -140,7 +145,7 @@ import Testing
         #expect(Self.sample(text, "sip_archive_spool_depth") != nil)
         #expect(Self.sample(text, "sip_relay_latency_seconds_count") == 1)
         #expect(Self.sample(text, #"sip_transactions_in_flight{side="server"}"#) != nil)
-        let (health, body) = try Self.get("http://127.0.0.1:\(port)/health")
+        let (health, body) = try await Self.get("http://127.0.0.1:\(port)/health")
         #expect(health == 200, "\(body)")
         await tcp.close()
         // The server sees the close when its loop next runs: within milliseconds when idle,
@@ -149,7 +154,7 @@ import Testing
         let closedBy = ContinuousClock.now + .seconds(10)
         repeat {
             try await Task.sleep(for: .milliseconds(100))
-            after = try Self.get("http://127.0.0.1:\(port)/metrics").1
+            after = try await Self.get("http://127.0.0.1:\(port)/metrics").1
         } while Self.sample(after, #"sip_connections{transport="tcp"}"#) != 0 && ContinuousClock.now < closedBy
         #expect(Self.sample(after, #"sip_connections{transport="tcp"}"#) == 0)
         await alice.close()
@@ -183,7 +188,7 @@ import Testing
         let relayed = try #require(await bob.request())
         try await bob.answer(relayed, 202, to: udp)
         #expect(await alice.response()?.statusCode == 202)
-        let (_, text) = try Self.get("http://127.0.0.1:\(http)/metrics")
+        let (_, text) = try await Self.get("http://127.0.0.1:\(http)/metrics")
         #expect(Self.sample(text, #"sip_requests_total{method="MESSAGE"}"#) == 1)
 
         run.process.terminate()

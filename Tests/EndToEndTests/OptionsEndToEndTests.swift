@@ -3,6 +3,7 @@ import SIPCore
 import SIPTransaction
 import SIPTransport
 import Synchronization
+import SIPTestSupport
 import Testing
 
 /// Issue 3 "done means": OPTIONS over real loopback sockets gets 200 from the assembly;
@@ -82,9 +83,12 @@ import Testing
             process.arguments = ["--target", "127.0.0.1:\(port)", "--transport", kind.rawValue] + extra
             let pipe = Pipe()
             process.standardOutput = pipe
-            try process.run()
-            let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
+            let output = try await offThePool {
+                try process.run()
+                let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+                process.waitUntilExit()
+                return output
+            }
             print("protos-replay \(kind): \(output.split(separator: "\n").last ?? "")")
             #expect(process.terminationStatus == 0, "protos-replay \(kind): \(output.suffix(2000))")
         }

@@ -1,5 +1,6 @@
 import Foundation
 import Store
+import SIPTestSupport
 import Testing
 
 /// Pidgin's SIMPLE protocol (Debian's libpurple0, unmodified), driven headless by
@@ -31,7 +32,7 @@ import Testing
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("purple-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: work.appendingPathComponent("home"), withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: work) }
-        let (built, compilerOutput) = try Self.build(in: work)
+        let (built, compilerOutput) = try await offThePool { [work] in try Self.build(in: work) }
         let binary = try #require(built, "cannot build the libpurple client (apt-get install libpurple-dev gcc pkg-config; scripts/test does):\n\(compilerOutput)")
 
         let dir = try RunningHomeServer.temporaryDirectory()

@@ -1,6 +1,7 @@
 import ArchivePostgres
 import Foundation
 import SIPCore
+import SIPTestSupport
 import Testing
 
 /// `--directory postgresql://...` (issue 11): users (and access lists, directory fields) in one
@@ -56,7 +57,7 @@ import Testing
     @Test func twoHomeServersShareOneDirectory() async throws {
         try #require(FileManager.default.isExecutableFile(atPath: HomeServerCommandTests.executable.path), "build home-server first")
         try #require(ThrowawayCluster.binaries != nil, "install postgresql (scripts/test does)")
-        let cluster = try ThrowawayCluster()
+        let cluster = try ThrowawayCluster(port: try TestPorts.loopback())
         defer { cluster.destroy() }
         let url = cluster.url
 

@@ -1,5 +1,6 @@
 import Foundation
 import Store
+import SIPTestSupport
 import Testing
 
 /// pidgin-sipe 1.25 (Debian's `pidgin-sipe`, protocol `prpl-sipe`, unmodified), driven
@@ -55,10 +56,12 @@ import Testing
             try FileManager.default.createDirectory(at: work.appendingPathComponent(home), withIntermediateDirectories: true)
         }
         defer { try? FileManager.default.removeItem(at: work) }
-        let (sipeBuilt, sipeOutput) = try Self.build("purple-sipe-client", in: work,
-            flags: "$(pkg-config --cflags libxml-2.0) -Wl,--export-dynamic-symbol=xmlSAXUserParseMemory")
+        let (sipeBuilt, sipeOutput) = try await offThePool { [work] in
+            try Self.build("purple-sipe-client", in: work,
+                           flags: "$(pkg-config --cflags libxml-2.0) -Wl,--export-dynamic-symbol=xmlSAXUserParseMemory")
+        }
         let sipeBinary = try #require(sipeBuilt, "cannot build the sipe client (apt-get install libpurple-dev libxml2-dev gcc pkg-config; scripts/test does):\n\(sipeOutput)")
-        let (simpleBuilt, simpleOutput) = try Self.build("purple-simple-client", in: work)
+        let (simpleBuilt, simpleOutput) = try await offThePool { [work] in try Self.build("purple-simple-client", in: work) }
         let simpleBinary = try #require(simpleBuilt, "cannot build the SIMPLE client:\n\(simpleOutput)")
 
         let dir = try RunningHomeServer.temporaryDirectory()
