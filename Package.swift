@@ -232,7 +232,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "SIPTransactionTests", dependencies: ["SIPTransaction", "SIPCore"]),
-        .testTarget(name: "StoreTests", dependencies: ["Store"]),
+        .testTarget(name: "StoreTests", dependencies: ["Store", .product(name: "GRDB", package: "GRDB.swift")]),
         .testTarget(name: "ArchiveTests", dependencies: ["Archive", "ArchivePostgres", "SIPCore", "SIPTestSupport"]),
         .testTarget(name: "SIPDialogTests", dependencies: ["SIPDialog", "SIPTransaction", "SIPCore"]),
         .testTarget(

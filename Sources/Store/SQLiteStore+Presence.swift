@@ -52,6 +52,41 @@ let presenceSchemaSQL = """
     CREATE INDEX publication_expires_at ON publication(expires_at);
     """
 
+/// Migration "v4-subscription-rowid": `subscription` as a rowid table with a unique index on
+/// `id`. As a WITHOUT ROWID table its rows (a whole dialog, a few hundred bytes each) sat in
+/// the order of their random ids, so a batch of new subscriptions touched nearly every leaf
+/// page and the WAL took a page per row; now rows are appended and only the small index
+/// entries land at random.
+let subscriptionRowidSQL = """
+    CREATE TABLE subscription_v4 (
+        id TEXT NOT NULL,
+        event TEXT,
+        presentity TEXT,
+        watcher TEXT,
+        call_id TEXT,
+        local_tag TEXT,
+        remote_tag TEXT,
+        local_uri TEXT,
+        remote_uri TEXT,
+        remote_target TEXT,
+        route_set TEXT,
+        local_cseq INTEGER,
+        remote_cseq INTEGER,
+        expires_at INTEGER,
+        flow TEXT,
+        state TEXT,
+        local_contact TEXT
+    );
+    INSERT INTO subscription_v4 (id, event, presentity, watcher, call_id, local_tag, remote_tag, local_uri, remote_uri,
+        remote_target, route_set, local_cseq, remote_cseq, expires_at, flow, state, local_contact)
+    SELECT id, event, presentity, watcher, call_id, local_tag, remote_tag, local_uri, remote_uri,
+        remote_target, route_set, local_cseq, remote_cseq, expires_at, flow, state, local_contact FROM subscription;
+    DROP TABLE subscription;
+    ALTER TABLE subscription_v4 RENAME TO subscription;
+    CREATE UNIQUE INDEX subscription_id ON subscription(id);
+    CREATE INDEX subscription_expires_at ON subscription(expires_at);
+    """
+
 // MARK: - Access lists
 
 extension SQLiteStore: AccessListStore {

@@ -139,6 +139,9 @@ public final class SQLiteStore: DirectoryStore, BindingStore {
         migrator.registerMigration("v3-contacts") { db in
             try db.execute(sql: contactsSchemaSQL)
         }
+        migrator.registerMigration("v4-subscription-rowid") { db in
+            try db.execute(sql: subscriptionRowidSQL)
+        }
         return migrator
     }
 
