@@ -1,4 +1,5 @@
 import Crypto
+import SIPCore
 import SIPDigest
 import Synchronization
 
@@ -21,7 +22,7 @@ struct NonceAuthority: Sendable {
     }
 
     func issue(realm: String, now: Int64) -> String {
-        let id = ID(timestamp: UInt64(max(0, now)), salt: UInt64.random(in: .min ... .max))
+        let id = ID(timestamp: UInt64(max(0, now)), salt: KernelRandom.next())
         var bytes = bytes(of: id)
         bytes += mac(id, realm: realm)
         return Hex.string(bytes)

@@ -52,7 +52,7 @@ import Testing
             try await server.userAgent("alice", password: "wrong").start()
             Issue.record("a wrong password registered")
         } catch {
-            #expect(error.status == 401 || error.status == 403)
+            #expect(error.status == 401 || error.status == 403, "\(error)")
         }
         try await server.stop()
     }

@@ -192,8 +192,7 @@ public final class PresenceAgent: Sendable {
     /// A tag of 15 hex digits (60 random bits, RFC 3261 §19.3; short enough to be stored
     /// inline in a Swift string).
     static func makeTag() -> String {
-        var g = SystemRandomNumberGenerator()
-        let n = g.next() >> 4
+        let n = KernelRandom.next() >> 4
         let digits = Array("0123456789abcdef".utf8)
         var out = [UInt8](repeating: 0, count: 15)
         var v = n

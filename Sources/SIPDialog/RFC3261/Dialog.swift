@@ -45,6 +45,12 @@ public struct Dialog: Hashable, Sendable {
     /// sent after it was saved.
     public static let maxInitialLocalSeq: UInt32 = 1 << 30
 
+    /// A random first local CSeq in 1...``maxInitialLocalSeq`` (kernel randomness, buffered).
+    static func initialLocalSeq() -> UInt32 {
+        var generator = KernelRandom()
+        return UInt32.random(in: 1...maxInitialLocalSeq, using: &generator)
+    }
+
     /// The dialog a UAS creates when it answers `request` with a 2xx (or a 101-199 with a To
     /// tag) (RFC 3261 §12.1.1; RFC 6665 §4.2.1 for SUBSCRIBE):
     /// - route set = the Record-Route values in order (empty when there are none);
@@ -73,7 +79,7 @@ public struct Dialog: Hashable, Sendable {
         let secure = secureTransport && request.uri.sipURI?.secure == true
         return Dialog(id: DialogID(callID: callID, localTag: localTag, remoteTag: remoteTag),
                       localURI: to.withoutTag, remoteURI: from.withoutTag,
-                      localSeq: UInt32.random(in: 1...maxInitialLocalSeq), remoteSeq: cseq.sequence,
+                      localSeq: Self.initialLocalSeq(), remoteSeq: cseq.sequence,
                       remoteTarget: remoteTarget, routeSet: request.recordRoutes, secure: secure)
     }
 

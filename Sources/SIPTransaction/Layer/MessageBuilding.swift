@@ -5,11 +5,11 @@ import SIPTransport
 enum MessageBuilding {
     /// A fresh RFC 3261 branch: the magic cookie and 64 random bits (§8.1.1.7).
     static func newBranch() -> String {
-        sipMagicCookie + hex(UInt64.random(in: .min ... .max))
+        sipMagicCookie + hex(KernelRandom.next())
     }
 
     /// A fresh tag (§19.3): 64 random bits.
-    static func newTag() -> String { hex(UInt64.random(in: .min ... .max)) }
+    static func newTag() -> String { hex(KernelRandom.next()) }
 
     private static func hex(_ value: UInt64) -> String {
         let digits = Array("0123456789abcdef".utf8)
