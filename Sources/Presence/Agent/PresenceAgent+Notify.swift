@@ -12,6 +12,8 @@ struct PendingNotify {
     let final: Bool
     /// The next hop whose pacing slot it holds (0: none, as for a final NOTIFY).
     var hop: HopPacing.Hop = 0
+    /// What it counts against its hop's bytes in flight.
+    var bytes = 0
 }
 
 /// RFC 6665 §4.2.2: the notifier's NOTIFYs, their throttling and their failures.
@@ -57,9 +59,15 @@ extension PresenceAgent {
             _ = s.pacing.acquire(hop)  // may go one over the limit, once per subscription
         }
         notify.hop = hop
+        notify.bytes = notify.request.body.count + Self.notifyHeaderAllowance
+        s.pacing.charge(hop, bytes: notify.bytes)
         sub.notifiesInFlight += 1
         return notify
     }
+
+    /// What a NOTIFY's start line and headers count for in its hop's bytes in flight (a
+    /// NOTIFY in a dialog carries about 400 to 600 bytes of them), besides its body.
+    static let notifyHeaderAllowance = 600
 
     /// Whether `sub` keeps a backlog of states: an authorized presence watcher (a pending or
     /// politely blocked one never learns the presentity's states, winfo is full state).
@@ -69,8 +77,8 @@ extension PresenceAgent {
 
     /// A NOTIFY towards `hop` is answered (or failed): its slot goes to the subscriptions
     /// waiting longest for that hop.
-    func releaseHop(_ hop: HopPacing.Hop, _ s: inout State, now: Int64, _ sends: inout [PendingNotify]) {
-        s.pacing.release(hop)
+    func releaseHop(_ hop: HopPacing.Hop, bytes: Int, _ s: inout State, now: Int64, _ sends: inout [PendingNotify]) {
+        s.pacing.release(hop, bytes: bytes)
         drainHop(hop, &s, now: now, &sends)
     }
 
@@ -156,20 +164,20 @@ extension PresenceAgent {
             next += 1
             let id = notify.subscriptionID
             let final = notify.final
-            let hop = notify.hop
+            let hop = notify.hop, bytes = notify.bytes
             do {
                 try layer.start(notify.request, to: notify.destination) { [self] report in
                     guard !final, case .outcome(let outcome) = report else { return }
-                    notifyAnswered(id, outcome, hop: hop)
+                    notifyAnswered(id, outcome, hop: hop, bytes: bytes)
                 }
             } catch where error.status == 503 {
                 // The transaction table is full: not the watcher's fault. Its latest state
                 // goes out with the next sweep.
                 logger.debug("NOTIFY deferred", metadata: ["sip.error": "\(error)", "presence.subscription": "\(id)"])
-                if !final { deferNotify(id, hop: hop) }
+                if !final { deferNotify(id, hop: hop, bytes: bytes) }
             } catch {
                 logger.warning("NOTIFY not sent", metadata: ["sip.error": "\(error)", "presence.subscription": "\(id)"])
-                if !final { work += answered(id, .failed(error), hop: hop) }
+                if !final { work += answered(id, .failed(error), hop: hop, bytes: bytes) }
             }
             if next >= 4096, next * 2 >= work.count {  // keep the list short on a long run
                 work.removeFirst(next)
@@ -184,17 +192,17 @@ extension PresenceAgent {
     /// failure (a connection that closed under a burst, a refused connection) is not the
     /// watcher's answer: the latest state is retried by the next sweeps, and the
     /// subscription ends only after ``maxTransportFailures`` in a row.
-    func notifyAnswered(_ id: String, _ outcome: ClientTransactionOutcome, hop: HopPacing.Hop = 0) {
-        send(answered(id, outcome, hop: hop))
+    func notifyAnswered(_ id: String, _ outcome: ClientTransactionOutcome, hop: HopPacing.Hop = 0, bytes: Int = 0) {
+        send(answered(id, outcome, hop: hop, bytes: bytes))
     }
 
     /// `notifyAnswered` under the lock: the NOTIFYs to send next.
-    func answered(_ id: String, _ outcome: ClientTransactionOutcome, hop: HopPacing.Hop) -> [PendingNotify] {
+    func answered(_ id: String, _ outcome: ClientTransactionOutcome, hop: HopPacing.Hop, bytes: Int = 0) -> [PendingNotify] {
         let now = environment.clock.now()
         var sends: [PendingNotify] = []
         state.withLock { s in
             if case .response(let response) = outcome, response.statusCode < 200 { return }  // still in flight
-            releaseHop(hop, &s, now: now, &sends)
+            releaseHop(hop, bytes: bytes, &s, now: now, &sends)
             guard let sub = s.subscriptions[id] else { return }
             if sub.notifiesInFlight > 0 { sub.notifiesInFlight -= 1 }
             var failed = false
@@ -233,9 +241,9 @@ extension PresenceAgent {
 
     /// A NOTIFY that could not start: its state is wanted again, sent by the next sweep
     /// (which also hands its pacing slot on: the table is full now).
-    func deferNotify(_ id: String, hop: HopPacing.Hop = 0) {
+    func deferNotify(_ id: String, hop: HopPacing.Hop = 0, bytes: Int = 0) {
         state.withLock { s in
-            s.pacing.release(hop)
+            s.pacing.release(hop, bytes: bytes)
             guard let sub = s.subscriptions[id] else { return }
             if sub.notifiesInFlight > 0 { sub.notifiesInFlight -= 1 }
             sub.notifyWanted = true

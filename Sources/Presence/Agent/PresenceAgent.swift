@@ -37,6 +37,11 @@ public final class PresenceAgent: Sendable {
         /// NOTIFYs in flight towards one next hop, over all its subscriptions (``HopPacing``):
         /// a fan-out larger than this waits for answers instead of outrunning Timer F.
         public var maxNotifiesInFlightPerHop: Int = 4096
+        /// Bytes of NOTIFYs in flight towards one next hop (``HopPacing``): kept under the
+        /// transport's outbound buffer cap (`SIPTransportConfiguration.maxBufferedOutboundBytes`,
+        /// 1 MiB by default), so a watcher's stack that stops reading for a moment is waited
+        /// for, not disconnected as a peer that does not read.
+        public var maxNotifyBytesInFlightPerHop: Int = 512 * 1024
         /// States of a presentity kept per watcher while its NOTIFYs wait (window or hop
         /// full): each goes out in turn, so a short burst of changes reaches the watcher
         /// whole and in order. A longer burst coalesces (RFC 6665 §4.2.2): the oldest queued
@@ -130,7 +135,8 @@ public final class PresenceAgent: Sendable {
         self.logger = logger
         contactURIs = (environment.contactURI(.udp), environment.contactURI(.tcp), environment.contactURI(.tls))
         state = Mutex(State(sweptUntil: environment.clock.now(),
-                            pacing: HopPacing(limit: configuration.maxNotifiesInFlightPerHop)))
+                            pacing: HopPacing(limit: configuration.maxNotifiesInFlightPerHop,
+                                              byteLimit: configuration.maxNotifyBytesInFlightPerHop)))
     }
 
     /// The transaction layer NOTIFYs are sent through (set once the server is assembled).

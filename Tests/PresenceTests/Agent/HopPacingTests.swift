@@ -28,6 +28,50 @@ import Testing
         #expect(pacing.waitingHops.isEmpty)
     }
 
+    @Test func bytesInFlightHoldAHopBackAndComeBackWithTheAnswer() {
+        var pacing = HopPacing(limit: 100, byteLimit: 1_000)
+        var acquired = pacing.acquire(7)
+        #expect(acquired)
+        pacing.charge(7, bytes: 700)
+        acquired = pacing.acquire(7)
+        #expect(acquired)  // 700 < 1000: room for one more, whatever its size
+        pacing.charge(7, bytes: 700)
+        acquired = pacing.acquire(7)
+        #expect(!acquired)  // 1400 bytes in flight
+        pacing.wait("a", on: 7)
+        var next = pacing.nextWaiting(7)
+        #expect(next == nil)
+        pacing.release(7, bytes: 700)
+        #expect(pacing.bytesInFlight[7] == 700)
+        next = pacing.nextWaiting(7)
+        #expect(next == "a")
+        pacing.release(7, bytes: 700)
+        #expect(pacing.bytesInFlight[7] == nil)
+        #expect(pacing.inFlight[7] == nil)
+    }
+
+    /// A fan-out towards one hop stops at its byte budget (a stack that stops reading holds
+    /// no more than that) and goes on as answers return the bytes.
+    @Test func aFanOutStopsAtTheHopsByteBudget() async throws {
+        var configuration = PresenceAgent.Configuration()
+        configuration.maxNotifyBytesInFlightPerHop = 3 * PresenceAgent.notifyHeaderAllowance
+        let h = try await AgentHarness(configuration: configuration)
+        for n in 1...6 {
+            #expect(h.deliver(PresenceText.subscribe(watcher: "w\(n)", callID: "sub-\(n)"))?.statusCode == 200)
+            h.answerAll()
+        }
+        h.transport.clear()
+        h.resetAnswered()
+        h.deliver(PresenceText.publish(body: PresenceText.pidf(basic: "open", note: "budget")))
+        #expect(h.notifies.count == 3)  // each NOTIFY counts at least the header allowance
+        h.answer(h.notifies[0], 200)
+        #expect(h.notifies.count == 4)
+        for _ in 0..<4 { h.answerAll() }
+        let watchers = Set(h.notifies.compactMap { $0.to?.uri.sipURI?.user })
+        #expect(watchers.count == 6)
+        try await h.close()
+    }
+
     @Test func aFanOutOverOneHopWaitsForAnswersAndEveryWatcherGetsTheLatestState() async throws {
         var configuration = PresenceAgent.Configuration()
         configuration.maxNotifiesInFlightPerHop = 2
