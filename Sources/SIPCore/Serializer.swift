@@ -13,6 +13,14 @@ extension SIPRequest {
     }
 }
 
+extension SIPRequest {
+    /// At least the length of ``serialized()``, worked out without building it: enough to
+    /// tell that a request is small (RFC 3261 §18.1.1's 1300 bytes) at the price of a sum.
+    public var serializedSizeBound: Int {
+        estimatedSize(headers, body) + 32 + method.rawValue.utf8.count + uri.description.utf8.count
+    }
+}
+
 extension SIPResponse {
     public func serialized() -> [UInt8] {
         var out: [UInt8] = []

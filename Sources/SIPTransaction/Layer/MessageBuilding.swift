@@ -35,6 +35,7 @@ enum MessageBuilding {
     /// changed to say so, when `request` is too large for UDP; else nil.
     static func congestionControlledTransport(for request: inout SIPRequest, destination: SIPDestination) -> SIPTransportKind? {
         guard destination.transport == .udp, destination.flowID == nil,
+              SIPTransportLayer.shouldUseCongestionControlledTransport(messageSize: request.serializedSizeBound),
               SIPTransportLayer.shouldUseCongestionControlledTransport(messageSize: request.serialized().count) else { return nil }
         guard let index = request.headers.firstIndex(where: { $0.name.lowercased() == "via" || $0.name.lowercased() == "v" }),
               request.headers[index].value.hasPrefix("SIP/2.0/UDP ") else { return nil }

@@ -37,15 +37,22 @@ extension TransactionLayer {
                       report: @escaping @Sendable (ClientTransactionReport) -> Void) throws(SIPTransactionError) -> ClientTransactionHandle {
         var request = request
         var destination = destination
+        guard request.method != .ack else {
+            throw SIPTransactionError(.malformedRequest, "a client transaction needs a top Via with a branch, and not ACK")
+        }
+        let branch: String
         if pushVia {
+            branch = MessageBuilding.newBranch()  // known: the Via we push is not parsed back
             MessageBuilding.pushVia(on: &request, transport: destination.transport,
-                                    sentBy: transport.sentBy(for: destination), branch: MessageBuilding.newBranch())
+                                    sentBy: transport.sentBy(for: destination), branch: branch)
+        } else {
+            guard let via = (try? request.topVia), let existing = via.branch else {
+                throw SIPTransactionError(.malformedRequest, "a client transaction needs a top Via with a branch, and not ACK")
+            }
+            branch = existing
         }
         if let larger = MessageBuilding.congestionControlledTransport(for: &request, destination: destination) {
             destination.transport = larger
-        }
-        guard let via = (try? request.topVia), let branch = via.branch, request.method != .ack else {
-            throw SIPTransactionError(.malformedRequest, "a client transaction needs a top Via with a branch, and not ACK")
         }
         let key = ClientTransactionKey(branch: branch, method: request.method)
         var effects = Effects()

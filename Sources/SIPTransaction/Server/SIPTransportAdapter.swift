@@ -13,6 +13,8 @@ public final class SIPTransportAdapter: SIPServerTransport {
     /// The host put in our Via sent-by and recognised as "us"; the listener's address if nil.
     let advertisedHost: String?
     private let bound = Mutex<[SIPListener]?>(nil)
+    /// Our Via sent-by per transport, worked out once (the listeners do not move).
+    private let sentByCache = Mutex<[SIPTransportKind: SIPHostPort]>([:])
     private let sink = InboundSink()
     private let stopped = AsyncStream<Void>.makeStream()
 
@@ -133,9 +135,13 @@ public final class SIPTransportAdapter: SIPServerTransport {
     }
 
     public func sentBy(for destination: SIPDestination) -> SIPHostPort {
-        let local = transportLayer.localAddress(for: destination.transport) ?? listeners.first?.localAddress
+        if let known = sentByCache.withLock({ $0[destination.transport] }) { return known }
+        let listener = transportLayer.localAddress(for: destination.transport)
+        let local = listener ?? listeners.first?.localAddress
         let host = advertisedHost ?? local?.ipAddress ?? "127.0.0.1"
-        return SIPHostPort(host: host, port: local?.port ?? destination.transport.defaultPort)
+        let sentBy = SIPHostPort(host: host, port: local?.port ?? destination.transport.defaultPort)
+        if listener != nil { sentByCache.withLock { $0[destination.transport] = sentBy } }
+        return sentBy
     }
 }
 
