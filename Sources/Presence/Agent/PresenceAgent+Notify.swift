@@ -94,7 +94,7 @@ extension PresenceAgent {
     }
 
     /// How many NOTIFYs of `sub` may be unanswered at once: over UDP one (a second could
-    /// overtake it); over TCP/TLS a few, pipelined in order.
+    /// overtake it); over TCP/TLS `Configuration.maxNotifiesInFlight` (1 by default).
     func window(_ sub: Subscription) -> Int {
         sub.reliable ? max(1, min(configuration.maxNotifiesInFlight, Int(UInt8.max))) : 1
     }

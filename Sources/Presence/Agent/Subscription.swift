@@ -109,9 +109,9 @@ final class Subscription {
     var flowAddress: SIPHostPort?
     /// Our Contact for this dialog (a URI that routes back to this server).
     let contact: String
-    /// RFC 6665 §4.2.2 throttling: at most a few NOTIFYs in flight per subscription (one
-    /// over UDP, where they could overtake each other); changes beyond that coalesce into
-    /// one more NOTIFY carrying the latest state.
+    /// RFC 6665 §4.2.2 throttling: at most `maxNotifiesInFlight` NOTIFYs in flight per
+    /// subscription (1 by default; always one over UDP, where they could overtake each
+    /// other); changes meanwhile wait in the backlog or coalesce into the latest state.
     var notifiesInFlight: UInt8 = 0
     var notifyWanted = false
     /// Presentity states that changed while no NOTIFY could go (window or hop full), oldest

@@ -66,4 +66,31 @@ import Testing
         #expect(later.allSatisfy { $0.basic == .closed && $0.note == nil }, "\(later)")
         try await h.close()
     }
+
+    /// Over TCP too, one NOTIFY of a subscription is in flight at a time by default: the next
+    /// is built only once the last is answered, so two event loops can never start a later
+    /// CSeq before an earlier one (the watcher would answer 500, RFC 3261 §12.2.2).
+    @Test func overTCPTheNextNotifyWaitsForTheAnswerToTheLast() async throws {
+        let h = try await AgentHarness()
+        let subscribe = PresenceText.subscribe()
+            .replacingOccurrences(of: "SIP/2.0/UDP", with: "SIP/2.0/TCP")
+            .replacingOccurrences(of: "@198.51.100.7:5062>", with: "@198.51.100.7:5062;transport=tcp>")
+        #expect(h.deliver(subscribe)?.statusCode == 200)
+        h.answerAll()
+        h.transport.clear()
+        h.resetAnswered()
+        let etag = try #require(h.deliver(PresenceText.publish(body: PresenceText.pidf(basic: "open", note: "s1")))?
+            .headers.first("SIP-ETag"))
+        #expect(h.notifies.count == 1)
+        #expect((try? h.notifies[0].topVia)??.transport == "TCP")
+        publish(h, etag: etag, notes: 2...3)
+        #expect(h.notifies.count == 1)  // s2 and s3 wait for the answer to s1
+        h.answer(h.notifies[0], 200)
+        #expect(h.notifies.count == 2)
+        h.answer(h.notifies[1], 200)
+        #expect(h.notifies.count == 3)
+        let notes = try h.notifies.map { try PIDFDocument.parse($0.body).summary.note }
+        #expect(notes == ["s1", "s2", "s3"])
+        try await h.close()
+    }
 }
