@@ -13,8 +13,7 @@ extension Registrar {
             }
             hash ^= 0xff
         }
-        let digits = String(hash, radix: 16)  // the 16 hex digits of the hash, zero-padded
-        return digits.count == 16 ? digits : String(repeating: "0", count: 16 - digits.count) + digits
+        return lowercaseHex(hash, digits: 16)
     }
 
     /// q-value text (RFC 3261 §25.1 `qvalue`: "0" / "1" with up to three decimals).

@@ -46,3 +46,17 @@ public struct KernelRandom: RandomNumberGenerator, Sendable {
         }
     }
 }
+
+/// The low `digits` hex digits of `value`, lowercase and zero-padded: the form of the
+/// branches, tags and tokens this package makes (`lowercaseHex(KernelRandom.next(), digits: 16)`).
+public func lowercaseHex(_ value: UInt64, digits: Int) -> String {
+    let table: StaticString = "0123456789abcdef"
+    return String(unsafeUninitializedCapacity: digits) { out in
+        var v = value
+        for i in stride(from: digits - 1, through: 0, by: -1) {
+            out[i] = table.utf8Start[Int(v & 0xF)]
+            v >>= 4
+        }
+        return digits
+    }
+}

@@ -12,4 +12,10 @@ struct KernelRandomTests {
         #expect(numbers.reduce(0, |) == UInt64.max)
         #expect(numbers.reduce(UInt64.max, &) == 0)
     }
+
+    @Test func lowercaseHexIsZeroPaddedToItsDigits() {
+        #expect(lowercaseHex(0xAB, digits: 16) == "00000000000000ab")
+        #expect(lowercaseHex(.max, digits: 16) == "ffffffffffffffff")
+        #expect(lowercaseHex(0x1234_5678_9ABC_DEF0, digits: 8) == "9abcdef0")  // the low digits
+    }
 }

@@ -205,12 +205,7 @@ public final class PresenceAgent: Sendable {
     /// A tag of 15 hex digits (60 random bits, RFC 3261 §19.3; short enough to be stored
     /// inline in a Swift string).
     static func makeTag() -> String {
-        let n = KernelRandom.next() >> 4
-        let digits = Array("0123456789abcdef".utf8)
-        var out = [UInt8](repeating: 0, count: 15)
-        var v = n
-        for i in (0..<15).reversed() { out[i] = digits[Int(v & 0xf)]; v >>= 4 }
-        return String(decoding: out, as: UTF8.self)
+        lowercaseHex(KernelRandom.next(), digits: 15)
     }
 
     /// `user@domain` of a SIP URI, nil for anything else.

@@ -26,7 +26,7 @@ public enum BranchParameter {
             for value in request.headers[name] { hasher.combine(value) }
             hasher.combine(0x1F as UInt8)
         }
-        return hex(UInt64(bitPattern: Int64(hasher.finalize())), digits: 16)
+        return lowercaseHex(UInt64(bitPattern: Int64(hasher.finalize())), digits: 16)
     }
 
     /// A branch for one fork of a forwarded request: `seed` distinguishes requests with equal
@@ -35,7 +35,7 @@ public enum BranchParameter {
         var hasher = Hasher()
         hasher.combine(seed)
         hasher.combine(fork)
-        let unique = hex(UInt64(bitPattern: Int64(hasher.finalize())), digits: 8)
+        let unique = lowercaseHex(UInt64(bitPattern: Int64(hasher.finalize())), digits: 8)
         return marker + loopHash + "." + unique
     }
 
@@ -47,16 +47,5 @@ public enum BranchParameter {
             return nil
         }
         return rest[..<dot]
-    }
-
-    static func hex(_ value: UInt64, digits: Int) -> String {
-        let table: [UInt8] = Array("0123456789abcdef".utf8)
-        var out = [UInt8](repeating: 0x30, count: digits)
-        var v = value
-        for i in stride(from: digits - 1, through: 0, by: -1) {
-            out[i] = table[Int(v & 0xF)]
-            v >>= 4
-        }
-        return String(decoding: out, as: UTF8.self)
     }
 }

@@ -38,6 +38,6 @@ public enum DialogRouteToken {
         // 96 bits as 24 hex digits: the first 8 bytes, then the next 4.
         let high = mac[0..<8].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
         let low = mac[8..<12].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
-        return BranchParameter.hex(high, digits: 16) + BranchParameter.hex(low, digits: 8)
+        return lowercaseHex(high, digits: 16) + lowercaseHex(low, digits: 8)
     }
 }

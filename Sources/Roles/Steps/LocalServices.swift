@@ -43,7 +43,7 @@ public protocol RequestAuthenticator: Sendable {
 /// Fresh tags for responses this server makes itself (RFC 3261 §19.3: at least 32 bits).
 public enum LocalTag {
     public static func make() -> String {
-        BranchParameter.hex(KernelRandom.next(), digits: 16)
+        lowercaseHex(KernelRandom.next(), digits: 16)
     }
 }
 

@@ -5,22 +5,11 @@ import SIPTransport
 enum MessageBuilding {
     /// A fresh RFC 3261 branch: the magic cookie and 64 random bits (§8.1.1.7).
     static func newBranch() -> String {
-        sipMagicCookie + hex(KernelRandom.next())
+        sipMagicCookie + lowercaseHex(KernelRandom.next(), digits: 16)
     }
 
     /// A fresh tag (§19.3): 64 random bits.
-    static func newTag() -> String { hex(KernelRandom.next()) }
-
-    private static func hex(_ value: UInt64) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out = [UInt8](repeating: 0, count: 16)
-        var v = value
-        for i in stride(from: 15, through: 0, by: -1) {
-            out[i] = digits[Int(v & 0xF)]
-            v >>= 4
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
+    static func newTag() -> String { lowercaseHex(KernelRandom.next(), digits: 16) }
 
     /// Pushes our Via (§8.1.1.7, §16.6 step 8): `SIP/2.0/<transport> <sent-by>;branch=...`,
     /// with `rport` (RFC 3581) on unreliable transports.
