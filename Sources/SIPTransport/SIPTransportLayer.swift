@@ -163,11 +163,13 @@ public final class SIPTransportLayer: Sendable {
         sendFuture(message, to: destination).whenFailure { onFailure(Self.transportError($0)) }
     }
 
-    /// The open connection a stream message to `destination` would go on, if there is one.
+    /// The open connection a stream message to `destination` would go on, if there is one:
+    /// its flow, else the open connection to its transport and address (RFC 5923).
     private func openChannel(to destination: SIPEndpoint) -> (any Channel)? {
         guard state.withLockedValue({ !$0.stopped && $0.shared != nil }) else { return nil }
         if destination.transport == .tls, clientTLS == nil { return nil }
-        return flowChannel(for: destination)
+        if let channel = flowChannel(for: destination) { return channel }
+        return table.openChannel(for: SIPConnectionTable.Key(transport: destination.transport, remote: destination.address))
     }
 
     /// The connection `destination.connectionID` names, when it is open and its remote address
