@@ -44,7 +44,7 @@ public final class AccessLists: Sendable {
         if watcher == presentity { return .allow }
         let domain = Self.domain(of: presentity)
         let found: WatchPolicy? = state.withLock { state in
-            if let rule = state.entries[presentity]?[watcher] { return rule.policy }
+            if !state.entries.isEmpty, let rule = state.entries[presentity]?[watcher] { return rule.policy }
             return state.defaults[String(domain)]
         }
         if let found { return found }
@@ -121,8 +121,9 @@ public final class AccessLists: Sendable {
 
     /// The domain part of an AOR (after the last `@`), empty when there is none.
     static func domain(of aor: String) -> Substring {
-        guard let at = aor.lastIndex(of: "@") else { return "" }
-        return aor[aor.index(after: at)...]
+        // By byte: "@" is ASCII, so its index is a character boundary.
+        guard let at = aor.utf8.lastIndex(of: UInt8(ascii: "@")) else { return "" }
+        return aor[aor.utf8.index(after: at)...]
     }
 
     /// What `sipctl acl list USER` prints: one `allow WATCHER` / `block WATCHER` line per entry

@@ -94,8 +94,9 @@ extension PresenceAgent {
                 }
                 return nil
             }
-            let index = package == .presence ? s.watchers[presentity, default: []] : s.winfoWatchers[presentity, default: []]
-            guard index.count < configuration.maxWatchersPerPresentity else { return 503 }
+            // The count only: a copy of the list kept alive here would make `insert` copy it.
+            let watching = (package == .presence ? s.watchers[presentity]?.count : s.winfoWatchers[presentity]?.count) ?? 0
+            guard watching < configuration.maxWatchersPerPresentity else { return 503 }
             guard journal.record([.upsertSubscription(subscription.record)]) else { return 503 }
             insert(subscription, &s)
             if let notify = requestNotify(subscription, &s, now: now, parsed: dialog) { sends.append(notify) }
