@@ -42,6 +42,7 @@ extension SIPHeaderAccess {
     /// Call-ID (§20.8); the first when a message carries several.
     public var callID: String? {
         let h = headers
+        if let hot = h.cached(.callID) { return hot.callID }
         guard let e = h.entries.first(where: { $0.kind == .callID }) else { return nil }
         return h.value(of: e)
     }

@@ -32,9 +32,14 @@ public struct NameAddr: Hashable, Sendable, CustomStringConvertible {
     /// Always the name-addr form (`"Name" <uri>;params`), which is unambiguous.
     public var description: String {
         var s = ""
+        if case .sip(let sip) = uri {
+            var n = sip.estimatedLength + 2 + (displayName.map { $0.utf8.count + 3 } ?? 0)
+            for p in parameters { n += p.name.utf8.count + (p.value?.utf8.count ?? 0) + 2 }
+            s.reserveCapacity(n)
+        }
         if let displayName { s += quote(displayName); s += " " }
         s += "<"
-        s += uri.description
+        if case .sip(let sip) = uri { sip.append(to: &s) } else { s += uri.description }
         s += ">"
         parameters.serialized(into: &s)
         return s

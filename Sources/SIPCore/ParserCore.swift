@@ -235,6 +235,7 @@ extension SIPParser {
         case .callID:
             guard !r.isEmpty else { throw .badRequest("Empty Call-ID") }
             for i in r where b[i] <= 0x20 { throw .badRequest("Malformed Call-ID") }
+            if hot.first(.callID) { hot.callID = makeString(b, r) }
         case .maxForwards:
             guard parseDecimal(b, r, limit: UInt64(UInt32.max)) != nil else { throw .badRequest("Malformed Max-Forwards") }
             if hot.first(.maxForwards) { hot.maxForwards = parseDecimal(b, r, limit: UInt64(Int32.max)).map { Int($0) } }

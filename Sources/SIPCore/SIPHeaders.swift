@@ -52,7 +52,7 @@ struct HeaderEntry: Sendable {
 }
 
 /// The typed values of the hot headers (ARCHITECTURE "The hot path": top Via, From, To,
-/// CSeq, Contact, Max-Forwards, Expires), built once by the parser while it checks them and
+/// CSeq, Contact, Max-Forwards, Expires, Call-ID), built once by the parser while it checks them and
 /// carried with the message, so that the accessors only read them. Immutable and shared
 /// between copies; `SIPHeaders.hotMask` says which of them still match the header list.
 final class HotHeaders: Sendable {
@@ -68,6 +68,7 @@ final class HotHeaders: Sendable {
     var contacts: [ContactValue] { values.contacts }
     var maxForwards: Int? { values.maxForwards }
     var expires: Int? { values.expires }
+    var callID: String? { values.callID }
 
     /// The mask bit of the header kinds that have a cached value; 0 for the others.
     @inline(__always)
@@ -80,10 +81,11 @@ final class HotHeaders: Sendable {
         case .contact: 16
         case .maxForwards: 32
         case .expires: 64
+        case .callID: 128
         default: 0
         }
     }
-    static var all: UInt16 { 127 }
+    static var all: UInt16 { 255 }
 }
 
 /// What the parser collects into `HotHeaders`: the first field of each kind (all Contact fields).
@@ -95,6 +97,7 @@ struct HotBuilder: Sendable {
     var contacts: [ContactValue] = []
     var maxForwards: Int?
     var expires: Int?
+    var callID: String?
     /// Kinds whose first field has been seen.
     var seen: UInt16 = 0
 

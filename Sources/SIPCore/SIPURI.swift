@@ -77,7 +77,26 @@ public struct SIPURI: Hashable, Sendable, CustomStringConvertible {
     }
 
     public var description: String {
-        var s = secure ? "sips:" : "sip:"
+        var s = ""
+        s.reserveCapacity(estimatedLength)
+        append(to: &s)
+        return s
+    }
+
+    /// An upper bound of the text's length for the usual URI (a capacity to reserve: one
+    /// allocation for the whole text instead of one per growth).
+    var estimatedLength: Int {
+        var n = 5 + host.utf8.count + 6
+        if let user { n += user.utf8.count + 1 }
+        if let password { n += password.utf8.count + 1 }
+        for p in parameters { n += p.name.utf8.count + (p.value?.utf8.count ?? 0) + 2 }
+        for h in headers { n += h.name.utf8.count + (h.value?.utf8.count ?? 0) + 2 }
+        return n
+    }
+
+    /// Appends the URI's text (§19.1.1, components as kept) to `s`.
+    func append(to s: inout String) {
+        s += secure ? "sips:" : "sip:"
         if let user {
             s += user
             if let password { s += ":"; s += password }
@@ -96,7 +115,6 @@ public struct SIPURI: Hashable, Sendable, CustomStringConvertible {
                 s += h.value ?? ""
             }
         }
-        return s
     }
 
     /// RFC 3261 §19.1.4 equivalence: scheme, userinfo (case-sensitive, escapes normalized),

@@ -172,7 +172,7 @@ extension PresenceAgent {
                 return (flowID, source.remote)
             }
         }
-        return environment.registeredFlow(watcher, contact.uri.description)
+        return environment.registeredFlow(watcher, contact.uri)
     }
 
     // MARK: - Tables

@@ -70,14 +70,15 @@ public final class PresenceAgent: Sendable {
         /// The contacts the user is registered at (empty: signed out).
         public var registeredContacts: @Sendable (String) -> [String]
         /// The flow (RFC 5626) the user's registration of this contact URI holds, if any.
-        public var registeredFlow: @Sendable (_ aor: String, _ contact: String) -> (UInt64, SIPHostPort)?
+        /// The URI is given parsed: its text is needed only when the user has registrations.
+        public var registeredFlow: @Sendable (_ aor: String, _ contact: URI) -> (UInt64, SIPHostPort)?
         /// Our Contact URI for dialogs whose requests arrive over this transport.
         public var contactURI: @Sendable (SIPTransportKind) -> String
         public var clock: StoreClock
 
         public init(isLocalUser: @escaping @Sendable (String) -> Bool,
                     registeredContacts: @escaping @Sendable (String) -> [String],
-                    registeredFlow: @escaping @Sendable (String, String) -> (UInt64, SIPHostPort)? = { _, _ in nil },
+                    registeredFlow: @escaping @Sendable (String, URI) -> (UInt64, SIPHostPort)? = { _, _ in nil },
                     contactURI: @escaping @Sendable (SIPTransportKind) -> String, clock: StoreClock = .system) {
             self.isLocalUser = isLocalUser
             self.registeredContacts = registeredContacts

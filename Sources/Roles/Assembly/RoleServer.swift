@@ -263,8 +263,11 @@ public final class RoleServer: Service, Sendable {
                 return user.homeServer == nil || user.homeServer == serverName
             },
             registeredContacts: { aor in table.lookup(aor).map(\.contact) },
-            registeredFlow: { aor, contact in
-                guard let flow = table.lookup(aor).first(where: { $0.contact == contact })?.flow,
+            registeredFlow: { aor, uri in
+                let bindings = table.lookup(aor)
+                guard !bindings.isEmpty else { return nil }
+                let contact = uri.description
+                guard let flow = bindings.first(where: { $0.contact == contact })?.flow,
                       let id = StoreLocationService.flowID(flow),
                       let address = StoreLocationService.flowAddress(flow) else { return nil }
                 return (id, address)

@@ -80,7 +80,8 @@ extension Dialog {
         h.append("To", to.description)
         h.append("Call-ID", id.callID)
         h.append("CSeq", "\(cseq) \(method.rawValue)")
-        for field in extra where !Dialog.ownedHeaderNames.contains(field.name.lowercased()) {
+        // No owned name is longer than 14 bytes (nor needs a lowercased copy to tell).
+        for field in extra where field.name.utf8.count > 14 || !Dialog.ownedHeaderNames.contains(field.name.lowercased()) {
             h.append(field.name, field.value)
         }
         return SIPRequest(method: method, uri: requestURI, headers: h, body: body)
