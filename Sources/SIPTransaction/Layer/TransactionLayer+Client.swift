@@ -3,7 +3,9 @@ import SIPCore
 import SIPTransport
 
 /// One client transaction held by the layer.
-struct ClientEntry {
+/// A class, touched only under the layer's lock: a table lookup hands out a reference, not a
+/// copy of the request and destination to retain and release on every event.
+final class ClientEntry {
     enum Machine {
         case invite(InviteClientTransaction)
         case nonInvite(NonInviteClientTransaction)
@@ -15,6 +17,15 @@ struct ClientEntry {
     let report: @Sendable (ClientTransactionReport) -> Void
     var cancelPending = false
     var cancelSent = false
+
+    init(machine: Machine, key: ClientTransactionKey, request: SIPRequest, destination: SIPDestination,
+         report: @escaping @Sendable (ClientTransactionReport) -> Void) {
+        self.machine = machine
+        self.key = key
+        self.request = request
+        self.destination = destination
+        self.report = report
+    }
 
     var isInFlight: Bool {
         switch machine {
@@ -101,7 +112,7 @@ extension TransactionLayer {
         var effects = Effects()
         let instant = now()
         state.withLock { s in
-            guard var entry = s.clients[id], case .invite(let machine) = entry.machine, !entry.cancelSent else { return }
+            guard let entry = s.clients[id], case .invite(let machine) = entry.machine, !entry.cancelSent else { return }
             switch machine.state {
             case .calling:
                 entry.cancelPending = true
@@ -148,7 +159,7 @@ extension LayerState {
 
     mutating func handleClient(_ id: UInt64, _ event: ClientTransactionEvent, response: SIPResponse?, at instant: SIPInstant,
                                _ effects: inout Effects) {
-        guard var entry = clients[id] else { return }
+        guard let entry = clients[id] else { return }
         let actions: [TransactionAction]
         var cancelNow = false
         switch entry.machine {

@@ -3,7 +3,8 @@ import SIPCore
 import SIPTransport
 
 /// One server transaction held by the layer.
-struct ServerEntry {
+/// A class, touched only under the layer's lock (see ``ClientEntry``).
+final class ServerEntry {
     enum Machine {
         case invite(InviteServerTransaction)
         case nonInvite(NonInviteServerTransaction)
@@ -11,6 +12,11 @@ struct ServerEntry {
     var machine: Machine
     let handle: ServerTransaction
     var lastResponse: SIPResponse?
+
+    init(machine: Machine, handle: ServerTransaction) {
+        self.machine = machine
+        self.handle = handle
+    }
 
     var isInFlight: Bool {
         switch machine {
@@ -129,18 +135,21 @@ extension LayerState {
 
     @discardableResult
     mutating func respondNow(_ response: SIPResponse, in id: UInt64, at instant: SIPInstant, _ effects: inout Effects) -> Bool {
-        guard var entry = servers[id] else { return false }
+        guard let entry = servers[id] else { return false }
         let actions: [TransactionAction]
         let event = ServerTransactionEvent.tuResponse(statusCode: response.statusCode)
-        switch entry.machine {
+        var machine = entry.machine
+        switch machine {
         case .invite(var m):
             actions = m.handle(event, now: instant)
-            entry.machine = .invite(m)
+            machine = .invite(m)
         case .nonInvite(var m):
             actions = m.handle(event, now: instant)
-            entry.machine = .nonInvite(m)
+            machine = .nonInvite(m)
         }
+        // A response the machine does not send leaves the transaction as it was.
         guard actions.contains(.transmitResponse) else { return false }
+        entry.machine = machine
         entry.lastResponse = response
         servers[id] = entry
         performServer(id, actions, at: instant, &effects)
@@ -149,7 +158,7 @@ extension LayerState {
 
     mutating func handleServer(_ id: UInt64, _ event: ServerTransactionEvent, at instant: SIPInstant, _ effects: inout Effects,
                                ack: SIPRequest? = nil, ackSource: SIPMessageSource? = nil) {
-        guard var entry = servers[id] else { return }
+        guard let entry = servers[id] else { return }
         let actions: [TransactionAction]
         switch entry.machine {
         case .invite(var m):
