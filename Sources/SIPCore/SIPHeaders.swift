@@ -162,6 +162,10 @@ public struct SIPHeaders: Sendable, RandomAccessCollection, ExpressibleByArrayLi
 
     /// The value of the field at `index`.
     public func value(at index: Int) -> String { value(of: entries[index]) }
+    /// Whether the value at `index` contains `byte`, read in place (no `String` made).
+    public func value(at index: Int, contains byte: UInt8) -> Bool {
+        withValueBytes(entries[index]) { b, r in r.contains { b[$0] == byte } }
+    }
 
     public var startIndex: Int { entries.startIndex }
     public var endIndex: Int { entries.endIndex }

@@ -53,7 +53,7 @@ public enum RequestValidation {
             switch headers.name(at: index) {
             case "Via":
                 viaFields += 1
-                if viaFields > 1 || headers.value(at: index).utf8.contains(UInt8(ascii: ",")) { viaMayBeMultiple = true }
+                if viaFields > 1 || headers.value(at: index, contains: UInt8(ascii: ",")) { viaMayBeMultiple = true }
             case "To": to += 1
             case "From": from += 1
             case "Call-ID": callID += 1
@@ -67,8 +67,10 @@ public enum RequestValidation {
             default: break
             }
         }
-        for (name, count) in [("To", to), ("From", from), ("Call-ID", callID), ("CSeq", cseqCount)] where count != 1 {
-            return .reject(StatusAnswer(400, count == 0 ? "Missing \(name)" : "Duplicate \(name)"))
+        if to != 1 || from != 1 || callID != 1 || cseqCount != 1 {
+            for (name, count) in [("To", to), ("From", from), ("Call-ID", callID), ("CSeq", cseqCount)] where count != 1 {
+                return .reject(StatusAnswer(400, count == 0 ? "Missing \(name)" : "Duplicate \(name)"))
+            }
         }
         if viaFields == 0 { return .reject(StatusAnswer(400, "Missing Via")) }
         if maxForwardsCount > 1 { return .reject(StatusAnswer(400, "Duplicate Max-Forwards")) }
