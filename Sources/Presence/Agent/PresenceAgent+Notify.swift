@@ -131,13 +131,21 @@ extension PresenceAgent {
             body = watcherInfo(of: sub.presentity, version: sub.winfoVersion, &s).serialized()
         }
         if !body.isEmpty { headers.append(SIPHeaderField(name: "Content-Type", value: sub.package.contentType)) }
-        guard var dialog = parsed ?? sub.dialog.dialog else { return nil }
-        dialog.localSeq = sub.dialog.localSeq
-        let request = dialog.makeRequest(.notify, headers: headers, body: body)
-        sub.dialog.localSeq = dialog.localSeq
-        guard let destination = DialogDestination.resolve(dialog.nextHopURI, flowID: sub.flowID,
-                                                          flowAddress: sub.flowAddress) else {
-            logger.warning("NOTIFY has no destination", metadata: ["sip.uri": "\(dialog.nextHopURI)"])
+        let request: SIPRequest
+        let nextHop: URI
+        if sub.dialog.routeSet.isEmpty, let target = parsed?.remoteTarget ?? URI(sub.dialog.remoteTarget),
+           let built = sub.dialog.makeRequestWithoutRoutes(.notify, target: target, headers: headers, body: body) {
+            // The common case, a watcher reached directly: one URI parsed, not the whole dialog.
+            (request, nextHop) = (built, target)
+        } else {
+            guard var dialog = parsed ?? sub.dialog.dialog else { return nil }
+            dialog.localSeq = sub.dialog.localSeq
+            request = dialog.makeRequest(.notify, headers: headers, body: body)
+            sub.dialog.localSeq = dialog.localSeq
+            nextHop = dialog.nextHopURI
+        }
+        guard let destination = DialogDestination.resolve(nextHop, flowID: sub.flowID, flowAddress: sub.flowAddress) else {
+            logger.warning("NOTIFY has no destination", metadata: ["sip.uri": "\(nextHop)"])
             return nil
         }
         // Pipelining needs a transport that keeps the NOTIFYs in order (TCP, TLS).

@@ -78,6 +78,37 @@ struct StoredDialog {
                       remoteTarget: target, routeSet: routeSet.compactMap { NameAddr($0) }, secure: secure)
     }
 
+    /// The next request of a dialog with no route set, built from the stored text: the
+    /// request ``SIPDialog/Dialog/makeRequest(_:headers:body:maxForwards:)`` builds (§12.2.1.1:
+    /// Request-URI = the remote target, no Route; Max-Forwards, From with our tag, To with
+    /// theirs, Call-ID, CSeq = the next local number, then `headers`), without parsing the
+    /// name-addrs back only to write them out again. `target` is the parsed remote target.
+    /// `headers` must not name a field this writes (the agent's never do). nil, taking no
+    /// number, when there is a route set (the caller parses the dialog).
+    mutating func makeRequestWithoutRoutes(_ method: SIPMethod, target: URI, headers extra: [SIPHeaderField],
+                                           body: [UInt8]) -> SIPRequest? {
+        guard routeSet.isEmpty else { return nil }
+        localSeq &+= 1
+        var h = SIPHeaders()
+        h.append("Max-Forwards", "70")
+        h.append("From", Self.tagged(localURI, id.localTag))
+        h.append("To", Self.tagged(remoteURI, id.remoteTag))
+        h.append("Call-ID", id.callID)
+        h.append("CSeq", "\(localSeq) \(method.rawValue)")
+        for field in extra { h.append(field.name, field.value) }
+        return SIPRequest(method: method, uri: target, headers: h, body: body)
+    }
+
+    /// A stored name-addr (kept without its tag) with `tag` appended, as the tag setter does.
+    private static func tagged(_ nameAddr: String, _ tag: String) -> String {
+        var s = ""
+        s.reserveCapacity(nameAddr.utf8.count + 5 + tag.utf8.count)
+        s += nameAddr
+        s += ";tag="
+        s += tag
+        return s
+    }
+
     /// RFC 3261 §12.2.2 matching without parsing: Call-ID, To tag = ours, From tag = theirs.
     func matches(_ request: SIPRequest) -> Bool {
         request.callID == id.callID && request.to?.tag == id.localTag && request.from?.tag == id.remoteTag
