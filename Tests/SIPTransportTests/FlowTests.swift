@@ -62,6 +62,26 @@ struct FlowTests {
         #expect(server.connectionCount == 0)
     }
 
+    @Test("traffic keeps a connection open past the idle timeout, and silence then closes it")
+    func idleTimeoutCountsTraffic() async throws {
+        var config = SIPTransportConfiguration()
+        config.idleTimeout = .seconds(2)
+        let (server, inbox) = try await startLayer(["tcp:127.0.0.1:0"], configuration: config)
+        defer { Task { await server.shutdown() } }
+        let client = try await RawStreamClient.connect(to: server.endpoint(.tcp).address)
+        // 20 x 200 ms: twice the idle timeout, a message read every 200 ms and nothing written
+        // (a keepalive ping would be answered, and a write counts too).
+        for i in 0..<20 {
+            try await client.send(Sample.options(via: "TCP 127.0.0.1:1", callID: "busy-\(i)"))
+            _ = try #require(await inbox.next())
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        #expect(client.channel.isActive, "closed while traffic flowed")
+        let silence = ContinuousClock.now
+        #expect(await client.closedByPeer().closed)
+        #expect(ContinuousClock.now - silence >= .milliseconds(1500), "closed before the idle timeout")
+    }
+
     @Test("a peer that stops reading cannot make the server buffer without bound")
     func backpressure() async throws {
         var config = SIPTransportConfiguration()
