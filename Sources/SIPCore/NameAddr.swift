@@ -24,6 +24,17 @@ public struct NameAddr: Hashable, Sendable, CustomStringConvertible {
 
     public func parameter(_ name: String) -> String?? { parameters.value(name) }
 
+    /// `text`, a name-addr as written without a tag, with `;tag=` `tag` appended: what
+    /// setting ``tag`` on it and writing it out gives, without parsing it (§19.3).
+    public static func appendingTag(_ tag: String, to text: String) -> String {
+        var s = ""
+        s.reserveCapacity(text.utf8.count + 5 + tag.utf8.count)
+        s += text
+        s += ";tag="
+        s += tag
+        return s
+    }
+
     public mutating func setParameter(_ name: String, _ value: String?) {
         parameters.removeAll { asciiCaseInsensitiveEqual($0.name, name) }
         if let value { parameters.append(SIPParameter(name: name, value: value)) }
@@ -33,9 +44,8 @@ public struct NameAddr: Hashable, Sendable, CustomStringConvertible {
     public var description: String {
         var s = ""
         if case .sip(let sip) = uri {
-            var n = sip.estimatedLength + 2 + (displayName.map { $0.utf8.count + 3 } ?? 0)
-            for p in parameters { n += p.name.utf8.count + (p.value?.utf8.count ?? 0) + 2 }
-            s.reserveCapacity(n)
+            s.reserveCapacity(sip.estimatedLength + 2 + (displayName.map { $0.utf8.count + 3 } ?? 0)
+                              + parameters.serializedLength)
         }
         if let displayName { s += quote(displayName); s += " " }
         s += "<"

@@ -43,11 +43,7 @@ public struct SIPResponse: Hashable, Sendable {
         if let to = rh.entries.first(where: { $0.kind == .to }) {
             // The request's To as received, with the tag appended (§8.2.6.2, §19.3).
             if let toTag, let na = request.to, na.tag == nil {  // the parser's typed To: no second parse
-                var text = rh.value(of: to)
-                text.reserveCapacity(text.utf8.count + 5 + toTag.utf8.count)
-                text += ";tag="
-                text += toTag
-                h.entries.append(HeaderEntry(name: "To", kind: .to, text: text))
+                h.entries.append(HeaderEntry(name: "To", kind: .to, text: NameAddr.appendingTag(toTag, to: rh.value(of: to))))
             } else {
                 h.entries.append(to)
             }

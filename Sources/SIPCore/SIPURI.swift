@@ -15,6 +15,12 @@ extension Array where Element == SIPParameter {
         for p in self where asciiCaseInsensitiveEqual(p.name, name) { return .some(p.value) }
         return .none
     }
+    /// The length `serialized(into:)` writes: each parameter with its separator and `=`.
+    var serializedLength: Int {
+        var n = 0
+        for p in self { n += p.name.utf8.count + (p.value?.utf8.count ?? 0) + 2 }
+        return n
+    }
     func serialized(into out: inout String, separator: Character = ";") {
         for p in self {
             out.append(separator)
@@ -89,9 +95,7 @@ public struct SIPURI: Hashable, Sendable, CustomStringConvertible {
         var n = 5 + host.utf8.count + 6
         if let user { n += user.utf8.count + 1 }
         if let password { n += password.utf8.count + 1 }
-        for p in parameters { n += p.name.utf8.count + (p.value?.utf8.count ?? 0) + 2 }
-        for h in headers { n += h.name.utf8.count + (h.value?.utf8.count ?? 0) + 2 }
-        return n
+        return n + parameters.serializedLength + headers.serializedLength
     }
 
     /// Appends the URI's text (§19.1.1, components as kept) to `s`.

@@ -91,22 +91,12 @@ struct StoredDialog {
         localSeq &+= 1
         var h = SIPHeaders()
         h.append("Max-Forwards", "70")
-        h.append("From", Self.tagged(localURI, id.localTag))
-        h.append("To", Self.tagged(remoteURI, id.remoteTag))
+        h.append("From", NameAddr.appendingTag(id.localTag, to: localURI))
+        h.append("To", NameAddr.appendingTag(id.remoteTag, to: remoteURI))
         h.append("Call-ID", id.callID)
         h.append("CSeq", "\(localSeq) \(method.rawValue)")
         for field in extra { h.append(field.name, field.value) }
         return SIPRequest(method: method, uri: target, headers: h, body: body)
-    }
-
-    /// A stored name-addr (kept without its tag) with `tag` appended, as the tag setter does.
-    private static func tagged(_ nameAddr: String, _ tag: String) -> String {
-        var s = ""
-        s.reserveCapacity(nameAddr.utf8.count + 5 + tag.utf8.count)
-        s += nameAddr
-        s += ";tag="
-        s += tag
-        return s
     }
 
     /// RFC 3261 §12.2.2 matching without parsing: Call-ID, To tag = ours, From tag = theirs.
