@@ -2,44 +2,61 @@ import Crypto
 import NIOCore
 import NIOPosix
 import SIPCore
+import Synchronization
 
-/// Messages a test UA has received, awaited with a timeout.
-actor Mailbox {
-    private var queue: [SIPMessage] = []
-    private var waiter: CheckedContinuation<SIPMessage?, Never>?
+/// Messages a test UA has received, in the order they arrived, awaited with a timeout.
+/// Delivery is synchronous from the channel handler: a Task per datagram could reorder them.
+final class Mailbox: Sendable {
+    private struct State {
+        var queue: [SIPMessage] = []
+        var waiter: (id: UInt64, continuation: CheckedContinuation<SIPMessage?, Never>)?
+        var lastID: UInt64 = 0
+        var expiredID: UInt64 = 0  // a wait whose timer fired before it was registered
+    }
+    private let state = Mutex(State())
 
     func deliver(_ message: SIPMessage) {
-        if let waiter {
-            self.waiter = nil
-            waiter.resume(returning: message)
-        } else {
-            queue.append(message)
+        let waiter = state.withLock { s -> CheckedContinuation<SIPMessage?, Never>? in
+            if let w = s.waiter {
+                s.waiter = nil
+                return w.continuation
+            }
+            s.queue.append(message)
+            return nil
         }
-    }
-
-    fileprivate func take() -> SIPMessage? { queue.isEmpty ? nil : queue.removeFirst() }
-
-    fileprivate func wait() async -> SIPMessage? {
-        if let m = take() { return m }
-        return await withCheckedContinuation { waiter = $0 }
-    }
-
-    fileprivate func timeOut() {
-        if let waiter {
-            self.waiter = nil
-            waiter.resume(returning: nil)
-        }
+        waiter?.resume(returning: message)
     }
 
     /// The next message, or nil after `timeout` (generous: the machine is loaded).
     func next(timeout: Duration = .seconds(20)) async -> SIPMessage? {
-        if let m = take() { return m }
+        let (queued, id) = state.withLock { s -> (SIPMessage?, UInt64) in
+            if !s.queue.isEmpty { return (s.queue.removeFirst(), 0) }
+            s.lastID += 1
+            return (nil, s.lastID)
+        }
+        if let queued { return queued }
         let timer = Task { [weak self] in
             do { try await Task.sleep(for: timeout) } catch { return }  // cancelled: a message came
-            await self?.timeOut()
+            let waiter = self?.state.withLock { s -> CheckedContinuation<SIPMessage?, Never>? in
+                guard let w = s.waiter, w.id == id else {
+                    s.expiredID = id
+                    return nil
+                }
+                s.waiter = nil
+                return w.continuation
+            }
+            waiter?.resume(returning: nil)
         }
         defer { timer.cancel() }
-        return await wait()
+        return await withCheckedContinuation { continuation in
+            let now: SIPMessage?? = state.withLock { s in
+                if !s.queue.isEmpty { return .some(s.queue.removeFirst()) }
+                if s.expiredID == id { return .some(nil) }
+                s.waiter = (id, continuation)
+                return nil
+            }
+            if let now { continuation.resume(returning: now) }
+        }
     }
 }
 
@@ -57,8 +74,7 @@ final class TestUA: Sendable {
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
             let envelope = unwrapInboundIn(data)
             guard let message = try? SIPParser.parseDatagram(Array(envelope.data.readableBytesView)) else { return }
-            let mailbox = self.mailbox
-            Task { await mailbox.deliver(message) }
+            mailbox.deliver(message)
         }
     }
 
@@ -95,15 +111,32 @@ final class TestUA: Sendable {
     /// `every` as a UDP client does (RFC 3261 §17.1.2.2, Timer E), up to `attempts` times: a
     /// loaded machine may drop a datagram on loopback.
     func exchange(_ text: String, to port: Int, attempts: Int = 5, every: Duration = .seconds(3)) async throws -> SIPResponse? {
+        let sent = Self.identity(of: text)
         for _ in 1...attempts {
             try await send(text, to: port)
             let deadline = ContinuousClock.now + every
             while ContinuousClock.now < deadline {
                 guard let message = await mailbox.next(timeout: deadline - ContinuousClock.now) else { break }
-                if case .response(let response) = message, response.statusCode >= 200 { return response }
+                // Only this request's answer: a stray datagram (another test's server answering
+                // a port this socket now reuses) must not pass for it.
+                if case .response(let response) = message, response.statusCode >= 200,
+                   response.headers.first("Call-ID") == sent.callID, response.headers.first("CSeq") == sent.cseq {
+                    return response
+                }
             }
         }
         return nil
+    }
+
+    /// The Call-ID and CSeq values a request's text carries (its answer carries the same).
+    static func identity(of text: String) -> (callID: String?, cseq: String?) {
+        var callID: String?, cseq: String?
+        for line in text.split(omittingEmptySubsequences: false, whereSeparator: \.isNewline) {
+            if line.lowercased().hasPrefix("call-id:") { callID = line.dropFirst(8).trimmingCharacters(in: .whitespaces) }
+            if line.lowercased().hasPrefix("cseq:") { cseq = line.dropFirst(5).trimmingCharacters(in: .whitespaces) }
+            if line.isEmpty { break }
+        }
+        return (callID, cseq)
     }
 
     /// The next response, skipping requests and (unless asked for) 100 Trying.

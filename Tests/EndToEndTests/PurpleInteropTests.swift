@@ -72,6 +72,10 @@ import Testing
         while message.method != .message { message = try #require(await bob.request()) }
         #expect(String(decoding: message.body, as: UTF8.self) == "hello from pidgin")
         try await bob.answer(message, 200, toTag: "bob-im", to: server.udpPort)
+        // libpurple handles one SIP message per TCP read (README, "Pidgin, headless"): had the
+        // relayed 200 and bob's MESSAGE reached Pidgin in one read, as they did on a loaded
+        // machine, the MESSAGE would wait for the next read forever. A person replies later.
+        try await Task.sleep(for: .seconds(1))
         // Over UDP bob retransmits as any UDP client does (Timer E): a loaded machine may drop
         // a datagram on loopback.
         let challenge = try #require(try await bob.exchange(

@@ -81,6 +81,29 @@ import Testing
         }
     }
 
+    /// Once a graceful stop has begun, a failure is the stop's, not the peer's: a subscription
+    /// whose NOTIFY was cut by it must not be ended (and its end persisted) by its TU.
+    @Test func failuresAfterBeginShutdownReportShuttingDown() async throws {
+        let timedOut = try await layer.start(outgoing("NOTIFY"), to: udp)
+        layer.beginShutdown()
+        for _ in 0..<64 { await advance(500) }
+        do {
+            _ = try await timedOut.finalResponse()
+            Issue.record("expected a failure")
+        } catch {
+            #expect(error.code == .shuttingDown)
+            #expect(error.status == 503)
+        }
+        transport.failSends(true)
+        let unsent = try await layer.start(outgoing("NOTIFY"), to: udp)
+        do {
+            _ = try await unsent.finalResponse()
+            Issue.record("expected a failure")
+        } catch {
+            #expect(error.code == .shuttingDown)
+        }
+    }
+
     @Test func inviteNon2xxIsACKedByTheTransaction() async throws {
         let tx = try await layer.start(outgoing("INVITE"), to: udp)
         await layer.receive(.response(response(to: tx.request, 486, toTag: "uas1")), from: .udpPeer)

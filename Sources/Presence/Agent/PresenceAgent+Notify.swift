@@ -199,7 +199,8 @@ extension PresenceAgent {
     /// Retry-After: the subscription is over (removed without a further NOTIFY). A transport
     /// failure (a connection that closed under a burst, a refused connection) is not the
     /// watcher's answer: the latest state is retried by the next sweeps, and the
-    /// subscription ends only after ``maxTransportFailures`` in a row.
+    /// subscription ends only after ``maxTransportFailures`` in a row. A failure while the
+    /// server stops (`shuttingDown`) changes nothing: the subscription is restored.
     func notifyAnswered(_ id: String, _ outcome: ClientTransactionOutcome, hop: HopPacing.Hop = 0, bytes: Int = 0) {
         send(answered(id, outcome, hop: hop, bytes: bytes))
     }
@@ -218,6 +219,8 @@ extension PresenceAgent {
             case .response(let response):
                 if response.statusCode >= 300 { failed = response.headers.first("Retry-After") == nil }
                 if !failed { sub.transportFailures = 0 }
+            case .failed(let error) where error.code == .shuttingDown:
+                return  // our own stop, not the watcher's answer: kept as persisted, restored
             case .failed(let error) where error.code != .timeout:
                 // One strike per retry round, however many NOTIFYs the lost connection held.
                 if s.deferred.insert(id).inserted { sub.transportFailures &+= 1 }

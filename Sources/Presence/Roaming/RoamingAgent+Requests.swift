@@ -327,8 +327,10 @@ extension RoamingAgent {
     }
 
     /// A NOTIFY's answer: a 2xx lets the next (coalesced) one go; a failure ends the
-    /// subscription (the client subscribes again when it next registers).
+    /// subscription (the client subscribes again when it next registers). Our own stop is not
+    /// a failure: the subscription stays as persisted, to be restored.
     func notifyAnswered(_ id: String, _ outcome: ClientTransactionOutcome) {
+        if case .failed(let error) = outcome, error.code == .shuttingDown { return }
         var sends: [(String, SIPRequest, SIPDestination)] = []
         state.withLock { s in
             guard let sub = s.subscriptions[id] else { return }

@@ -200,6 +200,9 @@ extension LayerState {
                 // A zero timer (J or K on a reliable transport, §17.2.2, §17.1.2.2) fires now,
                 // not through the heap and a wake-up.
                 if duration <= .zero { immediate.append(timer) } else { arm(id, timer, duration, at: instant) }
+            case .reportTimeout where shuttingDown, .reportTransportError where shuttingDown:
+                effects.append(.report(entry.report, .outcome(.failed(
+                    SIPTransactionError(.shuttingDown, "the server is stopping", status: 503)))))
             case .reportTimeout(let timer):
                 effects.append(.report(entry.report, .outcome(.failed(SIPTransactionError(.timeout, "Timer \(timer) fired", status: 408)))))
             case .reportTransportError:

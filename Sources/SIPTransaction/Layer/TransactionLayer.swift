@@ -121,6 +121,14 @@ public final class TransactionLayer: Sendable {
         state.withLock { s in s.clients.values.contains { $0.isInFlight } || s.servers.values.contains { $0.isInFlight } }
     }
 
+    /// A graceful stop has begun: from now on a client transaction that fails (the connection
+    /// closed under it, a timer that fired while draining) reports
+    /// ``SIPTransactionError/Code/shuttingDown``, so that its TU does not take the stop for the
+    /// peer's answer (a subscription ended by its NOTIFY's failure would not be restored).
+    public func beginShutdown() {
+        state.withLock { $0.shuttingDown = true }
+    }
+
     /// Returns once no transaction is in flight (graceful stop), or at `deadline` on the
     /// real clock, or when the task is cancelled. Returns whether none is in flight.
     @discardableResult
@@ -255,6 +263,9 @@ struct LayerState {
     var scheduler: (any TransactionTimerScheduler)?
     /// When the one scheduled wake-up fires (nil: none scheduled).
     var wakeupAt: SIPInstant?
+    /// Set by ``TransactionLayer/beginShutdown()``: client transactions that fail from now on
+    /// report `shuttingDown`, whatever the timer or transport said.
+    var shuttingDown = false
 
     init(settings: TransactionTimerSettings, limits: TransactionLayer.Limits) {
         self.settings = settings

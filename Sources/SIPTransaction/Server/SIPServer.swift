@@ -91,6 +91,7 @@ public final class SIPServer: Service, Sendable {
             }
             await self.waitForStop()
             // Graceful stop: listeners first, then in-flight transactions, then the rest.
+            layer.beginShutdown()
             await transport.stopListening()
             await self.drain()
             await transport.shutdown()

@@ -222,6 +222,20 @@ import Testing
         try await h.close()
     }
 
+    /// A NOTIFY cut by our own graceful stop is not the watcher's answer: the subscription is
+    /// kept (and so restored), however many rounds would have ended it otherwise.
+    @Test func aStopThatCutsNotifiesKeepsTheSubscription() async throws {
+        let h = try await AgentHarness()
+        h.deliver(PresenceText.subscribe())
+        h.answer(try #require(h.notifies.first), 200)
+        h.layer.beginShutdown()
+        h.transport.failRequests.withLock { $0 = true }
+        h.deliver(PresenceText.publish(body: PresenceText.pidf(basic: "open")))
+        for _ in 0..<6 { h.clock.advance(1); h.agent.sweep() }
+        #expect(h.agent.counts.subscriptions == 1)
+        try await h.close()
+    }
+
     @Test func notifyFailureEndsTheSubscription() async throws {
         let h = try await AgentHarness()
         h.deliver(PresenceText.subscribe())
