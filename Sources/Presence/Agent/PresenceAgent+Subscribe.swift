@@ -80,6 +80,7 @@ extension PresenceAgent {
         let eventID = event.id
         let stored = StoredDialog(dialog)
         var sends: [PendingNotify] = []
+        var watcherCapped = false
         let refusal: Int? = state.withLock { s -> Int? in
             // Made under the lock: the agent's objects never leave it.
             let subscription = Subscription(
@@ -97,6 +98,10 @@ extension PresenceAgent {
             // The count only: a copy of the list kept alive here would make `insert` copy it.
             let watching = (package == .presence ? s.watchers[presentity]?.count : s.winfoWatchers[presentity]?.count) ?? 0
             guard watching < configuration.maxWatchersPerPresentity else { return 503 }
+            guard s.perWatcher[watcher, default: 0] < configuration.maxSubscriptionsPerWatcher else {
+                watcherCapped = true
+                return 503
+            }
             guard journal.record([.upsertSubscription(subscription.record)]) else { return 503 }
             insert(subscription, &s)
             if let notify = requestNotify(subscription, &s, now: now, parsed: dialog) { sends.append(notify) }
@@ -104,6 +109,11 @@ extension PresenceAgent {
             return nil
         }
         if let refusal {
+            if watcherCapped {
+                logger.notice("subscription refused: the watcher holds the most it may", metadata: [
+                    "presence.watcher": "\(watcher)", "presence.max_per_watcher": "\(configuration.maxSubscriptionsPerWatcher)",
+                ])
+            }
             respond(transaction, refusal, headers: [("Retry-After", "\(configuration.retryAfter)")])
             return
         }
@@ -179,6 +189,7 @@ extension PresenceAgent {
 
     func insert(_ sub: Subscription, _ s: inout State) {
         s.subscriptions[sub.id] = sub
+        s.perWatcher[sub.watcher, default: 0] += 1
         switch sub.package {
         case .presence: s.watchers[sub.presentity, default: []].append(sub.id)
         case .winfo: s.winfoWatchers[sub.presentity, default: []].append(sub.id)
@@ -188,6 +199,7 @@ extension PresenceAgent {
 
     func remove(_ sub: Subscription, _ s: inout State) {
         guard s.subscriptions.removeValue(forKey: sub.id) != nil else { return }
+        if let held = s.perWatcher[sub.watcher], held > 1 { s.perWatcher[sub.watcher] = held - 1 } else { s.perWatcher[sub.watcher] = nil }
         func drop(_ index: inout [String: [String]]) {
             guard var ids = index[sub.presentity], let i = ids.firstIndex(of: sub.id) else { return }
             ids.swapAt(i, ids.count - 1)

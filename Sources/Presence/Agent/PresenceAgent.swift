@@ -30,6 +30,10 @@ public final class PresenceAgent: Sendable {
         /// Caps (ARCHITECTURE.md: every table has one; over it the answer is 503).
         public var maxSubscriptions: Int = 1_000_000
         public var maxWatchersPerPresentity: Int = 10_000
+        /// Subscriptions one watcher may hold, over all presentities and devices: without it
+        /// one user could take every watcher slot of a presentity, or the whole table, from
+        /// everybody else. Over it, 503 with Retry-After, as for the other caps.
+        public var maxSubscriptionsPerWatcher: Int = 2_000
         public var maxPublicationsPerPresentity: Int = 32
         public var retryAfter: Int = 5
         /// NOTIFYs in flight per subscription over TCP/TLS; over UDP always one. The default
@@ -94,6 +98,8 @@ public final class PresenceAgent: Sendable {
         var subscriptions: [String: Subscription] = [:]
         /// Presentity → ids of its presence / winfo subscriptions.
         var watchers: [String: [String]] = [:]
+        /// Watcher → how many subscriptions it holds (``Configuration/maxSubscriptionsPerWatcher``).
+        var perWatcher: [String: Int] = [:]
         var winfoWatchers: [String: [String]] = [:]
         /// Presentity → its publications, oldest first.
         var publications: [String: [Publication]] = [:]

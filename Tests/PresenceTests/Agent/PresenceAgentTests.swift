@@ -222,6 +222,28 @@ import Testing
         try await h.close()
     }
 
+    /// One watcher cannot take a presentity's watcher slots (or the table) from others: past
+    /// its own cap it gets 503 with Retry-After, others still subscribe, and a subscription
+    /// it ends frees a slot.
+    @Test func aWatcherHoldsAtMostItsCapOfSubscriptions() async throws {
+        var configuration = PresenceAgent.Configuration()
+        configuration.maxSubscriptionsPerWatcher = 2
+        let h = try await AgentHarness(configuration: configuration)
+        #expect(h.deliver(PresenceText.subscribe(callID: "a-1"))?.statusCode == 200)
+        let second = try #require(h.deliver(PresenceText.subscribe(presentity: "carol", callID: "a-2")))
+        #expect(second.statusCode == 200)
+        let refused = try #require(h.deliver(PresenceText.subscribe(callID: "a-3")))
+        #expect(refused.statusCode == 503)
+        #expect(refused.headers.first("Retry-After") == "\(configuration.retryAfter)")
+        #expect(h.deliver(PresenceText.subscribe(watcher: "carol", callID: "c-1"))?.statusCode == 200)
+        #expect(h.agent.counts.subscriptions == 3)
+        // alice ends one: she may subscribe again.
+        let tag = try #require(second.to?.tag)
+        #expect(h.deliver(PresenceText.subscribe(presentity: "carol", callID: "a-2", cseq: 2, toTag: tag, expires: 0))?.statusCode == 200)
+        #expect(h.deliver(PresenceText.subscribe(callID: "a-4"))?.statusCode == 200)
+        try await h.close()
+    }
+
     /// A NOTIFY cut by our own graceful stop is not the watcher's answer: the subscription is
     /// kept (and so restored), however many rounds would have ended it otherwise.
     @Test func aStopThatCutsNotifiesKeepsTheSubscription() async throws {
