@@ -244,7 +244,7 @@ final class ProxyTransaction: Sendable {
         for action in actions {
             switch action {
             case .forward(let response):
-                core.respond(transaction, response)
+                core.respond(transaction, response, relayed: true)
                 if response.statusCode >= 200 { finalSent(response.statusCode) }
             case .cancel(let branch):
                 let handle: ClientTransactionHandle? = state.withLock { s in

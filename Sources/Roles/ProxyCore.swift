@@ -106,6 +106,13 @@ public final class ProxyCore: SIPRequestHandler {
         }
     }
 
+    /// Digest challenges and refusals of authentication (401, 407, 403) keep no transaction
+    /// state when they answer a non-INVITE request (``ServerTransaction/respondAndEnd(_:)``):
+    /// requests nobody authenticated must not hold table slots for 32 s each.
+    static func endsAtOnce(_ response: SIPResponse) -> Bool {
+        response.statusCode == 401 || response.statusCode == 407 || response.statusCode == 403
+    }
+
     /// §16.10: CANCEL the INVITE's branches. An INVITE still being routed remembers the
     /// CANCEL and cancels its branches as soon as they exist.
     public func handleCancel(_ cancel: SIPRequest, for invite: ServerTransaction) {
@@ -159,9 +166,15 @@ public final class ProxyCore: SIPRequestHandler {
 
     // MARK: Forwarding
 
-    func respond(_ transaction: ServerTransaction, _ response: SIPResponse) {
+    /// Sends `response` (our own answer, or with `relayed` one from downstream, which always
+    /// keeps the transaction's state).
+    func respond(_ transaction: ServerTransaction, _ response: SIPResponse, relayed: Bool = false) {
         do {
-            try transaction.respond(response)
+            if !relayed, Self.endsAtOnce(response) {
+                try transaction.respondAndEnd(response)
+            } else {
+                try transaction.respond(response)
+            }
         } catch {
             // A second 2xx to INVITE after the server transaction ended goes statelessly.
             if (200..<300).contains(response.statusCode), transaction.request.method == .invite {

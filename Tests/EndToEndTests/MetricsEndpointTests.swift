@@ -162,6 +162,39 @@ import Testing
         try await server.stop()
     }
 
+    /// Requests nobody authenticated hold no transaction: each challenge (401 over UDP) is
+    /// sent with no Completed state, where §17.2.2 would keep each for 32 s (Timer J), so a
+    /// flood of them cannot fill the table for everybody.
+    @Test func challengesKeepNoServerTransactions() async throws {
+        let dir = try RunningHomeServer.temporaryDirectory()
+        try await RunningHomeServer.provision([("alice", "pw-a", true)], domain: "example.com", in: dir)
+        var settings = ServerSettings(serverName: "127.0.0.1")
+        try settings.apply([("data", dir), ("domain", "example.com"), ("listen", "udp:127.0.0.1:0"),
+                            ("metrics", "127.0.0.1:0")])
+        var logger = Logger(label: "test.metrics")
+        logger.logLevel = .warning
+        let home = try await HomeServer.start(settings: settings, logger: logger, drainTimeout: .milliseconds(500))
+        let task = Task { try await home.run() }
+        let server = RunningHomeServer(server: home, task: task, dataDirectory: dir, domain: "example.com")
+        let port = try #require(await home.server.metricsPort(timeout: .seconds(60)))
+        let flooder = try await TestUA(group: testEventLoops)
+        for i in 0..<100 {
+            let user = i.isMultiple(of: 2) ? "alice" : "nobody\(i)"
+            try await flooder.send(SIPText.register(user: user, domain: "example.com", uaPort: flooder.port, cseq: 1,
+                                                    callID: "flood-\(i)"), to: server.udpPort)
+        }
+        var challenged = 0
+        while challenged < 100, let answer = await flooder.response() {
+            #expect(answer.statusCode == 401)
+            challenged += 1
+        }
+        #expect(challenged == 100)
+        let (_, text) = try await Self.get("http://127.0.0.1:\(port)/metrics")
+        #expect(Self.sample(text, #"sip_transactions_in_flight{side="server"}"#) == 0)
+        await flooder.close()
+        try await server.stop()
+    }
+
     /// The executable: `metrics http HOST:PORT` after the listeners; `--log-requests` writes
     /// one line per relayed request, without the body.
     @Test func executableAnnouncesMetricsAndLogsRequests() async throws {

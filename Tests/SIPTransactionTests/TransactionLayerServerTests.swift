@@ -42,6 +42,30 @@ import Testing
         #expect(await layer.transactionCounts.server == 1)
     }
 
+    /// A challenge sent with `respondAndEnd` keeps no Completed state over UDP: the table
+    /// is empty at once, and a retransmission is a new request that gets a new answer. An
+    /// INVITE's refusal still goes through its transaction (retransmitted until the ACK).
+    @Test func aRefusalSentAndEndedKeepsNoState() async throws {
+        var events = layer.events.makeAsyncIterator()
+        let register = request("REGISTER", branch: "z9hG4bKreg")
+        await layer.receive(.request(register), from: .udpPeer)
+        guard case .request(let first) = await events.next() else { Issue.record("no request"); return }
+        try await first.respondAndEnd(first.makeResponse(401))
+        #expect(transport.sentResponses.map(\.statusCode) == [401])
+        #expect(await layer.transactionCounts.server == 0)
+        await layer.receive(.request(register), from: .udpPeer)  // a retransmission: a new request
+        guard case .request(let again) = await events.next() else { Issue.record("no second request"); return }
+        try await again.respondAndEnd(again.makeResponse(401))
+        #expect(transport.sentResponses.map(\.statusCode) == [401, 401])
+        #expect(await layer.transactionCounts.server == 0)
+
+        let invite = request("INVITE", branch: "z9hG4bKinv-407")
+        await layer.receive(.request(invite), from: .udpPeer)
+        guard case .request(let call) = await events.next() else { Issue.record("no INVITE"); return }
+        try await call.respondAndEnd(call.makeResponse(407))
+        #expect(await layer.transactionCounts.server == 1)  // kept until its ACK or Timer H
+    }
+
     @Test func reliableNonInviteEndsWithItsFinalResponse() async throws {
         var events = layer.events.makeAsyncIterator()
         await layer.receive(.request(request("MESSAGE")), from: .tcpPeer)

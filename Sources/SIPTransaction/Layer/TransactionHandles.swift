@@ -94,6 +94,18 @@ public struct ServerTransaction: Sendable, Hashable {
         layer.observer?.responded(response, to: request)
     }
 
+    /// Sends a final refusal (3xx-6xx) of a non-INVITE request and ends the transaction at
+    /// once, keeping no Completed state (§17.2.2 keeps one for Timer J, 32 s over UDP, to
+    /// answer retransmissions): a retransmission is then a new request and gets the same
+    /// answer again. For answers that cost nothing to repeat, a digest challenge above all,
+    /// so that a flood of requests nobody authenticated cannot fill the transaction table
+    /// for everybody (a stateless reply, as Kamailio's `sl` module gives). Anything else, an
+    /// INVITE's or a 2xx, goes as ``respond(_:)``.
+    public func respondAndEnd(_ response: SIPResponse) throws(SIPTransactionError) {
+        try layer.respondAndEnd(response, in: id)
+        layer.observer?.responded(response, to: request)
+    }
+
     /// Builds and sends a response, adding `headers`.
     public func respond(_ statusCode: Int, reasonPhrase: String? = nil, headers: [(String, String)] = [],
                         body: [UInt8] = []) throws(SIPTransactionError) {

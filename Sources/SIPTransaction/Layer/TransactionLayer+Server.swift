@@ -67,6 +67,27 @@ extension TransactionLayer {
     }
 }
 
+extension TransactionLayer {
+    /// The TU's final refusal of a non-INVITE request, sent with no Completed state kept
+    /// (``ServerTransaction/respondAndEnd(_:)``); anything else goes as ``respond(_:in:)``.
+    func respondAndEnd(_ response: SIPResponse, in id: UInt64) throws(SIPTransactionError) {
+        var effects = Effects()
+        let ended: Bool? = state.withLock { s in
+            guard let entry = s.servers[id] else { return nil }
+            guard response.statusCode >= 300, entry.isInFlight, case .nonInvite = entry.machine else { return false }
+            effects.append(.sendResponse(response, entry.handle.source, server: nil))
+            s.servers[id] = nil
+            if s.serverIndex[entry.handle.key] == id { s.serverIndex[entry.handle.key] = nil }
+            return true
+        }
+        switch ended {
+        case nil: throw SIPTransactionError(.noSuchTransaction, "the server transaction has ended")
+        case false?: try respond(response, in: id)
+        case true?: perform(effects)
+        }
+    }
+}
+
 extension LayerState {
     /// §17.2.3 matching; a new request creates a transaction and goes to the TU once.
     mutating func receiveRequest(_ request: SIPRequest, from source: SIPMessageSource, layer: TransactionLayer,
