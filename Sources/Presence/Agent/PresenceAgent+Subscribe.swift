@@ -36,7 +36,19 @@ extension PresenceAgent {
             respond(transaction, 403, reason: "Watcher Information Is Private")
             return
         }
-        if unverified { expires = 0 }
+        // An unverified watcher's fetch takes a slot here; its NOTIFY carries it and gives it
+        // back when its transaction is over. Any other way out of here gives it back.
+        var holdsFetchSlot = false
+        defer { if holdsFetchSlot { unverifiedFetches.subtract(1, ordering: .relaxed) } }
+        if unverified {
+            expires = 0
+            holdsFetchSlot = true
+            guard unverifiedFetches.add(1, ordering: .relaxed).newValue <= configuration.maxUnverifiedFetchesInFlight else {
+                logger.debug("fetch refused: too many unverified fetches in flight")
+                respond(transaction, 503, headers: [("Retry-After", "\(configuration.retryAfter)")])
+                return
+            }
+        }
         guard let presentity = Self.aor(of: request.uri), unverified || environment.isLocalUser(presentity) else {
             // The same answer as for a user with no binding: it does not reveal who exists.
             respond(transaction, 480)
@@ -90,7 +102,9 @@ extension PresenceAgent {
             guard s.subscriptions.count < configuration.maxSubscriptions else { return 503 }
             if expires == 0 {
                 // §4.4.3: a fetch — one NOTIFY with the state, no lasting subscription.
-                if let notify = makeNotify(subscription, &s, now: now, terminated: "timeout", parsed: dialog) {
+                if var notify = makeNotify(subscription, &s, now: now, terminated: "timeout", parsed: dialog) {
+                    notify.unverifiedFetch = holdsFetchSlot
+                    holdsFetchSlot = false
                     sends.append(notify)
                 }
                 return nil

@@ -34,6 +34,11 @@ public final class PresenceAgent: Sendable {
         /// one user could take every watcher slot of a presentity, or the whole table, from
         /// everybody else. Over it, 503 with Retry-After, as for the other caps.
         public var maxSubscriptionsPerWatcher: Int = 2_000
+        /// Fetch NOTIFYs for watchers nobody authenticated (with authentication on) in flight
+        /// at once: each holds a client transaction until answered, up to 32 s (Timer F), and
+        /// goes wherever the SUBSCRIBE's Contact says. Past it such a SUBSCRIBE gets 503 with
+        /// Retry-After, so a flood of them cannot take the transaction table from everybody.
+        public var maxUnverifiedFetchesInFlight: Int = 1_024
         public var maxPublicationsPerPresentity: Int = 32
         public var retryAfter: Int = 5
         /// NOTIFYs in flight per subscription over TCP/TLS; over UDP always one. The default
@@ -137,6 +142,8 @@ public final class PresenceAgent: Sendable {
     let changes = Mutex(PresenceChanges.some([]))
     static let maxLoggedChanges = 100_000
     let state: Mutex<State>
+    /// Fetch NOTIFYs to unverified watchers in flight (``Configuration/maxUnverifiedFetchesInFlight``).
+    let unverifiedFetches = Atomic<Int>(0)
     /// Our Contact per transport, made once (every subscription shares the string).
     let contactURIs: (udp: String, tcp: String, tls: String)
 

@@ -199,6 +199,36 @@ import Testing
         try await h.close()
     }
 
+    /// Each unverified watcher's fetch sends a NOTIFY wherever its Contact says, holding a
+    /// client transaction until answered: only so many at once, then 503 with Retry-After
+    /// until one is answered.
+    @Test func unverifiedFetchesInFlightAreCapped() async throws {
+        var configuration = PresenceAgent.Configuration()
+        configuration.authenticationRequired = true
+        configuration.maxUnverifiedFetchesInFlight = 2
+        let h = try await AgentHarness(configuration: configuration)
+        func foreign(_ callID: String) -> String {
+            PresenceText.subscribe(watcher: "carol", callID: callID).replacing("carol@example.com", with: "carol@partner.example")
+        }
+        #expect(h.deliver(foreign("f-1"))?.statusCode == 200)
+        #expect(h.deliver(foreign("f-2"))?.statusCode == 200)
+        let refused = try #require(h.deliver(foreign("f-3")))
+        #expect(refused.statusCode == 503)
+        #expect(refused.headers.first("Retry-After") != nil)
+        #expect(h.notifies.count == 2)
+        h.answer(try #require(h.notifies.first), 200)  // one answered: its slot is free again
+        #expect(h.deliver(foreign("f-4"))?.statusCode == 200)
+        #expect(h.deliver(foreign("f-5"))?.statusCode == 503)
+        // Refusals before the NOTIFY (here 406) give the slot back too.
+        h.answerAll()
+        for i in 0..<3 {
+            let unacceptable = foreign("f-406-\(i)").replacing("Event: presence", with: "Event: presence\nAccept: text/plain")
+            #expect(h.deliver(unacceptable)?.statusCode == 406)
+        }
+        #expect(h.deliver(foreign("f-6"))?.statusCode == 200)
+        try await h.close()
+    }
+
     /// A lost or refused connection is not the watcher's answer: the subscription survives a
     /// few retry rounds (each a sweep, with the latest state), and only then ends.
     @Test func transportFailuresAreRetriedBeforeTheSubscriptionEnds() async throws {
