@@ -34,6 +34,20 @@ import Testing
         return nil
     }
 
+    /// A home server over `dir` for example.com with `settings` and metrics on an ephemeral
+    /// port; the metrics port once bound.
+    static func startWithMetrics(_ dir: String, _ extra: [(String, String)]) async throws -> (RunningHomeServer, Int) {
+        var settings = ServerSettings(serverName: "127.0.0.1")
+        try settings.apply([("data", dir), ("domain", "example.com"), ("metrics", "127.0.0.1:0")] + extra)
+        var logger = Logger(label: "test.metrics")
+        logger.logLevel = .warning
+        let home = try await HomeServer.start(settings: settings, logger: logger, drainTimeout: .milliseconds(500))
+        let task = Task { try await home.run() }
+        let server = RunningHomeServer(server: home, task: task, dataDirectory: dir, domain: "example.com")
+        let port = try #require(await home.server.metricsPort(timeout: .seconds(60)))
+        return (server, port)
+    }
+
     @Test func healthTurns503WithTheReasons() async throws {
         let down = Mutex(false)
         let endpoint = MetricsEndpoint(host: "127.0.0.1", port: 0, metrics: ServerMetrics(), refresh: {},
@@ -64,15 +78,8 @@ import Testing
     @Test func countsWhatTheServerDid() async throws {
         let dir = try RunningHomeServer.temporaryDirectory()
         try await RunningHomeServer.provision([("alice", "pw-a", true), ("bob", "pw-b", true)], domain: "example.com", in: dir)
-        var settings = ServerSettings(serverName: "127.0.0.1")
-        try settings.apply([("data", dir), ("domain", "example.com"), ("listen", "udp:127.0.0.1:0"),
-                            ("listen", "tcp:127.0.0.1:0"), ("metrics", "127.0.0.1:0"), ("archive", "sqlite")])
-        var logger = Logger(label: "test.metrics")
-        logger.logLevel = .warning
-        let home = try await HomeServer.start(settings: settings, logger: logger, drainTimeout: .milliseconds(500))
-        let task = Task { try await home.run() }
-        let server = RunningHomeServer(server: home, task: task, dataDirectory: dir, domain: "example.com")
-        let port = try #require(await home.server.metricsPort(timeout: .seconds(60)))
+        let (server, port) = try await Self.startWithMetrics(dir, [("listen", "udp:127.0.0.1:0"), ("listen", "tcp:127.0.0.1:0"),
+                                                                    ("archive", "sqlite")])
 
         let (bob, registered) = try await RegisteredUA.register("bob", password: "pw-b", on: server, group: testEventLoops)
         #expect(registered?.statusCode == 200)
@@ -108,7 +115,7 @@ import Testing
         #expect((200..<300).contains(await bob.response()?.statusCode ?? 0))
         _ = try await PresenceEndToEndTests.nextNotify(bob, port: server.udpPort)
         // A TCP connection, with one OPTIONS answered over it.
-        let tcp = try await RawTCPPeer(port: try #require(home.port(.tcp)))
+        let tcp = try await RawTCPPeer(port: try #require(server.server.port(.tcp)))
         try await tcp.send("""
             OPTIONS sip:example.com SIP/2.0
             Via: SIP/2.0/TCP 127.0.0.1:\(tcp.localPort);branch=z9hG4bK-metrics-tcp
@@ -168,15 +175,7 @@ import Testing
     @Test func challengesKeepNoServerTransactions() async throws {
         let dir = try RunningHomeServer.temporaryDirectory()
         try await RunningHomeServer.provision([("alice", "pw-a", true)], domain: "example.com", in: dir)
-        var settings = ServerSettings(serverName: "127.0.0.1")
-        try settings.apply([("data", dir), ("domain", "example.com"), ("listen", "udp:127.0.0.1:0"),
-                            ("metrics", "127.0.0.1:0")])
-        var logger = Logger(label: "test.metrics")
-        logger.logLevel = .warning
-        let home = try await HomeServer.start(settings: settings, logger: logger, drainTimeout: .milliseconds(500))
-        let task = Task { try await home.run() }
-        let server = RunningHomeServer(server: home, task: task, dataDirectory: dir, domain: "example.com")
-        let port = try #require(await home.server.metricsPort(timeout: .seconds(60)))
+        let (server, port) = try await Self.startWithMetrics(dir, [("listen", "udp:127.0.0.1:0")])
         let flooder = try await TestUA(group: testEventLoops)
         for i in 0..<100 {
             let user = i.isMultiple(of: 2) ? "alice" : "nobody\(i)"
