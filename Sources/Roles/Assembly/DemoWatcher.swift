@@ -53,7 +53,7 @@ final class DemoWatcher: Service, Sendable {
             while !Task.isCancelled, !Task.isShuttingDownGracefully {
                 dialog = await subscribe(layer: stack.layer, localPort: port, dialog: dialog)
                 let wait: Duration = dialog == nil ? .seconds(30) : .seconds(3000)
-                try? await cancelOnGracefulShutdown { try await Task.sleep(for: wait) }
+                try? await cancelWhenGracefulShutdown { try await Task.sleep(for: wait) }
             }
             stack.stop()
         }
