@@ -14,7 +14,17 @@ public final class ProxyCore: SIPRequestHandler {
     public struct Configuration: Sendable {
         /// Timer C (§16.6 step 11): more than 3 minutes.
         public var timerC: Duration
-        public init(timerC: Duration = .seconds(181)) { self.timerC = timerC }
+        /// Requests relayed and not yet answered towards one next hop over UDP or TCP (a
+        /// user's device): one that never answers (gone without unregistering, or an
+        /// attacker's own Contact) holds each for up to 32 s (Timer F), and without this
+        /// limit a flood towards it could take the whole client transaction table. Past it
+        /// the branch fails at once (503). Hops over TLS (peer servers, front-ends, federation
+        /// partners, which carry many users' requests) are not limited.
+        public var maxInFlightPerHop: Int
+        public init(timerC: Duration = .seconds(181), maxInFlightPerHop: Int = 1_024) {
+            self.timerC = timerC
+            self.maxInFlightPerHop = maxInFlightPerHop
+        }
     }
 
     public let policy: any RoutingPolicy
@@ -26,6 +36,17 @@ public final class ProxyCore: SIPRequestHandler {
     /// INVITEs being routed or forwarded, by server transaction id, for CANCEL (§16.10).
     /// Entered before the policy runs, so a CANCEL finds its INVITE whatever the timing.
     let invites = Mutex<[UInt64: ProxyTransaction]>([:])
+    /// Relayed requests in flight per UDP/TCP next hop (``Configuration/maxInFlightPerHop``).
+    let inFlightPerHop = Mutex<[HopKey: HopLoad]>([:])
+    struct HopLoad {
+        var held = 0
+        /// A relay was refused since the hop was last below its limit (logged once).
+        var refusing = false
+    }
+    struct HopKey: Hashable {
+        let transport: ListenTransport
+        let address: SIPHostPort
+    }
     let logger: Logger
     /// Told of every request and of each relayed request's final status (`--metrics`,
     /// `--log-requests`); set once at creation, read without a lock.
@@ -103,6 +124,41 @@ public final class ProxyCore: SIPRequestHandler {
             respond(transaction, transaction.makeResponse(500))
         case .forward:
             break
+        }
+    }
+
+    /// Takes a slot for a relay towards `hop`: `.some(nil)` when there is no limit (TLS), nil
+    /// when the hop already holds ``Configuration/maxInFlightPerHop`` (logged once a spell).
+    func takeHopSlot(_ hop: NextHop) -> HopKey?? {
+        guard hop.transport != .tls else { return .some(nil) }
+        let key = HopKey(transport: hop.transport, address: hop.flowAddress ?? SIPHostPort(host: hop.host, port: hop.port))
+        let limit = configuration.maxInFlightPerHop
+        let (taken, firstRefusal) = inFlightPerHop.withLock { table -> (Bool, Bool) in
+            var load = table[key, default: HopLoad()]
+            defer { table[key] = load }
+            guard load.held < limit else {
+                defer { load.refusing = true }
+                return (false, !load.refusing)
+            }
+            load.held += 1
+            return (true, false)
+        }
+        if firstRefusal {
+            logger.notice("relays refused: the next hop holds the most unanswered requests it may",
+                          metadata: ["sip.next_hop": "\(hop)", "sip.max_in_flight": "\(limit)"])
+        }
+        return taken ? .some(key) : nil
+    }
+
+    func releaseHopSlot(_ key: HopKey) {
+        inFlightPerHop.withLock { table in
+            guard var load = table[key], load.held > 1 else {
+                table[key] = nil
+                return
+            }
+            load.held -= 1
+            load.refusing = false
+            table[key] = load
         }
     }
 
@@ -210,5 +266,20 @@ extension SIPMessageSource {
         let port = (via.rport ?? nil) ?? via.port ?? (via.transport.uppercased() == "TLS" ? 5061 : 5060)
         self.init(transport: SIPTransportKind(rawValue: via.transport.lowercased()) ?? .udp,
                   remote: SIPHostPort(host: host, port: port))
+    }
+}
+
+/// One relay's slot towards a limited next hop (``ProxyCore/Configuration/maxInFlightPerHop``),
+/// given back once.
+final class HopSlot: Sendable {
+    private let core: ProxyCore
+    private let key: ProxyCore.HopKey
+    private let released = Atomic(false)
+    init(_ core: ProxyCore, _ key: ProxyCore.HopKey) {
+        self.core = core
+        self.key = key
+    }
+    func release() {
+        if !released.exchange(true, ordering: .relaxed) { core.releaseHopSlot(key) }
     }
 }

@@ -66,11 +66,12 @@ let bob2Peer = SIPMessageSource(transport: .udp, remote: SIPHostPort(host: "10.0
         let server: SIPServer
         let task: Task<Void, any Error>
 
-        init(bindings: [ForwardTarget], timerC: Duration = .seconds(181)) {
+        init(bindings: [ForwardTarget], timerC: Duration = .seconds(181), maxInFlightPerHop: Int = 1_024) {
             let policy = HomeServerPolicy(identity: identity, registrar: FakeRegistrar(),
                                           location: FakeLocation(table: ["bob@example.com": .targets(bindings)]),
                                           authenticator: nil)
-            let proxy = ProxyCore(policy: policy, identity: identity, configuration: .init(timerC: timerC))
+            let proxy = ProxyCore(policy: policy, identity: identity,
+                                  configuration: .init(timerC: timerC, maxInFlightPerHop: maxInFlightPerHop))
             server = SIPServer(transport: transport, configuration: .init(drainTimeout: .milliseconds(200)), catchAll: proxy)
             proxy.attach(server.layer)
             let server = self.server
@@ -139,6 +140,48 @@ let bob2Peer = SIPMessageSource(transport: .udp, remote: SIPHostPort(host: "10.0
         h.transport.inject(.response(response(487, to: fwd)), from: bob1Peer)
         let terminated = try #require(await h.upstream(487))
         #expect(terminated.callID == inv.callID)
+        await h.stop()
+    }
+
+    /// A device that never answers holds at most `maxInFlightPerHop` relayed requests (each
+    /// would hold a client transaction for 32 s): past it the relay fails at once, and an
+    /// answer frees a slot.
+    @Test func aHopThatNeverAnswersHoldsAtMostItsLimit() async throws {
+        let h = Harness(bindings: [ForwardTarget(uri: URI("sip:bob@10.0.0.2")!)], maxInFlightPerHop: 2)
+        func message(_ n: Int) throws -> SIPRequest {
+            try request("""
+            MESSAGE sip:bob@example.com SIP/2.0
+            Via: SIP/2.0/UDP 198.51.100.1:5060;branch=z9hG4bKmsg\(n)
+            Max-Forwards: 70
+            From: <sip:alice@example.com>;tag=a\(n)
+            To: <sip:bob@example.com>
+            Call-ID: msg-\(n)@198.51.100.1
+            CSeq: 1 MESSAGE
+            Content-Length: 0
+
+
+            """)
+        }
+        for n in 1...2 { h.transport.inject(.request(try message(n)), from: alicePeer) }
+        let first = try #require(await h.forwarded(.message, to: "10.0.0.2"))
+        _ = await h.transport.waitFor("two MESSAGEs to 10.0.0.2") { _ in
+            Set(h.transport.requests(.message).compactMap { if case .request(let r) = $0.message { r.callID } else { nil } }).count >= 2
+        }
+        h.transport.inject(.request(try message(3)), from: alicePeer)
+        let refused = try #require(await h.transport.waitFor("an answer to the third") {
+            if case .response(let r) = $0.message { r.callID == "msg-3@198.51.100.1" && r.statusCode >= 300 } else { false }
+        })
+        if case .response(let r) = refused.message { #expect(r.statusCode >= 500) }
+        let relayed = Set(h.transport.requests(.message).compactMap { sent -> String? in
+            if case .request(let r) = sent.message, sent.destination?.address.host == "10.0.0.2" { r.callID } else { nil }
+        })
+        #expect(relayed == ["msg-1@198.51.100.1", "msg-2@198.51.100.1"])  // retransmissions aside
+        h.transport.inject(.response(response(200, to: first)), from: bob1Peer)  // one answered
+        _ = await h.upstream(200)
+        h.transport.inject(.request(try message(4)), from: alicePeer)
+        _ = await h.transport.waitFor("the fourth relayed") { _ in
+            h.transport.requests(.message).contains { if case .request(let r) = $0.message { r.callID == "msg-4@198.51.100.1" } else { false } }
+        }
         await h.stop()
     }
 
