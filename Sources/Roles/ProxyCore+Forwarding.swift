@@ -145,22 +145,16 @@ final class ProxyTransaction: Sendable {
             perform(actions)
             return
         }
-        guard let key = core.takeHopSlot(forwarded.nextHop) else {
+        // A slot of the hop's limit, given back when it answers, fails, or the transaction ends.
+        guard case .admitted(let slot) = core.admitRelay(to: forwarded.nextHop) else {
             state.withLock { $0.running -= 1 }
             failOver(branch: index, status: 503)
             return
         }
-        // Given back when the hop answers (a final response), fails, or the transaction ends.
-        let slot = key.map { HopSlot(core, $0) }
         do {
             let handle = try layer.start(forwarded.request, to: SIPDestination(forwarded.nextHop), pushVia: false) {
                 [self] report in
-                if let slot {
-                    switch report {
-                    case .outcome(.response(let response)) where response.statusCode < 200: break
-                    default: slot.release()
-                    }
-                }
+                if let slot, report.endsTheWait { slot() }
                 self.report(report, branch: index, attempt: attempt)
             }
             let cancelNow = state.withLock { s in
@@ -174,7 +168,7 @@ final class ProxyTransaction: Sendable {
                                                           "sip.next_hop": "\(forwarded.nextHop)"])
             }
         } catch {
-            slot?.release()
+            slot?()
             core.logger.debug("client transaction not started", metadata: ["sip.error": "\(error)"])
             state.withLock { $0.running -= 1 }
             failOver(branch: index, status: error.status ?? 503)

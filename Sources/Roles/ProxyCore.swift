@@ -127,10 +127,16 @@ public final class ProxyCore: SIPRequestHandler {
         }
     }
 
-    /// Takes a slot for a relay towards `hop`: `.some(nil)` when there is no limit (TLS), nil
-    /// when the hop already holds ``Configuration/maxInFlightPerHop`` (logged once a spell).
-    func takeHopSlot(_ hop: NextHop) -> HopKey?? {
-        guard hop.transport != .tls else { return .some(nil) }
+    /// Whether a relay towards a next hop may start.
+    enum RelayAdmission {
+        /// Yes, holding `slot` of the hop's limit until answered (nil: a hop over TLS, unlimited).
+        case admitted(ReleaseOnce?)
+        /// The hop already holds ``Configuration/maxInFlightPerHop`` (logged once a spell).
+        case refused
+    }
+
+    func admitRelay(to hop: NextHop) -> RelayAdmission {
+        guard hop.transport != .tls else { return .admitted(nil) }
         let key = HopKey(transport: hop.transport, address: hop.flowAddress ?? SIPHostPort(host: hop.host, port: hop.port))
         let limit = configuration.maxInFlightPerHop
         let (taken, firstRefusal) = inFlightPerHop.withLock { table -> (Bool, Bool) in
@@ -147,7 +153,7 @@ public final class ProxyCore: SIPRequestHandler {
             logger.notice("relays refused: the next hop holds the most unanswered requests it may",
                           metadata: ["sip.next_hop": "\(hop)", "sip.max_in_flight": "\(limit)"])
         }
-        return taken ? .some(key) : nil
+        return taken ? .admitted(ReleaseOnce { [self] in releaseHopSlot(key) }) : .refused
     }
 
     func releaseHopSlot(_ key: HopKey) {
@@ -266,20 +272,5 @@ extension SIPMessageSource {
         let port = (via.rport ?? nil) ?? via.port ?? (via.transport.uppercased() == "TLS" ? 5061 : 5060)
         self.init(transport: SIPTransportKind(rawValue: via.transport.lowercased()) ?? .udp,
                   remote: SIPHostPort(host: host, port: port))
-    }
-}
-
-/// One relay's slot towards a limited next hop (``ProxyCore/Configuration/maxInFlightPerHop``),
-/// given back once.
-final class HopSlot: Sendable {
-    private let core: ProxyCore
-    private let key: ProxyCore.HopKey
-    private let released = Atomic(false)
-    init(_ core: ProxyCore, _ key: ProxyCore.HopKey) {
-        self.core = core
-        self.key = key
-    }
-    func release() {
-        if !released.exchange(true, ordering: .relaxed) { core.releaseHopSlot(key) }
     }
 }

@@ -2,7 +2,6 @@ import SIPCore
 import SIPDialog
 import SIPTransaction
 import Store
-import Synchronization
 
 /// A NOTIFY built under the lock, started after it.
 struct PendingNotify {
@@ -19,15 +18,6 @@ struct PendingNotify {
     var unverifiedFetch = false
 }
 
-/// An unverified watcher's fetch slot (``PresenceAgent/unverifiedFetches``), given back once.
-final class FetchSlot: Sendable {
-    private let agent: PresenceAgent
-    private let released = Atomic(false)
-    init(_ agent: PresenceAgent) { self.agent = agent }
-    func release() {
-        if !released.exchange(true, ordering: .relaxed) { agent.unverifiedFetches.subtract(1, ordering: .relaxed) }
-    }
-}
 
 /// RFC 6665 §4.2.2: the notifier's NOTIFYs, their throttling and their failures.
 extension PresenceAgent {
@@ -186,26 +176,21 @@ extension PresenceAgent {
             let id = notify.subscriptionID
             let final = notify.final
             let hop = notify.hop, bytes = notify.bytes
-            let slot = notify.unverifiedFetch ? FetchSlot(self) : nil
+            let slot = notify.unverifiedFetch ? ReleaseOnce { [self] in unverifiedFetches.subtract(1, ordering: .relaxed) } : nil
             do {
                 try layer.start(notify.request, to: notify.destination) { [self] report in
-                    if let slot {
-                        switch report {
-                        case .outcome(.response(let response)) where response.statusCode < 200: break
-                        default: slot.release()  // answered, failed or over: once
-                        }
-                    }
+                    if let slot, report.endsTheWait { slot() }
                     guard !final, case .outcome(let outcome) = report else { return }
                     notifyAnswered(id, outcome, hop: hop, bytes: bytes)
                 }
             } catch where error.status == 503 {
-                slot?.release()
+                slot?()
                 // The transaction table is full: not the watcher's fault. Its latest state
                 // goes out with the next sweep.
                 logger.debug("NOTIFY deferred", metadata: ["sip.error": "\(error)", "presence.subscription": "\(id)"])
                 if !final { deferNotify(id, hop: hop, bytes: bytes) }
             } catch {
-                slot?.release()
+                slot?()
                 logger.warning("NOTIFY not sent", metadata: ["sip.error": "\(error)", "presence.subscription": "\(id)"])
                 if !final { work += answered(id, .failed(error), hop: hop, bytes: bytes) }
             }

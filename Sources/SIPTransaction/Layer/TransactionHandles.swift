@@ -1,4 +1,5 @@
 import SIPCore
+import Synchronization
 
 /// What a client transaction reports to its TU, in order.
 public enum ClientTransactionOutcome: Sendable {
@@ -15,6 +16,25 @@ public enum ClientTransactionReport: Sendable {
     case outcome(ClientTransactionOutcome)
     /// The transaction is over; nothing more will be reported.
     case terminated
+
+    /// True for a report that ends the wait for the peer: a final response, a failure, or the
+    /// end (which follows the others; a ``ReleaseOnce`` taken for the wait ignores it then).
+    public var endsTheWait: Bool {
+        if case .outcome(.response(let response)) = self { return response.statusCode >= 200 }
+        return true
+    }
+}
+
+/// Gives back, once, something held while a client transaction waits for its peer (a slot
+/// of a per-hop or per-kind limit): called from each report that ``ClientTransactionReport/endsTheWait``
+/// and from the path where the transaction could not start, it runs `release` the first time.
+public final class ReleaseOnce: Sendable {
+    private let release: @Sendable () -> Void
+    private let done = Atomic(false)
+    public init(_ release: @escaping @Sendable () -> Void) { self.release = release }
+    public func callAsFunction() {
+        if !done.exchange(true, ordering: .relaxed) { release() }
+    }
 }
 
 /// A client transaction started with a callback: its identity and CANCEL.
