@@ -18,8 +18,8 @@ public final class ProxyCore: SIPRequestHandler {
         /// user's device): one that never answers (gone without unregistering, or an
         /// attacker's own Contact) holds each for up to 32 s (Timer F), and without this
         /// limit a flood towards it could take the whole client transaction table. Past it
-        /// the branch fails at once (503). Hops over TLS (peer servers, front-ends, federation
-        /// partners, which carry many users' requests) are not limited.
+        /// the branch fails at once (503). Configured peers (`--peer`: other home servers,
+        /// front-ends), which carry many users' requests, are not limited.
         public var maxInFlightPerHop: Int
         public init(timerC: Duration = .seconds(181), maxInFlightPerHop: Int = 1_024) {
             self.timerC = timerC
@@ -129,14 +129,19 @@ public final class ProxyCore: SIPRequestHandler {
 
     /// Whether a relay towards a next hop may start.
     enum RelayAdmission {
-        /// Yes, holding `slot` of the hop's limit until answered (nil: a hop over TLS, unlimited).
+        /// Yes, holding `slot` of the hop's limit until answered (nil: a configured peer, unlimited).
         case admitted(ReleaseOnce?)
         /// The hop already holds ``Configuration/maxInFlightPerHop`` (logged once a spell).
         case refused
     }
 
     func admitRelay(to hop: NextHop) -> RelayAdmission {
-        guard hop.transport != .tls else { return .admitted(nil) }
+        // A configured peer (mutual TLS, `--peer`) carries many users' requests: not limited.
+        // Matched by the name its certificate must carry, which a user's own Contact cannot
+        // make another host present; any other hop, TLS or not, is limited.
+        if hop.transport == .tls, let name = hop.tlsServerName, resolver.peers.peer(named: name) != nil {
+            return .admitted(nil)
+        }
         let key = HopKey(transport: hop.transport, address: hop.flowAddress ?? SIPHostPort(host: hop.host, port: hop.port))
         let limit = configuration.maxInFlightPerHop
         let (taken, firstRefusal) = inFlightPerHop.withLock { table -> (Bool, Bool) in

@@ -146,8 +146,11 @@ let bob2Peer = SIPMessageSource(transport: .udp, remote: SIPHostPort(host: "10.0
     /// A device that never answers holds at most `maxInFlightPerHop` relayed requests (each
     /// would hold a client transaction for 32 s): past it the relay fails at once, and an
     /// answer frees a slot.
-    @Test func aHopThatNeverAnswersHoldsAtMostItsLimit() async throws {
-        let h = Harness(bindings: [ForwardTarget(uri: URI("sip:bob@10.0.0.2")!)], maxInFlightPerHop: 2)
+    /// Arguments: a plain Contact, and one asking for TLS (only configured peers are exempt: a
+    /// user's own `transport=tls` Contact must not lift the limit).
+    @Test(arguments: ["sip:bob@10.0.0.2", "sip:bob@10.0.0.2;transport=tls"])
+    func aHopThatNeverAnswersHoldsAtMostItsLimit(contact: String) async throws {
+        let h = Harness(bindings: [ForwardTarget(uri: URI(contact)!)], maxInFlightPerHop: 2)
         func message(_ n: Int) throws -> SIPRequest {
             try request("""
             MESSAGE sip:bob@example.com SIP/2.0
