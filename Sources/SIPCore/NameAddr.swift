@@ -113,9 +113,14 @@ public struct NameAddr: Hashable, Sendable, CustomStringConvertible {
             uriRange = s..<c.pos
         }
         guard !uriRange.isEmpty else { throw .badRequest("Empty URI") }
-        let uri = try URI.scan(b, uriRange, build: build)
-        let parameters = try parseHeaderParameters(&c, build: build)
-        guard build, let uri else { return nil }
+        guard build else {
+            try URI.validate(b, uriRange)
+            _ = try parseHeaderParameters(&c, build: false)
+            return nil
+        }
+        // Bound from the call, not from an optional local: the URI moves into the value.
+        guard let uri = try URI.scan(b, uriRange, build: true) else { return nil }
+        let parameters = try parseHeaderParameters(&c, build: true)
         return NameAddr(displayName: displayName, uri: uri, parameters: parameters)
     }
 }

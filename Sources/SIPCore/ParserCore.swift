@@ -129,7 +129,7 @@ extension SIPParser {
         let body = bodyStart < bodyEnd ? Array(UnsafeBufferPointer(rebasing: b[bodyStart..<bodyEnd])) : []
         // One copy of the start line and header section: the values' ranges point into it.
         let storage = Array(UnsafeBufferPointer(rebasing: b[0..<min(bodyStart, n)]))
-        let headers = SIPHeaders(storage: storage, entries: entries, hot: HotHeaders(hot))
+        let headers = SIPHeaders(storage: storage, entries: entries, hot: HotHeaders(consume hot))
 
         if let (code, reason) = statusLine {
             return .response(SIPResponse(statusCode: code, reasonPhrase: reason, headers: headers, body: body))

@@ -118,10 +118,16 @@ public enum URI: Hashable, Sendable, CustomStringConvertible {
         while i < end, ASCII.isAlphanum(b[i]) || b[i] == UInt8(ascii: "+") || b[i] == UInt8(ascii: "-") || b[i] == ASCII.dot { i += 1 }
         guard i < end, b[i] == ASCII.colon else { throw .badRequest("Malformed URI: scheme") }
         let schemeRange = range.lowerBound..<i
+        // Bound, then wrapped: the value moves into the case (`Optional.map` would copy it,
+        // a retain and a release per component).
         if equalsLowercased(b, schemeRange, "sip") || equalsLowercased(b, schemeRange, "sips") {
-            return try SIPURI.scan(b, range, build: build).map { .sip($0) }
+            guard let sip = try SIPURI.scan(b, range, build: build) else { return nil }
+            return .sip(sip)
         }
-        if equalsLowercased(b, schemeRange, "tel") { return try TelURI.scan(b, range, build: build).map { .tel($0) } }
+        if equalsLowercased(b, schemeRange, "tel") {
+            guard let tel = try TelURI.scan(b, range, build: build) else { return nil }
+            return .tel(tel)
+        }
         // absoluteURI: no whitespace, controls, or the delimiters of name-addr.
         i += 1
         guard i < end else { throw .badRequest("Malformed URI: empty") }
