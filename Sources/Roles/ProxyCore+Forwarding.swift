@@ -22,6 +22,8 @@ final class ProxyTransaction: Sendable {
         /// The plan being carried out (a 3xx's contacts become more branches of it).
         var plan: ForwardPlan?
         var inbound: ListenTransport = .udp
+        /// The sender whose relay limit the branches count against (nil: a configured peer).
+        var relaySource: String?
         /// Per branch: its target, its attempt number, the RFC 3263 candidates left.
         var targets: [Int: ForwardTarget] = [:]
         var attempts: [Int: Int] = [:]
@@ -46,7 +48,7 @@ final class ProxyTransaction: Sendable {
 
     /// §16.6 forwarding to every target in parallel, then §16.7 response processing as the
     /// branches report.
-    func forward(_ plan: ForwardPlan, inbound: ListenTransport, onFinal: (@Sendable (Int) -> Void)? = nil) {
+    func forward(_ plan: ForwardPlan, inbound: ListenTransport, relaySource: String?, onFinal: (@Sendable (Int) -> Void)? = nil) {
         if let onFinal { state.withLock { $0.onFinal = onFinal } }
         guard core.layer != nil else {
             core.forget(transaction.id)
@@ -60,6 +62,7 @@ final class ProxyTransaction: Sendable {
             s.forwarded = true
             s.plan = plan
             s.inbound = inbound
+            s.relaySource = relaySource
             if plan.followRedirects { s.context.redirectBudget = 2 }
             for target in plan.targets {
                 guard let index = s.context.addBranch() else { break }
@@ -127,10 +130,10 @@ final class ProxyTransaction: Sendable {
     /// Via branch, so a failover is a new transaction, RFC 3263 §4.3).
     private func send(branch index: Int, to hop: NextHop, prebuilt: ForwardedRequest?) {
         guard let layer = core.layer else { return }
-        let (attempt, target, plan, inbound) = state.withLock { s in
+        let (attempt, target, plan, inbound, relaySource) = state.withLock { s in
             s.attempts[index, default: 0] += 1
             s.running += 1
-            return (s.attempts[index]!, s.targets[index], s.plan, s.inbound)
+            return (s.attempts[index]!, s.targets[index], s.plan, s.inbound, s.relaySource)
         }
         let built = prebuilt ?? target.flatMap { target in plan.flatMap { plan in
             RequestForwarding.forward(plan.request, to: target, identity: core.identity, inbound: inbound,
@@ -145,8 +148,9 @@ final class ProxyTransaction: Sendable {
             perform(actions)
             return
         }
-        // A slot of the hop's limit, given back when it answers, fails, or the transaction ends.
-        guard case .admitted(let slot) = core.admitRelay(to: forwarded.nextHop) else {
+        // A slot of the sender's and the hop's limits, given back when it answers, fails, or
+        // the transaction ends.
+        guard case .admitted(let slot) = core.admitRelay(to: forwarded.nextHop, from: relaySource) else {
             state.withLock { $0.running -= 1 }
             failOver(branch: index, status: 503)
             return

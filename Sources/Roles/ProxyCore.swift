@@ -21,9 +21,15 @@ public final class ProxyCore: SIPRequestHandler {
         /// the branch fails at once (503). Configured peers (`--peer`: other home servers,
         /// front-ends), which carry many users' requests, are not limited.
         public var maxInFlightPerHop: Int
-        public init(timerC: Duration = .seconds(181), maxInFlightPerHop: Int = 1_024) {
+        /// Requests relayed and not yet answered that arrived from one source address (not a
+        /// configured peer): one sender reaching many devices that never answer (its own
+        /// registered Contacts, or several accounts' worth) holds at most this many client
+        /// transactions. Past it the branch fails at once (503).
+        public var maxInFlightPerSource: Int
+        public init(timerC: Duration = .seconds(181), maxInFlightPerHop: Int = 1_024, maxInFlightPerSource: Int = 4_096) {
             self.timerC = timerC
             self.maxInFlightPerHop = maxInFlightPerHop
+            self.maxInFlightPerSource = maxInFlightPerSource
         }
     }
 
@@ -36,17 +42,10 @@ public final class ProxyCore: SIPRequestHandler {
     /// INVITEs being routed or forwarded, by server transaction id, for CANCEL (§16.10).
     /// Entered before the policy runs, so a CANCEL finds its INVITE whatever the timing.
     let invites = Mutex<[UInt64: ProxyTransaction]>([:])
-    /// Relayed requests in flight per UDP/TCP next hop (``Configuration/maxInFlightPerHop``).
-    let inFlightPerHop = Mutex<[HopKey: HopLoad]>([:])
-    struct HopLoad {
-        var held = 0
-        /// A relay was refused since the hop was last below its limit (logged once).
-        var refusing = false
-    }
-    struct HopKey: Hashable {
-        let transport: ListenTransport
-        let address: SIPHostPort
-    }
+    /// Relayed requests in flight per next hop (``Configuration/maxInFlightPerHop``).
+    let inFlightPerHop: InFlightLimit<HopKey>
+    /// Relayed requests in flight per source address (``Configuration/maxInFlightPerSource``).
+    let inFlightPerSource: InFlightLimit<String>
     let logger: Logger
     /// Told of every request and of each relayed request's final status (`--metrics`,
     /// `--log-requests`); set once at creation, read without a lock.
@@ -59,6 +58,8 @@ public final class ProxyCore: SIPRequestHandler {
         self.resolver = resolver
         self.policy = policy
         self.configuration = configuration
+        inFlightPerHop = InFlightLimit(limit: configuration.maxInFlightPerHop)
+        inFlightPerSource = InFlightLimit(limit: configuration.maxInFlightPerSource)
         self.identityCell = Mutex(identity)
         self.logger = logger
     }
@@ -91,12 +92,14 @@ public final class ProxyCore: SIPRequestHandler {
         let decision = policy.decide(&context)
         if case .forward(let plan) = decision {
             let entry = proxied ?? ProxyTransaction(transaction: transaction, core: self)
+            // Relays are limited per sender, except for a configured peer's (many users').
+            let relaySource = context.trustedPeer == nil ? source.host : nil
             if let gate = context.forwardGate {
                 let isInvite = proxied != nil
                 gate.admit(plan, context: context, transaction: transaction) { [self] admission in
                     switch admission {
                     case .forward(let onFinal):
-                        entry.forward(plan, inbound: source.transport, onFinal: onFinal)
+                        entry.forward(plan, inbound: source.transport, relaySource: relaySource, onFinal: onFinal)
                     case .refuse(let answer):
                         if isInvite { forget(transaction.id) }
                         respond(transaction, answer.response(to: transaction.request, toTag: transaction.toTag))
@@ -104,7 +107,7 @@ public final class ProxyCore: SIPRequestHandler {
                 }
                 return
             }
-            entry.forward(plan, inbound: source.transport)
+            entry.forward(plan, inbound: source.transport, relaySource: relaySource)
             return
         }
         if proxied != nil { forget(transaction.id) }
@@ -124,52 +127,6 @@ public final class ProxyCore: SIPRequestHandler {
             respond(transaction, transaction.makeResponse(500))
         case .forward:
             break
-        }
-    }
-
-    /// Whether a relay towards a next hop may start.
-    enum RelayAdmission {
-        /// Yes, holding `slot` of the hop's limit until answered (nil: a configured peer, unlimited).
-        case admitted(ReleaseOnce?)
-        /// The hop already holds ``Configuration/maxInFlightPerHop`` (logged once a spell).
-        case refused
-    }
-
-    func admitRelay(to hop: NextHop) -> RelayAdmission {
-        // A configured peer (mutual TLS, `--peer`) carries many users' requests: not limited.
-        // Matched by the name its certificate must carry, which a user's own Contact cannot
-        // make another host present; any other hop, TLS or not, is limited.
-        if hop.transport == .tls, let name = hop.tlsServerName, resolver.peers.peer(named: name) != nil {
-            return .admitted(nil)
-        }
-        let key = HopKey(transport: hop.transport, address: hop.flowAddress ?? SIPHostPort(host: hop.host, port: hop.port))
-        let limit = configuration.maxInFlightPerHop
-        let (taken, firstRefusal) = inFlightPerHop.withLock { table -> (Bool, Bool) in
-            var load = table[key, default: HopLoad()]
-            defer { table[key] = load }
-            guard load.held < limit else {
-                defer { load.refusing = true }
-                return (false, !load.refusing)
-            }
-            load.held += 1
-            return (true, false)
-        }
-        if firstRefusal {
-            logger.notice("relays refused: the next hop holds the most unanswered requests it may",
-                          metadata: ["sip.next_hop": "\(hop)", "sip.max_in_flight": "\(limit)"])
-        }
-        return taken ? .admitted(ReleaseOnce { [self] in releaseHopSlot(key) }) : .refused
-    }
-
-    func releaseHopSlot(_ key: HopKey) {
-        inFlightPerHop.withLock { table in
-            guard var load = table[key], load.held > 1 else {
-                table[key] = nil
-                return
-            }
-            load.held -= 1
-            load.refusing = false
-            table[key] = load
         }
     }
 

@@ -66,12 +66,14 @@ let bob2Peer = SIPMessageSource(transport: .udp, remote: SIPHostPort(host: "10.0
         let server: SIPServer
         let task: Task<Void, any Error>
 
-        init(bindings: [ForwardTarget], timerC: Duration = .seconds(181), maxInFlightPerHop: Int = 1_024) {
+        init(bindings: [ForwardTarget], timerC: Duration = .seconds(181), maxInFlightPerHop: Int = 1_024,
+             maxInFlightPerSource: Int = 4_096) {
             let policy = HomeServerPolicy(identity: identity, registrar: FakeRegistrar(),
                                           location: FakeLocation(table: ["bob@example.com": .targets(bindings)]),
                                           authenticator: nil)
             let proxy = ProxyCore(policy: policy, identity: identity,
-                                  configuration: .init(timerC: timerC, maxInFlightPerHop: maxInFlightPerHop))
+                                  configuration: .init(timerC: timerC, maxInFlightPerHop: maxInFlightPerHop,
+                                                       maxInFlightPerSource: maxInFlightPerSource))
             server = SIPServer(transport: transport, configuration: .init(drainTimeout: .milliseconds(200)), catchAll: proxy)
             proxy.attach(server.layer)
             let server = self.server
@@ -185,6 +187,59 @@ let bob2Peer = SIPMessageSource(transport: .udp, remote: SIPHostPort(host: "10.0
         _ = await h.transport.waitFor("the fourth relayed") { _ in
             h.transport.requests(.message).contains { if case .request(let r) = $0.message { r.callID == "msg-4@198.51.100.1" } else { false } }
         }
+        await h.stop()
+    }
+
+    /// One sender reaching several devices that never answer (here bob's two Contacts, each
+    /// under its own hop limit) holds at most `maxInFlightPerSource` relays in all: past it its
+    /// relays fail at once, while another sender's still go out; an answer frees a slot.
+    @Test func aSourceHoldsAtMostItsLimitOfRelays() async throws {
+        let h = Harness(bindings: Self.twoContacts, maxInFlightPerHop: 100, maxInFlightPerSource: 3)
+        func message(_ n: Int, from host: String) throws -> SIPRequest {
+            try request("""
+            MESSAGE sip:bob@example.com SIP/2.0
+            Via: SIP/2.0/UDP \(host):5060;branch=z9hG4bKsrc\(n)
+            Max-Forwards: 70
+            From: <sip:alice@example.com>;tag=s\(n)
+            To: <sip:bob@example.com>
+            Call-ID: src-\(n)@\(host)
+            CSeq: 1 MESSAGE
+            Content-Length: 0
+
+
+            """)
+        }
+        @Sendable func relayed(_ callID: String) -> Int {
+            Set(h.transport.requests(.message).compactMap { sent -> String? in
+                guard case .request(let r) = sent.message, r.callID == callID, let to = sent.destination?.address.host else { return nil }
+                return to
+            }).count
+        }
+        // The first MESSAGE forks to both Contacts (two slots), the second gets one branch out.
+        h.transport.inject(.request(try message(1, from: "198.51.100.1")), from: alicePeer)
+        let first = try #require(await h.forwarded(.message, to: "10.0.0.3"))
+        _ = await h.transport.waitFor("both branches of the first") { _ in relayed("src-1@198.51.100.1") == 2 }
+        h.transport.inject(.request(try message(2, from: "198.51.100.1")), from: alicePeer)
+        _ = await h.transport.waitFor("one branch of the second") { _ in relayed("src-2@198.51.100.1") == 1 }
+        // Full: the third fails at once, with nothing relayed.
+        h.transport.inject(.request(try message(3, from: "198.51.100.1")), from: alicePeer)
+        let refused = try #require(await h.transport.waitFor("an answer to the third") {
+            if case .response(let r) = $0.message { r.callID == "src-3@198.51.100.1" && r.statusCode >= 300 } else { false }
+        })
+        // The branch fails with 503, which goes upstream as 500 (§16.7 step 6), as for a hop.
+        if case .response(let r) = refused.message { #expect(r.statusCode >= 500) }
+        #expect(relayed("src-3@198.51.100.1") == 0)
+        #expect(relayed("src-2@198.51.100.1") == 1)
+        // Another sender is not held back by this one.
+        let carolPeer = SIPMessageSource(transport: .udp, remote: SIPHostPort(host: "198.51.100.7", port: 5060))
+        h.transport.inject(.request(try message(4, from: "198.51.100.7")), from: carolPeer)
+        _ = await h.transport.waitFor("the other sender's relayed") { _ in relayed("src-4@198.51.100.7") == 2 }
+        // An answer gives a slot back.
+        h.transport.inject(.response(response(200, to: first)), from: bob2Peer)
+        _ = await h.upstream(200)
+        h.transport.inject(.request(try message(5, from: "198.51.100.1")), from: alicePeer)
+        _ = await h.transport.waitFor("the fifth relayed") { _ in relayed("src-5@198.51.100.1") >= 1 }
+        #expect(relayed("src-5@198.51.100.1") >= 1)
         await h.stop()
     }
 

@@ -1,0 +1,100 @@
+import Logging
+import SIPTransaction
+import Synchronization
+
+/// Counts of relayed requests in flight (sent, not yet answered) per key, each under a limit:
+/// per next hop (a device that never answers) and per source (one sender reaching many such
+/// devices). An entry exists only while its count is above zero, so the table is bounded by
+/// the client transactions in flight.
+final class InFlightLimit<Key: Hashable & Sendable>: Sendable {
+    private struct Load {
+        var held = 0
+        /// A relay was refused since the key was last below its limit (logged once).
+        var refusing = false
+    }
+
+    let limit: Int
+    private let table = Mutex<[Key: Load]>([:])
+
+    init(limit: Int) { self.limit = limit }
+
+    /// Takes a slot for `key`: whether one was free, and whether this is the first refusal
+    /// since the key was last below its limit (the caller logs it once a spell).
+    func take(_ key: Key) -> (taken: Bool, firstRefusal: Bool) {
+        let limit = self.limit
+        return table.withLock { table in
+            var load = table[key, default: Load()]
+            defer { table[key] = load }
+            guard load.held < limit else {
+                defer { load.refusing = true }
+                return (false, !load.refusing)
+            }
+            load.held += 1
+            return (true, false)
+        }
+    }
+
+    func release(_ key: Key) {
+        table.withLock { table in
+            guard var load = table[key], load.held > 1 else {
+                table[key] = nil
+                return
+            }
+            load.held -= 1
+            load.refusing = false
+            table[key] = load
+        }
+    }
+
+    /// Keys holding slots (tests check the table empties).
+    var count: Int { table.withLock { $0.count } }
+}
+
+extension ProxyCore {
+    /// Whether a relay towards a next hop may start.
+    enum RelayAdmission {
+        /// Yes, holding `slot` of the limits until answered (nil: nothing limited it).
+        case admitted(ReleaseOnce?)
+        /// The source or the hop already holds its most unanswered relays (logged once a spell).
+        case refused
+    }
+
+    struct HopKey: Hashable, Sendable {
+        let transport: ListenTransport
+        let address: SIPHostPort
+    }
+
+    /// Takes a slot of the source's limit (`source`: its IP address, nil for a configured
+    /// peer) and of the hop's, both given back by the slot returned.
+    func admitRelay(to hop: NextHop, from source: String?) -> RelayAdmission {
+        if let source {
+            let (taken, firstRefusal) = inFlightPerSource.take(source)
+            if firstRefusal {
+                logger.notice("relays refused: the source holds the most unanswered relayed requests it may",
+                              metadata: ["sip.source": "\(source)", "sip.max_in_flight": "\(inFlightPerSource.limit)"])
+            }
+            guard taken else { return .refused }
+        }
+        let releaseSource: @Sendable () -> Void = { [self] in if let source { inFlightPerSource.release(source) } }
+        // A configured peer (mutual TLS, `--peer`) carries many users' requests: not limited
+        // as a hop. Matched by the name its certificate must carry, which a user's own
+        // Contact cannot make another host present; any other hop, TLS or not, is limited.
+        if hop.transport == .tls, let name = hop.tlsServerName, resolver.peers.peer(named: name) != nil {
+            return .admitted(source == nil ? nil : ReleaseOnce(releaseSource))
+        }
+        let key = HopKey(transport: hop.transport, address: hop.flowAddress ?? SIPHostPort(host: hop.host, port: hop.port))
+        let (taken, firstRefusal) = inFlightPerHop.take(key)
+        if firstRefusal {
+            logger.notice("relays refused: the next hop holds the most unanswered requests it may",
+                          metadata: ["sip.next_hop": "\(hop)", "sip.max_in_flight": "\(inFlightPerHop.limit)"])
+        }
+        guard taken else {
+            releaseSource()
+            return .refused
+        }
+        return .admitted(ReleaseOnce { [self] in
+            inFlightPerHop.release(key)
+            releaseSource()
+        })
+    }
+}
