@@ -5,14 +5,24 @@ extension Registrar {
     /// A To tag for responses this registrar sends (RFC 3261 §8.2.6.2), derived from the
     /// request (FNV-1a of Call-ID, CSeq and top Via) so a retransmission gets the same tag.
     public static func localTag(for request: SIPRequest) -> String {
+        // FNV-1a over what a retransmission repeats: Call-ID, CSeq and the top Via's branch
+        // and sent-by, read from the parsed values (no header looked up by name).
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for text in [request.headers.first("Call-ID"), request.headers.first("CSeq"), request.headers.first("Via")] {
+        func mix(_ text: String?) {
             for byte in (text ?? "").utf8 {
                 hash ^= UInt64(byte)
                 hash &*= 0x0000_0100_0000_01b3
             }
             hash ^= 0xff
         }
+        let cseq = try? request.cseq
+        let via = try? request.topVia
+        mix(request.callID)
+        mix(cseq.map { String($0.sequence) })
+        mix(cseq?.method.rawValue)
+        mix(via?.branch)
+        mix(via?.host)
+        mix(via?.port.map { String($0) })
         return lowercaseHex(hash, digits: 16)
     }
 

@@ -47,35 +47,47 @@ public enum DigestHA1 {
     }
 }
 
-/// Lower-case hex, as digest computations use it.
+/// Lower-case hex, as digest computations use it. Over raw bytes, not generic sequences:
+/// callers in other modules would otherwise run an unspecialized per-byte iterator (it showed
+/// in the REGISTER-with-digest profile).
 package enum Hex {
-    package static let digits = Array("0123456789abcdef".utf8)
-
-    package static func encode(_ bytes: some Sequence<UInt8>) -> [UInt8] {
-        var out: [UInt8] = []
-        out.reserveCapacity(64)
-        for b in bytes {
-            out.append(digits[Int(b >> 4)])
-            out.append(digits[Int(b & 0x0f)])
+    /// The hex digits of `raw`, two per byte.
+    package static func encode(_ raw: UnsafeRawBufferPointer) -> [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: raw.count * 2) { out, count in
+            var i = 0
+            for b in raw {
+                out[i] = digit(b >> 4)
+                out[i + 1] = digit(b & 0x0f)
+                i += 2
+            }
+            count = i
         }
-        return out
     }
 
-    package static func string(_ bytes: some Sequence<UInt8>) -> String { String(decoding: encode(bytes), as: UTF8.self) }
+    package static func encode(_ bytes: [UInt8]) -> [UInt8] { bytes.withUnsafeBytes { encode($0) } }
+    /// A digest (`SHA256Digest`, `Insecure.MD5Digest`) in hex.
+    package static func encode(_ digest: some Digest) -> [UInt8] { digest.withUnsafeBytes { encode($0) } }
+
+    package static func string(_ bytes: [UInt8]) -> String { String(decoding: encode(bytes), as: UTF8.self) }
+
+    @inline(__always)
+    static func digit(_ v: UInt8) -> UInt8 { v < 10 ? 0x30 &+ v : 0x57 &+ v }
 
     /// Decodes hex (either case); nil on odd length or a non-hex digit.
-    package static func decode(_ text: some StringProtocol) -> [UInt8]? {
-        let utf8 = Array(text.utf8)
-        guard utf8.count % 2 == 0 else { return nil }
-        var out: [UInt8] = []
-        out.reserveCapacity(utf8.count / 2)
-        var i = 0
-        while i < utf8.count {
-            guard let hi = nibble(utf8[i]), let lo = nibble(utf8[i + 1]) else { return nil }
-            out.append(hi << 4 | lo)
-            i += 2
+    package static func decode(_ text: String) -> [UInt8]? {
+        var text = text
+        return text.withUTF8 { utf8 -> [UInt8]? in
+            guard utf8.count % 2 == 0 else { return nil }
+            var out: [UInt8] = []
+            out.reserveCapacity(utf8.count / 2)
+            var i = 0
+            while i < utf8.count {
+                guard let hi = nibble(utf8[i]), let lo = nibble(utf8[i + 1]) else { return nil }
+                out.append(hi << 4 | lo)
+                i += 2
+            }
+            return out
         }
-        return out
     }
 
     package static func nibble(_ c: UInt8) -> UInt8? {

@@ -44,7 +44,14 @@ public struct UserRecord: Hashable, Sendable {
 /// (RFC 3261 §19.1.4: host comparison is case-insensitive, user is case-sensitive).
 public enum AOR {
     /// Validates and normalizes `user@domain`; nil when it is not of that shape.
-    public static func normalize(_ text: some StringProtocol) -> String? {
+    public static func normalize(_ text: String) -> String? { normalizeText(text) }
+
+    /// The same, for a substring or another string type.
+    public static func normalize(_ text: some StringProtocol) -> String? { normalizeText(text) }
+
+    /// The one implementation, specialized here for each string type (a `String` caller in
+    /// another module would otherwise run it unspecialized: it showed on the digest path).
+    private static func normalizeText(_ text: some StringProtocol) -> String? {
         // On the hot path (every REGISTER and lookup): bytes, no allocation when already normal.
         let sub = Substring(text)
         let bytes = sub.utf8
