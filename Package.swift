@@ -153,7 +153,7 @@ let package = Package(
         .target(
             name: "Roles",
             dependencies: [
-                "SIPCore", "SIPTransport", "SIPTransaction", "SIPDialog", "Presence", "Store", "Registrar", "Archive",
+                "SIPCore", "SIPTransport", "SIPTransaction", "SIPDialog", "Presence", "Store", "Registrar", "SIPDigest", "Archive",
                 "ArchivePostgres", "StorePostgres",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -1,6 +1,7 @@
 import Crypto
 import Registrar
 import SIPCore
+import SIPDigest
 import SIPTransaction
 
 /// The flow of a client behind this proxy, carried in the user part of the Path (RFC 3327)
@@ -45,7 +46,7 @@ public enum FlowRouteToken {
     /// The URI user part for `flow`: `f-` then the flow in hex, `-`, then the MAC.
     public static func make(_ flow: Flow) -> String {
         let text = Array(describe(flow).utf8)
-        return prefix + hex(text) + "-" + mac(text)
+        return prefix + Hex.string(text) + "-" + mac(text)
     }
 
     /// The flow a user part names, if it is a token this process made.
@@ -72,35 +73,12 @@ public enum FlowRouteToken {
 
     static func mac(_ bytes: [UInt8]) -> String {
         let code = Array(HMAC<SHA256>.authenticationCode(for: bytes, using: key))
-        return hex(Array(code[0..<12]))
+        return Hex.string(Array(code[0..<12]))
     }
 
-    static func hex(_ bytes: [UInt8]) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        out.reserveCapacity(bytes.count * 2)
-        for b in bytes { out.append(digits[Int(b >> 4)]); out.append(digits[Int(b & 15)]) }
-        return String(decoding: out, as: UTF8.self)
-    }
-
+    /// The flow text of a token's hex part: lower-case hex only, so a token has one spelling.
     static func unhex(_ text: Substring) -> [UInt8]? {
-        let utf8 = Array(text.utf8)
-        guard utf8.count % 2 == 0 else { return nil }
-        func value(_ c: UInt8) -> UInt8? {
-            switch c {
-            case 48...57: c - 48
-            case 97...102: c - 87
-            default: nil
-            }
-        }
-        var out: [UInt8] = []
-        out.reserveCapacity(utf8.count / 2)
-        var i = 0
-        while i < utf8.count {
-            guard let h = value(utf8[i]), let l = value(utf8[i + 1]) else { return nil }
-            out.append(h << 4 | l)
-            i += 2
-        }
-        return out
+        guard !text.utf8.contains(where: { $0 >= UInt8(ascii: "A") && $0 <= UInt8(ascii: "F") }) else { return nil }
+        return Hex.decode(String(text))
     }
 }
