@@ -10,11 +10,12 @@ extension SIPRequest: SIPHeaderAccess {}
 extension SIPResponse: SIPHeaderAccess {}
 extension SIPMessage: SIPHeaderAccess {}
 
-extension SIPHeaderAccess {
+extension SIPHeaders {
+    // The hot headers' typed values (the message accessors below forward here).
     /// All Via values, top first (RFC 3261 §20.42).
-    public var vias: [Via] {
+    @usableFromInline var vias: [Via] {
         get throws(SIPParseError) {
-            let h = headers
+            let h = self
             var out: [Via] = []
             for e in h.entries where e.kind == .via {
                 out += try h.withValueBytes(e) { (b, r) throws(SIPParseError) in try Via.parseList(b, r) }
@@ -24,9 +25,9 @@ extension SIPHeaderAccess {
     }
 
     /// The top Via (the one this element compares and removes).
-    public var topVia: Via? {
+    @usableFromInline var topVia: Via? {
         get throws(SIPParseError) {
-            let h = headers
+            let h = self
             if let hot = h.cached(.via) { return hot.topVia }
             for e in h.entries where e.kind == .via {
                 let top = try h.withValueBytes(e) { (b, r) throws(SIPParseError) -> Via? in
@@ -40,17 +41,17 @@ extension SIPHeaderAccess {
     }
 
     /// Call-ID (§20.8); the first when a message carries several.
-    public var callID: String? {
-        let h = headers
+    @usableFromInline var callID: String? {
+        let h = self
         if let hot = h.cached(.callID) { return hot.callID }
         guard let e = h.entries.first(where: { $0.kind == .callID }) else { return nil }
         return h.value(of: e)
     }
 
     /// CSeq (§20.16).
-    public var cseq: CSeq? {
+    @usableFromInline var cseq: CSeq? {
         get throws(SIPParseError) {
-            let h = headers
+            let h = self
             if let hot = h.cached(.cseq) { return hot.cseq }
             guard let e = h.entries.first(where: { $0.kind == .cseq }) else { return nil }
             return try h.withValueBytes(e) { (b, r) throws(SIPParseError) in try CSeq.parse(b, r) }
@@ -58,21 +59,21 @@ extension SIPHeaderAccess {
     }
 
     /// From (§20.20); nil when absent or malformed.
-    public var from: NameAddr? {
-        let h = headers
+    @usableFromInline var from: NameAddr? {
+        let h = self
         if let hot = h.cached(.from) { return hot.from }
         return h.firstNameAddr(.from)
     }
     /// To (§20.39); nil when absent or malformed.
-    public var to: NameAddr? {
-        let h = headers
+    @usableFromInline var to: NameAddr? {
+        let h = self
         if let hot = h.cached(.to) { return hot.to }
         return h.firstNameAddr(.to)
     }
 
     /// All Contact values in order (§20.10); `*` as `ContactValue.wildcard`; malformed fields skipped.
-    public var contacts: [ContactValue] {
-        let h = headers
+    @usableFromInline var contacts: [ContactValue] {
+        let h = self
         if let hot = h.cached(.contact) { return hot.contacts }
         var out: [ContactValue] = []
         for e in h.entries where e.kind == .contact {
@@ -82,20 +83,52 @@ extension SIPHeaderAccess {
     }
 
     /// Max-Forwards (§20.22); nil when absent or not a number.
-    public var maxForwards: Int? {
-        let h = headers
+    @usableFromInline var maxForwards: Int? {
+        let h = self
         if let hot = h.cached(.maxForwards) { return hot.maxForwards }
         guard let e = h.entries.first(where: { $0.kind == .maxForwards }) else { return nil }
         return h.withValueBytes(e) { b, r in parseDecimal(b, r, limit: UInt64(Int32.max)).map { Int($0) } }
     }
 
     /// Expires (§20.19) in seconds; values past 2³²−1 are clamped to it.
-    public var expires: Int? {
-        let h = headers
+    @usableFromInline var expires: Int? {
+        let h = self
         if let hot = h.cached(.expires) { return hot.expires }
         guard let e = h.entries.first(where: { $0.kind == .expires }) else { return nil }
         return h.withValueBytes(e) { b, r in deltaSeconds(b, r) }
     }
+}
+
+extension SIPHeaderAccess {
+    // Inlinable forwarders: specialized at each call site for the concrete message type, so
+    // a request's headers are read in place instead of copied out through the protocol (three
+    // retains and releases per call, on every accessor of every layer).
+
+    /// All Via values, top first (RFC 3261 §20.42).
+    @inlinable public var vias: [Via] { get throws(SIPParseError) { try headers.vias } }
+
+    /// The top Via (the one this element compares and removes).
+    @inlinable public var topVia: Via? { get throws(SIPParseError) { try headers.topVia } }
+
+    /// Call-ID (§20.8); the first when a message carries several.
+    @inlinable public var callID: String? { headers.callID }
+
+    /// CSeq (§20.16).
+    @inlinable public var cseq: CSeq? { get throws(SIPParseError) { try headers.cseq } }
+
+    /// From (§20.20); nil when absent or malformed.
+    @inlinable public var from: NameAddr? { headers.from }
+    /// To (§20.39); nil when absent or malformed.
+    @inlinable public var to: NameAddr? { headers.to }
+
+    /// All Contact values in order (§20.10); `*` as `ContactValue.wildcard`; malformed fields skipped.
+    @inlinable public var contacts: [ContactValue] { headers.contacts }
+
+    /// Max-Forwards (§20.22); nil when absent or not a number.
+    @inlinable public var maxForwards: Int? { headers.maxForwards }
+
+    /// Expires (§20.19) in seconds; values past 2³²−1 are clamped to it.
+    @inlinable public var expires: Int? { headers.expires }
     /// Min-Expires (§20.23).
     public var minExpires: Int? { headers.first("Min-Expires").flatMap(deltaSeconds) }
 
