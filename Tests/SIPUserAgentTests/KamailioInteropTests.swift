@@ -37,14 +37,28 @@ import Testing
         // Presence: bob publishes (RFC 3903), alice watches (RFC 6665) and sees it.
         try await bob.publish(state: .away, note: "at lunch")
         let watch = try await alice.watch("bob@example.com")
+        // A state that never comes ends the watch after 20 s (not at the suite's time limit),
+        // and the failure shows what did come.
+        let watchdog = Task {
+            try await Task.sleep(for: .seconds(20))
+            watch.cancel()
+        }
+        defer { watchdog.cancel() }
         var states = watch.makeAsyncIterator()
+        var shown: [String] = []
         var seen = await states.next()
-        while let state = seen, state.note != "at lunch" { seen = await states.next() }
-        #expect(seen?.status == .away, "\(kamailio.log.suffix(2000))")
+        while let state = seen, state.note != "at lunch" {
+            shown.append("\(state.status) \(state.note ?? "-")")
+            seen = await states.next()
+        }
+        #expect(seen?.status == .away, "states before: \(shown); Kamailio: \(kamailio.log.suffix(2000))")
         #expect(seen?.note == "at lunch")
         try await bob.publish(state: .busy, note: "on a deadline")  // a modification (SIP-If-Match)
-        while let state = seen, state.note != "on a deadline" { seen = await states.next() }
-        #expect(seen?.status == .busy)
+        while let state = seen, state.note != "on a deadline" {
+            shown.append("\(state.status) \(state.note ?? "-")")
+            seen = await states.next()
+        }
+        #expect(seen?.status == .busy, "states before: \(shown)")
 
         watch.cancel()
         await alice.stop()
