@@ -40,10 +40,9 @@ struct NonceAuthority: Sendable {
         }
         let id = ID(timestamp: timestamp, salt: salt)
         let valid = mac(id, realm: realm).withUnsafeBytes { expected in
-            // Without an early exit: the time taken does not tell where a forgery differs.
-            var diff: UInt8 = 0
-            for i in 0..<16 { diff |= bytes[16 + i] ^ expected[i] }
-            return diff == 0
+            bytes.withUnsafeBytes { given in
+                constantTimeEquals(UnsafeRawBufferPointer(rebasing: given[16..<32]), UnsafeRawBufferPointer(rebasing: expected[0..<16]))
+            }
         }
         return valid ? id : nil
     }

@@ -24,12 +24,13 @@ final class InFlightLimit<Key: Hashable & Sendable>: Sendable {
         let limit = self.limit
         return table.withLock { table in
             var load = table[key, default: Load()]
-            defer { table[key] = load }
             guard load.held < limit else {
-                defer { load.refusing = true }
+                // Remembered only for a key that holds slots (a limit of 0 keeps nothing).
+                if load.held > 0 { table[key]?.refusing = true }
                 return (false, !load.refusing)
             }
             load.held += 1
+            table[key] = load
             return (true, false)
         }
     }
@@ -46,8 +47,6 @@ final class InFlightLimit<Key: Hashable & Sendable>: Sendable {
         }
     }
 
-    /// Keys holding slots (tests check the table empties).
-    var count: Int { table.withLock { $0.count } }
 }
 
 extension ProxyCore {

@@ -15,10 +15,9 @@ extension SIPHeaders {
     /// All Via values, top first (RFC 3261 §20.42).
     @usableFromInline var vias: [Via] {
         get throws(SIPParseError) {
-            let h = self
             var out: [Via] = []
-            for e in h.entries where e.kind == .via {
-                out += try h.withValueBytes(e) { (b, r) throws(SIPParseError) in try Via.parseList(b, r) }
+            for e in entries where e.kind == .via {
+                out += try withValueBytes(e) { (b, r) throws(SIPParseError) in try Via.parseList(b, r) }
             }
             return out
         }
@@ -27,10 +26,9 @@ extension SIPHeaders {
     /// The top Via (the one this element compares and removes).
     @usableFromInline var topVia: Via? {
         get throws(SIPParseError) {
-            let h = self
-            if let hot = h.cached(.via) { return hot.topVia }
-            for e in h.entries where e.kind == .via {
-                let top = try h.withValueBytes(e) { (b, r) throws(SIPParseError) -> Via? in
+            if let hot = cached(.via) { return hot.topVia }
+            for e in entries where e.kind == .via {
+                let top = try withValueBytes(e) { (b, r) throws(SIPParseError) -> Via? in
                     guard let x = firstListElementRange(b, r) else { return nil }
                     return try Via.parseList(b, x).first
                 }
@@ -42,60 +40,53 @@ extension SIPHeaders {
 
     /// Call-ID (§20.8); the first when a message carries several.
     @usableFromInline var callID: String? {
-        let h = self
-        if let hot = h.cached(.callID) { return hot.callID }
-        guard let e = h.entries.first(where: { $0.kind == .callID }) else { return nil }
-        return h.value(of: e)
+        if let hot = cached(.callID) { return hot.callID }
+        guard let e = entries.first(where: { $0.kind == .callID }) else { return nil }
+        return value(of: e)
     }
 
     /// CSeq (§20.16).
     @usableFromInline var cseq: CSeq? {
         get throws(SIPParseError) {
-            let h = self
-            if let hot = h.cached(.cseq) { return hot.cseq }
-            guard let e = h.entries.first(where: { $0.kind == .cseq }) else { return nil }
-            return try h.withValueBytes(e) { (b, r) throws(SIPParseError) in try CSeq.parse(b, r) }
+            if let hot = cached(.cseq) { return hot.cseq }
+            guard let e = entries.first(where: { $0.kind == .cseq }) else { return nil }
+            return try withValueBytes(e) { (b, r) throws(SIPParseError) in try CSeq.parse(b, r) }
         }
     }
 
     /// From (§20.20); nil when absent or malformed.
     @usableFromInline var from: NameAddr? {
-        let h = self
-        if let hot = h.cached(.from) { return hot.from }
-        return h.firstNameAddr(.from)
+        if let hot = cached(.from) { return hot.from }
+        return firstNameAddr(.from)
     }
     /// To (§20.39); nil when absent or malformed.
     @usableFromInline var to: NameAddr? {
-        let h = self
-        if let hot = h.cached(.to) { return hot.to }
-        return h.firstNameAddr(.to)
+        if let hot = cached(.to) { return hot.to }
+        return firstNameAddr(.to)
     }
 
     /// All Contact values in order (§20.10); `*` as `ContactValue.wildcard`; malformed fields skipped.
     @usableFromInline var contacts: [ContactValue] {
-        let h = self
-        if let hot = h.cached(.contact) { return hot.contacts }
+        if let hot = cached(.contact) { return hot.contacts }
         var out: [ContactValue] = []
-        for e in h.entries where e.kind == .contact {
-            if let l = try? h.withValueBytes(e, throwing: { (b, r) throws(SIPParseError) in try ContactValue.parseList(b, r) }) { out += l }
+        for e in entries where e.kind == .contact {
+            if let l = try? withValueBytes(e, throwing: { (b, r) throws(SIPParseError) in try ContactValue.parseList(b, r) }) { out += l }
         }
         return out
     }
 
     /// Max-Forwards (§20.22); nil when absent or not a number.
     @usableFromInline var maxForwards: Int? {
-        let h = self
-        if let hot = h.cached(.maxForwards) { return hot.maxForwards }
-        guard let e = h.entries.first(where: { $0.kind == .maxForwards }) else { return nil }
-        return h.withValueBytes(e) { b, r in parseDecimal(b, r, limit: UInt64(Int32.max)).map { Int($0) } }
+        if let hot = cached(.maxForwards) { return hot.maxForwards }
+        guard let e = entries.first(where: { $0.kind == .maxForwards }) else { return nil }
+        return withValueBytes(e) { b, r in parseDecimal(b, r, limit: UInt64(Int32.max)).map { Int($0) } }
     }
 
     /// Expires (§20.19) in seconds; values past 2³²−1 are clamped to it.
     @usableFromInline var expires: Int? {
-        let h = self
-        if let hot = h.cached(.expires) { return hot.expires }
-        guard let e = h.entries.first(where: { $0.kind == .expires }) else { return nil }
-        return h.withValueBytes(e) { b, r in deltaSeconds(b, r) }
+        if let hot = cached(.expires) { return hot.expires }
+        guard let e = entries.first(where: { $0.kind == .expires }) else { return nil }
+        return withValueBytes(e) { b, r in deltaSeconds(b, r) }
     }
 }
 

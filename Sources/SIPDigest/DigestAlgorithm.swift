@@ -102,6 +102,11 @@ package enum Hex {
 
 /// Compares without an early exit, so the time taken does not reveal where they differ.
 public func constantTimeEquals(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+    a.withUnsafeBytes { a in b.withUnsafeBytes { b in constantTimeEquals(a, b) } }
+}
+
+/// As above, over bytes in place (a MAC compared where it lies, without arrays).
+package func constantTimeEquals(_ a: UnsafeRawBufferPointer, _ b: UnsafeRawBufferPointer) -> Bool {
     guard a.count == b.count else { return false }
     var diff: UInt8 = 0
     for i in 0..<a.count { diff |= a[i] ^ b[i] }

@@ -18,7 +18,6 @@ struct PendingNotify {
     var unverifiedFetch = false
 }
 
-
 /// RFC 6665 §4.2.2: the notifier's NOTIFYs, their throttling and their failures.
 extension PresenceAgent {
     /// Asks for a NOTIFY with the subscription's current state. §4.2.2 throttling: while its
