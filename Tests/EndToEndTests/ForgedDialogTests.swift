@@ -108,4 +108,54 @@ import Testing
         await bob.close()
         try await server.stop()
     }
+
+    /// A party to a dialog holds its token (our Record-Route comes back in the responses): a
+    /// stranger who set up a dialog with bob must not reuse its token to pose as alice, one
+    /// of our users. His own in-dialog requests still pass.
+    @Test func aDialogTokenDoesNotLetItsHolderPoseAsAnotherUser() async throws {
+        let server = try await RunningHomeServer.start(users: [("alice", "pw-a", true), ("bob", "pw-b", true)])
+        let domain = server.domain
+        let (bob, _) = try await RegisteredUA.register("bob", password: "pw-b", on: server, group: testEventLoops)
+        let mallory = try await TestUA(group: testEventLoops)
+        // A stranger may call one of our users without credentials (requests from outside).
+        let invite = ProxyInviteTests.invite(uaPort: mallory.port, domain: domain, callID: "steal-1", branch: "z9hG4bK-steal-1")
+            .replacing("From: <sip:alice@\(domain)>;tag=alice-tag", with: "From: <sip:mallory@evil.example>;tag=alice-tag")
+        try await mallory.send(invite, to: server.udpPort)
+        var forwarded = try #require(await bob.request())
+        while forwarded.method != .invite { forwarded = try #require(await bob.request()) }
+        let recordRoutes = forwarded.headers["Record-Route"]
+        #expect(recordRoutes.first?.contains(";dlg=") == true)
+        try await bob.answer(forwarded, 200, toTag: "bob-tag",
+                             extra: recordRoutes.map { ("Record-Route", $0) } + [("Contact", "<sip:bob@127.0.0.1:\(bob.port)>")],
+                             to: server.udpPort)
+        var answer = try #require(await mallory.response())
+        while answer.statusCode < 200 { answer = try #require(await mallory.response()) }
+        #expect(answer.statusCode == 200)
+        let routes = answer.headers["Record-Route"].reversed().map { $0 }
+        #expect(routes.first?.contains(";dlg=") == true)
+
+        // The same dialog's Call-ID, tags and token, but From: alice.
+        let target = "sip:bob@127.0.0.1:\(bob.port)"
+        let posing = ProxyInviteTests.inDialog("MESSAGE", target: target, routes: routes, uaPort: mallory.port, domain: domain,
+                                               callID: "steal-1", cseq: 2, toTag: "bob-tag", branch: "z9hG4bK-steal-2")
+        try await mallory.send(posing, to: server.udpPort)
+        #expect(await mallory.response()?.statusCode == 407)
+        while let received = await bob.mailbox.next(timeout: .milliseconds(400)) {
+            if case .request(let request) = received {
+                #expect(request.method != .message, "bob received a MESSAGE from a stranger posing as alice")
+            }
+        }
+
+        // Mallory's own in-dialog request, under his own name, goes through.
+        let own = posing.replacing("From: <sip:alice@\(domain)>;tag=alice-tag", with: "From: <sip:mallory@evil.example>;tag=alice-tag")
+            .replacing("CSeq: 2 MESSAGE", with: "CSeq: 3 MESSAGE").replacing("z9hG4bK-steal-2", with: "z9hG4bK-steal-3")
+        try await mallory.send(own, to: server.udpPort)
+        var message = try #require(await bob.request())
+        while message.method != .message { message = try #require(await bob.request()) }
+        try await bob.answer(message, 200, toTag: "bob-tag", to: server.udpPort)
+        #expect(await mallory.response()?.statusCode == 200)
+        await mallory.close()
+        await bob.close()
+        try await server.stop()
+    }
 }

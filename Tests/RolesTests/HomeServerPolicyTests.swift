@@ -157,7 +157,7 @@ struct FakeAuthenticator: RequestAuthenticator {
         BYE sip:bob@10.0.0.2:5070 SIP/2.0
         Via: SIP/2.0/UDP 198.51.100.1;branch=z9hG4bKb1
         Max-Forwards: 70
-        Route: <sip:192.0.2.10:5060;lr;dlg=\(DialogRouteToken.token(callID: "c1", tag: "1"))>
+        Route: <sip:192.0.2.10:5060;lr;dlg=\(DialogRouteToken.token(callID: "c1", tag: "1", originator: "sip:alice@example.com", target: "sip:bob@example.com"))>
         From: <sip:alice@example.com>;tag=1
         To: <sip:bob@example.com>;tag=2
         Call-ID: c1
