@@ -68,8 +68,9 @@ final class SIPDatagramHandler: ChannelInboundHandler {
         ViaProcessing.stampTopVia(of: &request, source: remote)
         let response = SIPResponse(responding: request, statusCode: status, reasonPhrase: SIPStatus.reasonPhrase(for: status))
         var destination = ((try? response.topVia) ?? nil).flatMap { ViaProcessing.responseDestination(topVia: $0) }?.address ?? remote
-        if !destination.isUsableUnicastDestination { destination = remote }
-        guard destination.isUsableUnicastDestination else { return }
+        let local = context.channel.localAddress
+        if !destination.isUsableUnicastDestination(from: local) { destination = remote }
+        guard destination.isUsableUnicastDestination(from: local) else { return }
         logger.debug("answering bad request statelessly", metadata: ["sip.status": "\(status)", "sip.error": "\(error.reason)"])
         let out = context.channel.allocator.buffer(bytes: response.serialized())
         context.writeAndFlush(wrapOutboundOut(AddressedEnvelope(remoteAddress: destination, data: out)), promise: nil)

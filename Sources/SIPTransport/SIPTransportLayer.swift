@@ -227,7 +227,7 @@ public final class SIPTransportLayer: Sendable {
         }
         let via = (try? response.topVia) ?? nil
         var address = via.flatMap { ViaProcessing.responseDestination(topVia: $0) }?.address ?? request.remote
-        if !address.isUsableUnicastDestination { address = request.remote }  // e.g. a sent-by port of 0
+        if !address.isUsableUnicastDestination(from: request.channel.localAddress) { address = request.remote }  // e.g. a sent-by port of 0
         // The socket it came on, or its replacement if that one was reopened.
         let socket = request.channel.isActive ? request.channel : (udpSocket(for: address) ?? request.channel)
         return writeDatagram(response.serialized(), to: address, on: socket)
@@ -340,7 +340,7 @@ public final class SIPTransportLayer: Sendable {
     }
 
     private func writeDatagram(_ bytes: [UInt8], to address: SocketAddress, on channel: any Channel) -> EventLoopFuture<Void> {
-        guard address.isUsableUnicastDestination else {
+        guard address.isUsableUnicastDestination(from: channel.localAddress) else {
             return channel.eventLoop.makeFailedFuture(SIPTransportError(.invalidDestination, "\(address) is not a unicast destination"))
         }
         guard bytes.count <= 65_507 else {

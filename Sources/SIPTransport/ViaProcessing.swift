@@ -57,26 +57,3 @@ extension ViaProcessing {
         return (try? SocketAddress(ipAddress: bare, port: 0)) != nil
     }
 }
-
-extension SocketAddress {
-    /// Whether a datagram may be sent here: a port, and a unicast address (never the
-    /// unspecified, broadcast or a multicast address: RFC 4475 §3.3.10 bcast). Sending to
-    /// such an address fails the socket write, and NIO closes a UDP socket on such errors.
-    var isUsableUnicastDestination: Bool {
-        guard let port, (1...65535).contains(port) else { return false }
-        switch self {
-        case .v4(let a):
-            let ip = UInt32(bigEndian: a.address.sin_addr.s_addr)
-            if ip == 0 || ip == 0xFFFF_FFFF { return false }
-            if ip >> 28 == 0xE { return false }  // 224.0.0.0/4 multicast
-            return true
-        case .v6(let a):
-            let bytes = withUnsafeBytes(of: a.address.sin6_addr) { Array($0) }
-            if bytes.allSatisfy({ $0 == 0 }) { return false }
-            if bytes[0] == 0xFF { return false }  // ff00::/8 multicast
-            return true
-        default:
-            return false
-        }
-    }
-}
