@@ -130,11 +130,13 @@ public final class ProxyCore: SIPRequestHandler {
         }
     }
 
-    /// Digest challenges and refusals of authentication (401, 407, 403) keep no transaction
-    /// state when they answer a non-INVITE request (``ServerTransaction/respondAndEnd(_:)``):
-    /// requests nobody authenticated must not hold table slots for 32 s each.
-    static func endsAtOnce(_ response: SIPResponse) -> Bool {
-        response.statusCode == 401 || response.statusCode == 407 || response.statusCode == 403
+    /// The server's own refusals (3xx-6xx: a digest challenge, 403, 404, 405, 480, 483...)
+    /// and its own answer to OPTIONS keep no transaction state when they answer a non-INVITE
+    /// request (``ServerTransaction/respondAndEnd(_:)``): a retransmission gets the same
+    /// answer again, and requests nobody authenticated must not hold table slots for 32 s
+    /// each. A relayed answer, or a 2xx that changed something, keeps its Completed state.
+    static func endsAtOnce(_ response: SIPResponse, to method: SIPMethod) -> Bool {
+        response.statusCode >= 300 || (method == .options && response.statusCode >= 200)
     }
 
     /// §16.10: CANCEL the INVITE's branches. An INVITE still being routed remembers the
@@ -194,7 +196,7 @@ public final class ProxyCore: SIPRequestHandler {
     /// keeps the transaction's state).
     func respond(_ transaction: ServerTransaction, _ response: SIPResponse, relayed: Bool = false) {
         do {
-            if !relayed, Self.endsAtOnce(response) {
+            if !relayed, Self.endsAtOnce(response, to: transaction.request.method) {
                 try transaction.respondAndEnd(response)
             } else {
                 try transaction.respond(response)

@@ -99,7 +99,7 @@ public struct RegistrarAdapter: RegistrarService {
         } else if let authenticator {
             switch authenticator.authenticate(request, source: context.source.host) {
             case .respond(let response):
-                try? ProxyCore.endsAtOnce(response) ? transaction.respondAndEnd(response) : transaction.respond(response)
+                try? ProxyCore.endsAtOnce(response, to: request.method) ? transaction.respondAndEnd(response) : transaction.respond(response)
                 return
             case .authenticated(let user):
                 aor = user.aor

@@ -237,4 +237,40 @@ import Testing
         await alice.close()
         await bob.close()
     }
+
+    /// The server's own answers to requests nobody authenticated keep no transaction (over
+    /// UDP a Completed one would hold a table slot 32 s): OPTIONS to the server, and MESSAGEs
+    /// from outside to a user who does not exist, leave the server table empty.
+    @Test func ownAnswersToStrangersKeepNoTransaction() async throws {
+        let dir = try RunningHomeServer.temporaryDirectory()
+        try await RunningHomeServer.provision([("bob", "pw-b", true)], domain: "example.com", in: dir)
+        let (server, port) = try await Self.startWithMetrics(dir, [("listen", "udp:127.0.0.1:0")])
+        let stranger = try await TestUA(group: testEventLoops)
+        for i in 0..<20 {
+            try await stranger.send("""
+                OPTIONS sip:example.com SIP/2.0
+                Via: SIP/2.0/UDP 127.0.0.1:\(stranger.port);branch=z9hG4bK-opt-\(i);rport
+                Max-Forwards: 70
+                From: <sip:m@evil.example>;tag=m\(i)
+                To: <sip:example.com>
+                Call-ID: opt-\(i)
+                CSeq: 1 OPTIONS
+                Content-Length: 0
+
+
+                """, to: server.udpPort)
+            #expect(await stranger.response()?.statusCode == 200)
+            try await stranger.send(SIPText.message(from: "m", to: "nobody\(i)", domain: "example.com", uaPort: stranger.port, cseq: 1,
+                                                    callID: "nobody-\(i)", body: "hi").replacing("From: <sip:m@example.com>",
+                                                                                             with: "From: <sip:m@evil.example>"),
+                                    to: server.udpPort)
+            let answer = try #require(await stranger.response())
+            #expect(answer.statusCode >= 400, "got \(answer.statusCode)")
+        }
+        let (_, text) = try await Self.get("http://127.0.0.1:\(port)/metrics")
+        let line = text.split(separator: "\n").first { $0.hasPrefix("sip_transactions_in_flight") && $0.contains("server") }
+        #expect(line.flatMap { $0.split(separator: " ").last }.flatMap { Double($0) } == 0, "\(line ?? "no gauge")")
+        await stranger.close()
+        try await server.stop()
+    }
 }

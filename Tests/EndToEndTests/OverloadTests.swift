@@ -47,4 +47,33 @@ import Testing
         await ua.close()
         try await running.stop()
     }
+
+    /// One sender cannot fill the table for everybody: past its own cap a source gets 503
+    /// with Retry-After while another source is still served.
+    @Test func oneSourceHoldsAtMostItsShareOfTheTable() async throws {
+        let held = Mutex<[ServerTransaction]>([])
+        let handler = SIPClosureHandler { tx in held.withLock { $0.append(tx) } }  // answers later
+        var configuration = SIPServer.Configuration()
+        configuration.limits = TransactionLayer.Limits(maxServerTransactions: 64, maxServerTransactionsPerSource: 4, retryAfter: 9)
+        let running = try await RunningServer.start([.udp], handlers: [.message: handler], configuration: configuration)
+        let port = try #require(running.port(.udp))
+        let flood = try await TestUA(group: testEventLoops)
+        for i in 0..<10 { try await flood.send(Self.message(branch: "z9hG4bK-flood-\(i)", uaPort: flood.port), to: port) }
+        var refused: [SIPResponse] = []
+        while refused.count < 6, let r = await flood.response() {
+            if r.statusCode == 503 { refused.append(r) }
+        }
+        #expect(refused.count == 6)
+        #expect(refused.allSatisfy { $0.headers.first("Retry-After") == "9" })
+        #expect(running.server.layer.transactionCounts.server == 4)
+        let other = try await TestUA(group: testEventLoops, host: "127.0.0.2")
+        try await other.send(Self.message(branch: "z9hG4bK-other-1", uaPort: other.port), to: port)
+        for _ in 0..<50 where held.withLock({ $0.count }) < 5 { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(held.withLock { $0.count } == 5, "the other source's request did not reach the handler")
+        for tx in held.withLock({ $0 }) { try tx.respond(200) }
+        #expect(await other.response()?.statusCode == 200)
+        await flood.close()
+        await other.close()
+        try await running.stop()
+    }
 }

@@ -114,13 +114,14 @@ public struct ServerTransaction: Sendable, Hashable {
         layer.observer?.responded(response, to: request)
     }
 
-    /// Sends a final refusal (3xx-6xx) of a non-INVITE request and ends the transaction at
-    /// once, keeping no Completed state (§17.2.2 keeps one for Timer J, 32 s over UDP, to
-    /// answer retransmissions): a retransmission is then a new request and gets the same
-    /// answer again. For answers that cost nothing to repeat, a digest challenge above all,
-    /// so that a flood of requests nobody authenticated cannot fill the transaction table
-    /// for everybody (a stateless reply, as Kamailio's `sl` module gives). Anything else, an
-    /// INVITE's or a 2xx, goes as ``respond(_:)``.
+    /// Sends a final answer to a non-INVITE request and ends the transaction at once, keeping
+    /// no Completed state (§17.2.2 keeps one for Timer J, 32 s over UDP, to answer
+    /// retransmissions): a retransmission is then a new request and gets the same answer
+    /// again. For answers that cost nothing to repeat and change nothing (a digest challenge,
+    /// any refusal the server makes itself, its own answer to OPTIONS), so that a flood of
+    /// requests nobody authenticated cannot fill the transaction table for everybody (a
+    /// stateless reply, as Kamailio's `sl` module gives). Anything else, an INVITE's answer
+    /// or a 1xx, goes as ``respond(_:)``.
     public func respondAndEnd(_ response: SIPResponse) throws(SIPTransactionError) {
         try layer.respondAndEnd(response, in: id)
         layer.observer?.responded(response, to: request)

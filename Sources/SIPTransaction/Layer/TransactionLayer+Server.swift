@@ -68,16 +68,15 @@ extension TransactionLayer {
 }
 
 extension TransactionLayer {
-    /// The TU's final refusal of a non-INVITE request, sent with no Completed state kept
+    /// The TU's final answer to a non-INVITE request, sent with no Completed state kept
     /// (``ServerTransaction/respondAndEnd(_:)``); anything else goes as ``respond(_:in:)``.
     func respondAndEnd(_ response: SIPResponse, in id: UInt64) throws(SIPTransactionError) {
         var effects = Effects()
         let ended: Bool? = state.withLock { s in
             guard let entry = s.servers[id] else { return nil }
-            guard response.statusCode >= 300, entry.isInFlight, case .nonInvite = entry.machine else { return false }
+            guard response.statusCode >= 200, entry.isInFlight, case .nonInvite = entry.machine else { return false }
             effects.append(.sendResponse(response, entry.handle.source, server: nil))
-            s.servers[id] = nil
-            if s.serverIndex[entry.handle.key] == id { s.serverIndex[entry.handle.key] = nil }
+            s.removeServer(id, entry.handle)
             return true
         }
         switch ended {
@@ -118,6 +117,14 @@ extension LayerState {
                               retryAfter: limits.retryAfter)
             return
         }
+        let host = source.remote.host
+        let held = serversBySource[host, default: 0]
+        guard held < limits.maxServerTransactionsPerSource else {
+            rejectStatelessly(request, from: source, status: 503, reason: "the source holds its most server transactions", &effects,
+                              retryAfter: limits.retryAfter)
+            return
+        }
+        serversBySource[host] = held + 1
         let id = makeID()
         let handle = ServerTransaction(id: id, key: key, request: request, source: source,
                                        toTag: request.to?.tag ?? MessageBuilding.newTag(), layer: layer)
@@ -132,6 +139,16 @@ extension LayerState {
             answerCancel(handle, at: instant, &effects)
         } else {
             performServer(id, actions, at: instant, &effects)
+        }
+    }
+
+    /// Forgets a server transaction: the table, the index and its source's count.
+    mutating func removeServer(_ id: UInt64, _ handle: ServerTransaction) {
+        guard servers.removeValue(forKey: id) != nil else { return }
+        if serverIndex[handle.key] == id { serverIndex[handle.key] = nil }
+        let host = handle.source.remote.host
+        if let held = serversBySource[host] {
+            if held <= 1 { serversBySource[host] = nil } else { serversBySource[host] = held - 1 }
         }
     }
 
@@ -224,8 +241,7 @@ extension LayerState {
                 emit(.serverTransactionFailed(handle, SIPTransactionError(.transportError, "could not send to \(handle.source)")),
                      &effects)
             case .terminate:
-                servers[id] = nil
-                if serverIndex[handle.key] == id { serverIndex[handle.key] = nil }
+                removeServer(id, handle)
             case .cancelTimer, .transmitRequest, .transmitACK:
                 break
             }

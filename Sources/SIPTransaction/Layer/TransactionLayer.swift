@@ -26,12 +26,18 @@ public final class TransactionLayer: Sendable {
     public struct Limits: Hashable, Sendable {
         /// Live server transactions; a new request over it is answered 503 statelessly.
         public var maxServerTransactions: Int
+        /// Live server transactions of one source address (IP): a new request from a source
+        /// holding this many is answered 503 statelessly, so that one sender cannot fill the
+        /// table for everybody (over UDP an answered non-INVITE transaction lives 32 s).
+        public var maxServerTransactionsPerSource: Int
         /// Live client transactions; `start` over it throws (503).
         public var maxClientTransactions: Int
         /// `Retry-After` seconds in the 503 of an overloaded layer (RFC 3261 §21.5.4).
         public var retryAfter: Int
-        public init(maxServerTransactions: Int = 65_536, maxClientTransactions: Int = 65_536, retryAfter: Int = 5) {
+        public init(maxServerTransactions: Int = 65_536, maxServerTransactionsPerSource: Int = 4_096,
+                    maxClientTransactions: Int = 65_536, retryAfter: Int = 5) {
             self.maxServerTransactions = maxServerTransactions
+            self.maxServerTransactionsPerSource = maxServerTransactionsPerSource
             self.maxClientTransactions = maxClientTransactions
             self.retryAfter = retryAfter
         }
@@ -258,6 +264,8 @@ struct LayerState {
     var clientIndex: [ClientTransactionKey: UInt64] = [:]
     var servers: [UInt64: ServerEntry] = [:]
     var serverIndex: [ServerTransactionKey: UInt64] = [:]
+    /// Live server transactions per source host (``Limits/maxServerTransactionsPerSource``).
+    var serversBySource: [String: Int] = [:]
     var timers = TimerHeap()
     var user: (@Sendable (TransactionUserEvent) -> Void)?
     var scheduler: (any TransactionTimerScheduler)?
