@@ -180,11 +180,20 @@ public final class ProxyCore: SIPRequestHandler {
     }
 
     /// §16.7 step 3 / §18: a response matching no client transaction whose top Via is ours
-    /// (a 2xx retransmission of a forked INVITE) goes on statelessly to the next Via.
+    /// (a 2xx retransmission of a forked INVITE) goes on statelessly to the next Via. Only
+    /// that: a 2xx to INVITE whose top Via carries one of our branches, and only over UDP.
+    /// Anything else matching nothing is dropped, so that a forged "response" cannot make the
+    /// server open a connection to any host and port it names and write attacker-chosen
+    /// bytes there (over a stream, the first 2xx already went up the connection).
     public func handleStrayResponse(_ response: SIPResponse, source: SIPMessageSource) {
         guard let layer, let vias = try? response.vias, vias.count >= 2,
               identity.isOwnAddress(host: vias[0].host, port: vias[0].port),
-              (200..<300).contains(response.statusCode) else { return }
+              (200..<300).contains(response.statusCode), (try? response.cseq)??.method == .invite,
+              let branch = vias[0].branch, BranchParameter.loopHash(inBranch: branch) != nil,
+              vias[1].transport.uppercased() == "UDP" else {
+            logger.debug("stray response dropped", metadata: ["sip.status": "\(response.statusCode)", "connection.peer": "\(source)"])
+            return
+        }
         var upstream = response
         upstream.headers.removeFirstValue("Via")
         layer.sendStateless(upstream, replyingTo: SIPMessageSource(via: vias[1]))
