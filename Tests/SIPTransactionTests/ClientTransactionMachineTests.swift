@@ -48,6 +48,25 @@ import Testing
         #expect(t.state == .terminated)
     }
 
+    @Test func afterCancelProceedingEndsAt64T1() {
+        var a: [TransactionAction] = []
+        var t = InviteClientTransaction(reliable: false, now: .origin, actions: &a)
+        _ = t.handle(.response(statusCode: 180), now: ms(10))
+        #expect(t.handle(.cancelSent, now: ms(1000)) == [.startTimer(.b, .seconds(32))])
+        #expect(t.handle(.timerFired(.b), now: ms(32999)) == [])
+        #expect(t.handle(.timerFired(.b), now: ms(33000)) == [.reportTimeout(.b), .terminate])
+        #expect(t.state == .terminated)
+    }
+
+    @Test func afterCancelAFinalResponseStillEndsItNormally() {
+        var a: [TransactionAction] = []
+        var t = InviteClientTransaction(reliable: true, now: .origin, actions: &a)
+        _ = t.handle(.response(statusCode: 180), now: ms(10))
+        _ = t.handle(.cancelSent, now: ms(1000))
+        #expect(t.handle(.response(statusCode: 487), now: ms(2000)) == [.cancelTimer(.b), .passToTU, .transmitACK, .terminate])
+        #expect(t.handle(.timerFired(.b), now: ms(33000)) == [])
+    }
+
     @Test func provisionalMovesToProceedingAndStopsRetransmitting() {
         var a: [TransactionAction] = []
         var t = InviteClientTransaction(reliable: false, now: .origin, actions: &a)

@@ -132,6 +132,24 @@ import Testing
         #expect(await layer.transactionCounts.client == 2)  // the INVITE and the CANCEL
     }
 
+    /// §9.1: a callee that rang, then ignores the CANCEL and never answers finally, does not
+    /// keep the INVITE's transaction for ever: 64*T1 after the CANCEL it ends as timed out.
+    @Test func cancelledInviteWithNoFinalResponseEndsAfter64T1() async throws {
+        let tx = try await layer.start(outgoing("INVITE"), to: udp)
+        await layer.receive(.response(response(to: tx.request, 180)), from: .udpPeer)
+        await tx.cancel()
+        #expect(transport.sentRequests.last?.method == .cancel)
+        for _ in 0..<40 { await advance(1_000) }  // the CANCEL's own transaction times out too
+        #expect(await layer.transactionCounts.client == 0)
+        guard await layer.transactionCounts.client == 0 else { return }  // else finalResponse would wait for ever
+        do {
+            let final = try await tx.finalResponse()
+            Issue.record("expected a timeout, got \(final.statusCode)")
+        } catch {
+            #expect(error.code == .timeout)
+        }
+    }
+
     @Test func strayResponseGoesUp() async throws {
         var events = layer.events.makeAsyncIterator()
         let unrelated = request("OPTIONS", branch: "z9hG4bKnobody")

@@ -121,6 +121,7 @@ extension TransactionLayer {
                 entry.cancelSent = true
                 s.clients[id] = entry
                 s.sendCancel(for: entry, at: instant, &effects)
+                s.handleClient(id, .cancelSent, response: nil, at: instant, &effects)
             default:
                 break
             }
@@ -178,6 +179,7 @@ extension LayerState {
         clients[id] = entry
         if cancelNow { sendCancel(for: entry, at: instant, &effects) }
         performClient(id, actions, response: response, at: instant, &effects)
+        if cancelNow { handleClient(id, .cancelSent, response: nil, at: instant, &effects) }
     }
 
     mutating func performClient(_ id: UInt64, _ actions: [TransactionAction], response: SIPResponse?, at instant: SIPInstant,

@@ -8,6 +8,9 @@ public enum ClientTransactionEvent: Hashable, Sendable {
     case timerFired(TransactionTimer)
     /// The transport failed to send the request or ACK (§17.1.4).
     case transportError
+    /// A CANCEL for this INVITE went out (§9.1): with no final response 64*T1 later, the
+    /// transaction ends as timed out instead of waiting in Proceeding for ever.
+    case cancelSent
 }
 
 /// The INVITE client transaction, RFC 3261 §17.1.1 (Figure 5) and RFC 6026 §7.2 (Figure 5
@@ -72,6 +75,14 @@ public struct InviteClientTransaction: Hashable, Sendable {
             }
         case (.calling, .transportError), (.proceeding, .transportError), (.completed, .transportError):
             actions.append(.reportTransportError)
+            terminate(&actions)
+        case (.proceeding, .cancelSent):
+            // §9.1: "If no final response is received in 64*T1 seconds after the CANCEL", the
+            // transaction is destroyed: Timer B's span again, now in Proceeding.
+            timers.start(.b, settings.timeout, now: now, into: &actions)
+        case (.proceeding, .timerFired(.b)):
+            guard timers.fire(.b, now: now) else { break }
+            actions.append(.reportTimeout(.b))
             terminate(&actions)
         case (.completed, .response(let code)) where code >= 300:
             // A retransmitted final response: ACK again, do not bother the TU (§17.1.1.2).
