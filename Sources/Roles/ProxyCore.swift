@@ -26,10 +26,16 @@ public final class ProxyCore: SIPRequestHandler {
         /// registered Contacts, or several accounts' worth) holds at most this many client
         /// transactions. Past it the branch fails at once (503).
         public var maxInFlightPerSource: Int
-        public init(timerC: Duration = .seconds(181), maxInFlightPerHop: Int = 1_024, maxInFlightPerSource: Int = 4_096) {
+        /// Of one next hop's ``maxInFlightPerHop``, how many one source address (not a
+        /// configured peer) may hold: a stranger's flood of INVITEs to bob's ringing phone
+        /// must leave room for alice's MESSAGE. Past it that source's branch fails at once.
+        public var maxInFlightPerSourceAtHop: Int
+        public init(timerC: Duration = .seconds(181), maxInFlightPerHop: Int = 1_024, maxInFlightPerSource: Int = 4_096,
+                    maxInFlightPerSourceAtHop: Int = 256) {
             self.timerC = timerC
             self.maxInFlightPerHop = maxInFlightPerHop
             self.maxInFlightPerSource = maxInFlightPerSource
+            self.maxInFlightPerSourceAtHop = maxInFlightPerSourceAtHop
         }
     }
 
@@ -46,6 +52,8 @@ public final class ProxyCore: SIPRequestHandler {
     let inFlightPerHop: InFlightLimit<HopKey>
     /// Relayed requests in flight per source address (``Configuration/maxInFlightPerSource``).
     let inFlightPerSource: InFlightLimit<String>
+    /// Relayed requests in flight per source at one hop (``Configuration/maxInFlightPerSourceAtHop``).
+    let inFlightPerSourceAtHop: InFlightLimit<SourceAtHopKey>
     let logger: Logger
     /// Told of every request and of each relayed request's final status (`--metrics`,
     /// `--log-requests`); set once at creation, read without a lock.
@@ -60,6 +68,7 @@ public final class ProxyCore: SIPRequestHandler {
         self.configuration = configuration
         inFlightPerHop = InFlightLimit(limit: configuration.maxInFlightPerHop)
         inFlightPerSource = InFlightLimit(limit: configuration.maxInFlightPerSource)
+        inFlightPerSourceAtHop = InFlightLimit(limit: configuration.maxInFlightPerSourceAtHop)
         self.identityCell = Mutex(identity)
         self.logger = logger
     }

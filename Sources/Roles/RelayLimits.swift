@@ -3,8 +3,8 @@ import SIPTransaction
 import Synchronization
 
 /// Counts of relayed requests in flight (sent, not yet answered) per key, each under a limit:
-/// per next hop (a device that never answers) and per source (one sender reaching many such
-/// devices). An entry exists only while its count is above zero, so the table is bounded by
+/// per next hop (a device that never answers), per source (one sender reaching many such
+/// devices) and per source at one hop (one sender's share of a device). An entry exists only while its count is above zero, so the table is bounded by
 /// the client transactions in flight.
 final class InFlightLimit<Key: Hashable & Sendable>: Sendable {
     private struct Load {
@@ -63,6 +63,11 @@ extension ProxyCore {
         let address: SIPHostPort
     }
 
+    struct SourceAtHopKey: Hashable, Sendable {
+        let source: String
+        let hop: HopKey
+    }
+
     /// Takes a slot of the source's limit (`source`: its IP address, nil for a configured
     /// peer) and of the hop's, both given back by the slot returned.
     func admitRelay(to hop: NextHop, from source: String?) -> RelayAdmission {
@@ -82,17 +87,34 @@ extension ProxyCore {
             return .admitted(source == nil ? nil : ReleaseOnce(releaseSource))
         }
         let key = HopKey(transport: hop.transport, address: hop.flowAddress ?? SIPHostPort(host: hop.host, port: hop.port))
+        // One source's share of the hop first, so that it cannot take the whole hop.
+        let share = source.map { SourceAtHopKey(source: $0, hop: key) }
+        if let share {
+            let (taken, firstRefusal) = inFlightPerSourceAtHop.take(share)
+            if firstRefusal {
+                logger.notice("relays refused: the source holds its most unanswered requests towards this next hop",
+                              metadata: ["sip.source": "\(share.source)", "sip.next_hop": "\(hop)",
+                                         "sip.max_in_flight": "\(inFlightPerSourceAtHop.limit)"])
+            }
+            guard taken else {
+                releaseSource()
+                return .refused
+            }
+        }
+        let releaseShare: @Sendable () -> Void = { [self] in if let share { inFlightPerSourceAtHop.release(share) } }
         let (taken, firstRefusal) = inFlightPerHop.take(key)
         if firstRefusal {
             logger.notice("relays refused: the next hop holds the most unanswered requests it may",
                           metadata: ["sip.next_hop": "\(hop)", "sip.max_in_flight": "\(inFlightPerHop.limit)"])
         }
         guard taken else {
+            releaseShare()
             releaseSource()
             return .refused
         }
         return .admitted(ReleaseOnce { [self] in
             inFlightPerHop.release(key)
+            releaseShare()
             releaseSource()
         })
     }

@@ -67,13 +67,14 @@ let bob2Peer = SIPMessageSource(transport: .udp, remote: SIPHostPort(host: "10.0
         let task: Task<Void, any Error>
 
         init(bindings: [ForwardTarget], timerC: Duration = .seconds(181), maxInFlightPerHop: Int = 1_024,
-             maxInFlightPerSource: Int = 4_096) {
+             maxInFlightPerSource: Int = 4_096, maxInFlightPerSourceAtHop: Int = 256) {
             let policy = HomeServerPolicy(identity: identity, registrar: FakeRegistrar(),
                                           location: FakeLocation(table: ["bob@example.com": .targets(bindings)]),
                                           authenticator: nil)
             let proxy = ProxyCore(policy: policy, identity: identity,
                                   configuration: .init(timerC: timerC, maxInFlightPerHop: maxInFlightPerHop,
-                                                       maxInFlightPerSource: maxInFlightPerSource))
+                                                       maxInFlightPerSource: maxInFlightPerSource,
+                                                       maxInFlightPerSourceAtHop: maxInFlightPerSourceAtHop))
             server = SIPServer(transport: transport, configuration: .init(drainTimeout: .milliseconds(200)), catchAll: proxy)
             proxy.attach(server.layer)
             let server = self.server
@@ -240,6 +241,47 @@ let bob2Peer = SIPMessageSource(transport: .udp, remote: SIPHostPort(host: "10.0
         h.transport.inject(.request(try message(5, from: "198.51.100.1")), from: alicePeer)
         _ = await h.transport.waitFor("the fifth relayed") { _ in relayed("src-5@198.51.100.1") >= 1 }
         #expect(relayed("src-5@198.51.100.1") >= 1)
+        await h.stop()
+    }
+
+    /// One source holds at most its share of a hop: a stranger flooding bob's device leaves
+    /// room for another sender's request to bob.
+    @Test func aSourceHoldsAtMostItsShareOfAHop() async throws {
+        let h = Harness(bindings: [ForwardTarget(uri: URI("sip:bob@10.0.0.2")!)], maxInFlightPerHop: 10,
+                        maxInFlightPerSourceAtHop: 2)
+        func message(_ n: Int, from host: String) throws -> SIPRequest {
+            try request("""
+            MESSAGE sip:bob@example.com SIP/2.0
+            Via: SIP/2.0/UDP \(host):5060;branch=z9hG4bKshare\(n)
+            Max-Forwards: 70
+            From: <sip:m\(n)@evil.example>;tag=s\(n)
+            To: <sip:bob@example.com>
+            Call-ID: share-\(n)@\(host)
+            CSeq: 1 MESSAGE
+            Content-Length: 0
+
+
+            """)
+        }
+        @Sendable func relayed(_ callID: String) -> Bool {
+            h.transport.requests(.message).contains { sent in
+                if case .request(let r) = sent.message { r.callID == callID } else { false }
+            }
+        }
+        let stranger = SIPMessageSource(transport: .udp, remote: SIPHostPort(host: "203.0.113.9", port: 5060))
+        for n in 1...2 {
+            h.transport.inject(.request(try message(n, from: "203.0.113.9")), from: stranger)
+            _ = await h.transport.waitFor("relay \(n)") { _ in relayed("share-\(n)@203.0.113.9") }
+        }
+        h.transport.inject(.request(try message(3, from: "203.0.113.9")), from: stranger)
+        _ = try #require(await h.transport.waitFor("an answer to the third") {
+            if case .response(let r) = $0.message { r.callID == "share-3@203.0.113.9" && r.statusCode >= 500 } else { false }
+        })
+        #expect(!relayed("share-3@203.0.113.9"))
+        let other = SIPMessageSource(transport: .udp, remote: SIPHostPort(host: "198.51.100.7", port: 5060))
+        h.transport.inject(.request(try message(4, from: "198.51.100.7")), from: other)
+        _ = await h.transport.waitFor("the other sender's relayed") { _ in relayed("share-4@198.51.100.7") }
+        #expect(relayed("share-4@198.51.100.7"))
         await h.stop()
     }
 
