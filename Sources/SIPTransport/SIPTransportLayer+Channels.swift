@@ -31,7 +31,10 @@ extension SIPTransportLayer {
                     return channel.eventLoop.makeFailedFuture(SIPTransportError(.connectionClosed, "accepted socket has no peer"))
                 }
                 guard self.table.admit(remote: remote) else {
-                    shared.logger.notice("connection cap reached, refusing", metadata: ["connection.peer": "\(remote.sipHostPort)"])
+                    if let left = self.capNotices.admit() {
+                        shared.logger.notice("connection cap reached, refusing",
+                                             metadata: ["connection.peer": "\(remote.sipHostPort)", "sip.refusals_not_logged": "\(left)"])
+                    }
                     return channel.eventLoop.makeFailedFuture(SIPTransportError(.connectionLimit, "connection cap reached for \(remote.sipHostPort)"))
                 }
                 let id = self.table.makeID()

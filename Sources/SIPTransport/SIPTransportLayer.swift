@@ -20,6 +20,8 @@ public final class SIPTransportLayer: Sendable {
     let mutualServerTLS: NIOSSLContext?
     let clientTLS: NIOSSLContext?
     let coalescer = SIPWriteCoalescer()
+    /// "connection cap reached" lines: a flood of connections must not flood the log too.
+    let capNotices = NoticeRateLimit()
 
     private struct State {
         var shared: SIPTransportShared?
