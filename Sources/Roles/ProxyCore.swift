@@ -163,14 +163,22 @@ public final class ProxyCore: SIPRequestHandler {
         _ = invites.withLock { $0.removeValue(forKey: id) }
     }
 
-    /// §16.11: an ACK for a 2xx (or matching nothing) is routed like a request and sent on
-    /// statelessly, with a branch derived from the upstream one (the same for every copy).
+    /// §16.11: an ACK for a 2xx is routed like a request and sent on statelessly, with a
+    /// branch derived from the upstream one (the same for every copy). An ACK cannot be
+    /// challenged, so one that matches no INVITE transaction of ours goes on only inside a
+    /// dialog we record-routed (its Route carries our dialog token); any other is dropped,
+    /// or anybody could deliver a body to any user with no credentials.
     public func handleACK(_ ack: SIPRequest, source: SIPMessageSource, invite: ServerTransaction?) {
         observer?.received(.ack)
         guard let layer else { return }
         let requestSource = RequestSource(source)
         var context = RoutingContext(request: ack, source: requestSource)
-        guard case .forward(let plan) = policy.decide(&context), let target = plan.targets.first else { return }
+        let decision = policy.decide(&context)
+        guard invite != nil || context.isInOwnDialog || context.trustedPeer != nil else {
+            logger.debug("ACK outside our dialogs dropped", metadata: ["connection.peer": "\(source)"])
+            return
+        }
+        guard case .forward(let plan) = decision, let target = plan.targets.first else { return }
         let seed = (try? ack.topVia?.branch) ?? nil
         guard let forwarded = RequestForwarding.forward(
             plan.request, to: target, identity: identity, inbound: requestSource.transport, recordRoute: false,

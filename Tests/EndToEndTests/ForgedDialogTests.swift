@@ -158,4 +158,22 @@ import Testing
         await bob.close()
         try await server.stop()
     }
+
+    /// An ACK cannot be challenged: one that matches no INVITE of ours and carries no dialog
+    /// token is dropped, with or without a To tag, or anybody could hand bob a body as alice.
+    @Test func anACKOutsideOurDialogsIsNotDelivered() async throws {
+        let server = try await RunningHomeServer.start(users: [("alice", "pw-a", true), ("bob", "pw-b", true)])
+        let (bob, _) = try await RegisteredUA.register("bob", password: "pw-b", on: server, group: testEventLoops)
+        let attacker = try await TestUA(group: testEventLoops)
+        for (index, toTag) in [nil, "made-up"].enumerated() {
+            let ack = Self.message(from: "alice", fromDomain: "example.com", uri: "sip:bob@example.com", toTag: toTag, route: nil,
+                                   uaPort: attacker.port, callID: "ack-\(index)")
+                .replacing("MESSAGE sip:bob@example.com", with: "ACK sip:bob@example.com").replacing("CSeq: 7 MESSAGE", with: "CSeq: 7 ACK")
+            try await attacker.send(ack, to: server.udpPort)
+        }
+        #expect(await bob.mailbox.next(timeout: .milliseconds(500)) == nil, "bob received an ACK nobody authenticated")
+        await attacker.close()
+        await bob.close()
+        try await server.stop()
+    }
 }
