@@ -69,53 +69,44 @@ extension ProxyCore {
     }
 
     /// Takes a slot of the source's limit (`source`: its IP address, nil for a configured
-    /// peer) and of the hop's, both given back by the slot returned.
+    /// peer), of its share of the hop and of the hop's, all given back by the slot returned.
     func admitRelay(to hop: NextHop, from source: String?) -> RelayAdmission {
-        if let source {
-            let (taken, firstRefusal) = inFlightPerSource.take(source)
-            if firstRefusal {
-                logger.notice("relays refused: the source holds the most unanswered relayed requests it may",
-                              metadata: ["sip.source": "\(source)", "sip.max_in_flight": "\(inFlightPerSource.limit)"])
-            }
-            guard taken else { return .refused }
-        }
-        let releaseSource: @Sendable () -> Void = { [self] in if let source { inFlightPerSource.release(source) } }
         // A configured peer (mutual TLS, `--peer`) carries many users' requests: not limited
         // as a hop. Matched by the name its certificate must carry, which a user's own
         // Contact cannot make another host present; any other hop, TLS or not, is limited.
-        if hop.transport == .tls, let name = hop.tlsServerName, resolver.peers.peer(named: name) != nil {
-            return .admitted(source == nil ? nil : ReleaseOnce(releaseSource))
-        }
-        let key = HopKey(transport: hop.transport, address: hop.flowAddress ?? SIPHostPort(host: hop.host, port: hop.port))
-        // One source's share of the hop first, so that it cannot take the whole hop.
-        let share = source.map { SourceAtHopKey(source: $0, hop: key) }
-        if let share {
-            let (taken, firstRefusal) = inFlightPerSourceAtHop.take(share)
-            if firstRefusal {
-                logger.notice("relays refused: the source holds its most unanswered requests towards this next hop",
-                              metadata: ["sip.source": "\(share.source)", "sip.next_hop": "\(hop)",
-                                         "sip.max_in_flight": "\(inFlightPerSourceAtHop.limit)"])
-            }
-            guard taken else {
-                releaseSource()
-                return .refused
-            }
-        }
-        let releaseShare: @Sendable () -> Void = { [self] in if let share { inFlightPerSourceAtHop.release(share) } }
-        let (taken, firstRefusal) = inFlightPerHop.take(key)
-        if firstRefusal {
-            logger.notice("relays refused: the next hop holds the most unanswered requests it may",
-                          metadata: ["sip.next_hop": "\(hop)", "sip.max_in_flight": "\(inFlightPerHop.limit)"])
-        }
-        guard taken else {
-            releaseShare()
-            releaseSource()
+        let isPeer = hop.transport == .tls && hop.tlsServerName.map { resolver.peers.peer(named: $0) != nil } == true
+        let key = isPeer ? nil : HopKey(transport: hop.transport, address: hop.flowAddress ?? SIPHostPort(host: hop.host, port: hop.port))
+        // One source's share of the hop comes before the hop, so that it cannot take it all.
+        let share = source.flatMap { source in key.map { SourceAtHopKey(source: source, hop: $0) } }
+        if let source, !take(inFlightPerSource, source, "relays refused: the source holds the most unanswered relayed requests it may",
+                             ["sip.source": "\(source)"]) {
             return .refused
         }
+        if let share, !take(inFlightPerSourceAtHop, share, "relays refused: the source holds its most unanswered requests towards this next hop",
+                            ["sip.source": "\(share.source)", "sip.next_hop": "\(hop)"]) {
+            if let source { inFlightPerSource.release(source) }
+            return .refused
+        }
+        if let key, !take(inFlightPerHop, key, "relays refused: the next hop holds the most unanswered requests it may",
+                          ["sip.next_hop": "\(hop)"]) {
+            if let share { inFlightPerSourceAtHop.release(share) }
+            if let source { inFlightPerSource.release(source) }
+            return .refused
+        }
+        guard source != nil || key != nil else { return .admitted(nil) }
         return .admitted(ReleaseOnce { [self] in
-            inFlightPerHop.release(key)
-            releaseShare()
-            releaseSource()
+            if let key { inFlightPerHop.release(key) }
+            if let share { inFlightPerSourceAtHop.release(share) }
+            if let source { inFlightPerSource.release(source) }
         })
+    }
+
+    /// Takes a slot of `limit` for `key`, logging `notice` on the first refusal of a spell.
+    private func take<Key>(_ limit: InFlightLimit<Key>, _ key: Key, _ notice: Logger.Message, _ metadata: Logger.Metadata) -> Bool {
+        let (taken, firstRefusal) = limit.take(key)
+        if firstRefusal {
+            logger.notice(notice, metadata: metadata.merging(["sip.max_in_flight": "\(limit.limit)"]) { a, _ in a })
+        }
+        return taken
     }
 }

@@ -33,12 +33,11 @@ public enum DialogRouteToken {
         let callID = request.callID ?? ""
         let from = addressOfRecord(request.from), to = addressOfRecord(request.to)
         let given = Array(token.utf8)
-        var candidates: [(tag: String, originator: String, target: String)] = []
-        if let tag = request.from?.tag ?? nil { candidates.append((tag, from, to)) }
-        if let tag = request.to?.tag ?? nil { candidates.append((tag, to, from)) }
-        return candidates.contains { c in
-            constantTimeEquals(Array(Self.token(callID: callID, tag: c.tag, originator: c.originator, target: c.target).utf8), given)
+        func matches(_ tag: String?, _ originator: String, _ target: String) -> Bool {
+            guard let tag else { return false }
+            return constantTimeEquals(Array(Self.token(callID: callID, tag: tag, originator: originator, target: target).utf8), given)
         }
+        return matches(request.from?.tag ?? nil, from, to) || matches(request.to?.tag ?? nil, to, from)
     }
 
     /// The party's address of record (RFC 3261 §10.3: scheme, user and host, host
