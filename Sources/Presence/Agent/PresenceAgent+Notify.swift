@@ -7,15 +7,16 @@ import Store
 struct PendingNotify {
     let subscriptionID: String
     let request: SIPRequest
-    let destination: SIPDestination
+    var destination: SIPDestination
     /// A final NOTIFY (terminated): its answer changes nothing.
     let final: Bool
     /// The next hop whose pacing slot it holds (0: none, as for a final NOTIFY).
     var hop: HopPacing.Hop = 0
     /// What it counts against its hop's bytes in flight.
     var bytes = 0
-    /// A fetch for a watcher nobody authenticated: counted in `unverifiedFetches` until over.
-    var unverifiedFetch = false
+    /// A fetch for a watcher nobody authenticated, from this source IP: counted in
+    /// `unverifiedFetches` and `unverifiedFetchesBySource` until over.
+    var unverifiedFetchSource: String?
 }
 
 /// RFC 6665 §4.2.2: the notifier's NOTIFYs, their throttling and their failures.
@@ -159,6 +160,15 @@ extension PresenceAgent {
         return PendingNotify(subscriptionID: sub.id, request: request, destination: destination, final: reason != nil)
     }
 
+    /// Gives back the slots an unverified watcher's fetch NOTIFY held.
+    func releaseUnverifiedFetch(_ source: String) {
+        unverifiedFetches.subtract(1, ordering: .relaxed)
+        state.withLock { s in
+            let left = s.unverifiedFetchesBySource[source, default: 1] - 1
+            s.unverifiedFetchesBySource[source] = left > 0 ? left : nil
+        }
+    }
+
     /// Every how many NOTIFYs a subscription's CSeq is written; a restore adds twice this.
     static let seqPersistInterval: UInt32 = 64
 
@@ -175,7 +185,7 @@ extension PresenceAgent {
             let id = notify.subscriptionID
             let final = notify.final
             let hop = notify.hop, bytes = notify.bytes
-            let slot = notify.unverifiedFetch ? ReleaseOnce { [self] in unverifiedFetches.subtract(1, ordering: .relaxed) } : nil
+            let slot = notify.unverifiedFetchSource.map { source in ReleaseOnce { [self] in releaseUnverifiedFetch(source) } }
             do {
                 try layer.start(notify.request, to: notify.destination) { [self] report in
                     if let slot, report.endsTheWait { slot() }

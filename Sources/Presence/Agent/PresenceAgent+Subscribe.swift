@@ -102,9 +102,20 @@ extension PresenceAgent {
             guard s.subscriptions.count < configuration.maxSubscriptions else { return 503 }
             if expires == 0 {
                 // §4.4.3: a fetch — one NOTIFY with the state, no lasting subscription.
+                if holdsFetchSlot {
+                    guard s.unverifiedFetchesBySource[transaction.source.remote.host, default: 0]
+                            < configuration.maxUnverifiedFetchesPerSource else { return 503 }
+                }
                 if var notify = makeNotify(subscription, &s, now: now, terminated: "timeout", parsed: dialog) {
-                    notify.unverifiedFetch = holdsFetchSlot
-                    holdsFetchSlot = false
+                    if holdsFetchSlot {
+                        // Nobody vouches for its Contact or Record-Route: the NOTIFY goes back
+                        // where the SUBSCRIBE came from (the same connection over TCP/TLS), so
+                        // a stranger cannot aim it at a third party's address.
+                        notify.destination = Self.replyDestination(transaction.source)
+                        notify.unverifiedFetchSource = transaction.source.remote.host
+                        s.unverifiedFetchesBySource[transaction.source.remote.host, default: 0] += 1
+                        holdsFetchSlot = false
+                    }
                     sends.append(notify)
                 }
                 return nil
@@ -197,6 +208,14 @@ extension PresenceAgent {
             }
         }
         return environment.registeredFlow(watcher, contact.uri)
+    }
+
+    /// The SUBSCRIBE's source as a NOTIFY destination: its connection (a flow, RFC 5626
+    /// §5.3) over TCP/TLS, its address over UDP (RFC 3581: the source port).
+    static func replyDestination(_ source: SIPMessageSource) -> SIPDestination {
+        let reliable = source.transport.isReliable
+        return SIPDestination(transport: source.transport, address: source.remote,
+                              flowID: reliable ? source.flowID : nil, flowAddress: reliable ? source.remote : nil)
     }
 
     // MARK: - Tables

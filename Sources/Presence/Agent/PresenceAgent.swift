@@ -35,10 +35,15 @@ public final class PresenceAgent: Sendable {
         /// everybody else. Over it, 503 with Retry-After, as for the other caps.
         public var maxSubscriptionsPerWatcher: Int = 2_000
         /// Fetch NOTIFYs for watchers nobody authenticated (with authentication on) in flight
-        /// at once: each holds a client transaction until answered, up to 32 s (Timer F), and
-        /// goes wherever the SUBSCRIBE's Contact says. Past it such a SUBSCRIBE gets 503 with
-        /// Retry-After, so a flood of them cannot take the transaction table from everybody.
+        /// at once: each holds a client transaction until answered, up to 32 s (Timer F).
+        /// Past it such a SUBSCRIBE gets 503 with Retry-After, so a flood of them cannot take
+        /// the transaction table from everybody.
         public var maxUnverifiedFetchesInFlight: Int = 1_024
+        /// The same, per source address (IP) of the SUBSCRIBEs. Such a NOTIFY goes back to
+        /// where its SUBSCRIBE came from, not to its Contact, and over UDP it is retransmitted
+        /// until answered (eleven sends in 32 s): without this cap a forged source address
+        /// would turn one small SUBSCRIBE into a stream of NOTIFYs at somebody else.
+        public var maxUnverifiedFetchesPerSource: Int = 8
         public var maxPublicationsPerPresentity: Int = 32
         public var retryAfter: Int = 5
         /// NOTIFYs in flight per subscription over TCP/TLS; over UDP always one. The default
@@ -105,6 +110,8 @@ public final class PresenceAgent: Sendable {
         var watchers: [String: [String]] = [:]
         /// Watcher → how many subscriptions it holds (``Configuration/maxSubscriptionsPerWatcher``).
         var perWatcher: [String: Int] = [:]
+        /// Source IP → unverified fetch NOTIFYs in flight (``Configuration/maxUnverifiedFetchesPerSource``).
+        var unverifiedFetchesBySource: [String: Int] = [:]
         var winfoWatchers: [String: [String]] = [:]
         /// Presentity → its publications, oldest first.
         var publications: [String: [Publication]] = [:]

@@ -100,10 +100,11 @@ final class AgentHarness: Sendable {
 
     private let branches = Mutex(0)
 
-    /// Delivers a request as if it came from 198.51.100.7:5062 over UDP; returns the final
-    /// response the agent sent for it.
+    /// Delivers a request as if it came from `source` (198.51.100.7:5062 over UDP by
+    /// default); returns the final response the agent sent for it.
     @discardableResult
-    func deliver(_ text: String) -> SIPResponse? {
+    func deliver(_ text: String,
+                 from source: SIPMessageSource = SIPMessageSource(transport: .udp, remote: SIPHostPort(host: "198.51.100.7", port: 5062))) -> SIPResponse? {
         let n = branches.withLock { $0 += 1; return $0 }
         var wire = text.replacing("BRANCH", with: "z9hG4bKt\(n)").split(separator: "\n", omittingEmptySubsequences: false)
             .joined(separator: "\r\n")
@@ -113,7 +114,7 @@ final class AgentHarness: Sendable {
         }
         let before = transport.responses.count
         guard let message = try? SIPParser.parseDatagram(Array(wire.utf8)) else { fatalError("bad test message\n\(text)") }
-        layer.receive(message, from: SIPMessageSource(transport: .udp, remote: SIPHostPort(host: "198.51.100.7", port: 5062)))
+        layer.receive(message, from: source)
         return transport.responses.dropFirst(before).last { $0.statusCode >= 200 }
     }
 

@@ -1,5 +1,6 @@
 import SIPCore
 import Store
+import SIPTransaction
 import Testing
 @testable import Presence
 
@@ -226,6 +227,40 @@ import Testing
             #expect(h.deliver(unacceptable)?.statusCode == 406)
         }
         #expect(h.deliver(foreign("f-6"))?.statusCode == 200)
+        try await h.close()
+    }
+
+    /// An unverified watcher's fetch NOTIFY goes back to the SUBSCRIBE's source, never to the
+    /// Contact it names (which could be anybody's), and one source holds only a few in
+    /// flight: a forged UDP source cannot make the server send a victim a stream of
+    /// retransmitted NOTIFYs.
+    @Test func unverifiedFetchesGoBackToTheirSourceAndAreCappedPerSource() async throws {
+        var configuration = PresenceAgent.Configuration()
+        configuration.authenticationRequired = true
+        configuration.maxUnverifiedFetchesPerSource = 2
+        let h = try await AgentHarness(configuration: configuration)
+        func foreign(_ callID: String) -> String {
+            PresenceText.subscribe(watcher: "carol", callID: callID).replacing("carol@example.com", with: "carol@partner.example")
+                .replacing("Contact: <sip:carol@198.51.100.7:5062>", with: "Contact: <sip:carol@203.0.113.66:7000>")
+        }
+        let attacker = SIPMessageSource(transport: .udp, remote: SIPHostPort(host: "198.51.100.99", port: 5999))
+        #expect(foreign("c").contains("203.0.113.66"))
+        #expect(h.deliver(foreign("s-1"), from: attacker)?.statusCode == 200)
+        #expect(h.deliver(foreign("s-2"), from: attacker)?.statusCode == 200)
+        let destinations = h.transport.destinations
+        #expect(destinations.count == 2)
+        #expect(destinations.allSatisfy { $0.address == SIPHostPort(host: "198.51.100.99", port: 5999) && $0.transport == .udp })
+        let refused = try #require(h.deliver(foreign("s-3"), from: attacker))
+        #expect(refused.statusCode == 503)
+        #expect(refused.headers.first("Retry-After") != nil)
+        #expect(h.notifies.count == 2)
+        // Another source is not held back by that one.
+        let other = SIPMessageSource(transport: .udp, remote: SIPHostPort(host: "198.51.100.7", port: 5062))
+        #expect(h.deliver(foreign("o-1"), from: other)?.statusCode == 200)
+        // An answered fetch gives its source's slot back.
+        h.answer(try #require(h.notifies.first), 200)
+        #expect(h.deliver(foreign("s-4"), from: attacker)?.statusCode == 200)
+        #expect(h.deliver(foreign("s-5"), from: attacker)?.statusCode == 503)
         try await h.close()
     }
 
