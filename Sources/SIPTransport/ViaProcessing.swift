@@ -7,6 +7,10 @@ enum ViaProcessing {
     /// Adds `received` when the sent-by host is not the packet source IP (a name, or another
     /// address) and fills an empty `rport` with the source port (RFC 3581 §4, which also adds
     /// `received` then). Returns the request unchanged when it has nothing to add.
+    ///
+    /// A `received` the sender wrote itself is never trusted (only the server transport that
+    /// received the packet may set it, §18.2.1): one that is not the source IP is replaced by
+    /// it, so a forged Via cannot steer our responses to a third party.
     static func stampTopVia(of request: inout SIPRequest, source: SocketAddress, sourceIP: String? = nil) {
         guard let sourceIP = sourceIP ?? source.ipAddress, let sourcePort = source.port else { return }
         guard var top = (try? request.topVia) ?? nil else { return }
@@ -16,7 +20,10 @@ enum ViaProcessing {
             top.setParameter("rport", String(sourcePort))
             changed = true
         }
-        if top.received == nil, wantsRPort || !sameIP(top.host, sourceIP) {
+        if let forged = top.received, !sameIP(forged, sourceIP) {
+            top.received = sourceIP
+            changed = true
+        } else if top.received == nil, wantsRPort || !sameIP(top.host, sourceIP) {
             top.received = sourceIP
             changed = true
         }

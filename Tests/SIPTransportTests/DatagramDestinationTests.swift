@@ -24,6 +24,32 @@ struct DatagramDestinationTests {
         #expect(!(try Self.address("2001:db8::1")).isUsableUnicastDestination(from: try Self.address("::1")))
         #expect(!(try Self.address("fe80::1")).isUsableUnicastDestination(from: try Self.address("::")))
         #expect(!(try Self.address("ff02::1")).isUsableUnicastDestination(from: nil))
+        // Another address family than the socket's (EAFNOSUPPORT).
+        #expect(!(try Self.address("2001:db8::9")).isUsableUnicastDestination(from: global))
+        #expect(!(try Self.address("192.0.2.9")).isUsableUnicastDestination(from: try Self.address("2001:db8::1")))
+    }
+
+    /// RFC 5118 §4.5 puts a `received` in the sender's own top Via. Only the receiving
+    /// transport may write it: the forged value (here an IPv6 address, which an IPv4 socket
+    /// cannot even send to) is replaced by the packet's source, the response goes there, and
+    /// the listener stays open.
+    @Test("a received parameter the sender wrote is replaced by the source address")
+    func forgedReceived() async throws {
+        let (server, inbox) = try await startLayer(["udp:127.0.0.1:0"])
+        defer { Task { await server.shutdown() } }
+        let listener = try #require(server.listeners.first).channel
+        let client = try await RawDatagramClient.bind()
+        defer { client.channel.close(promise: nil) }
+        for (i, received) in ["[2001:db8::9:255]", "192.0.2.77", "127.0.0.9"].enumerated() {
+            try await client.send(Sample.options(via: "UDP 127.0.0.1:\(client.port);received=\(received)", branch: "z9hG4bK-f\(i)"),
+                                  to: server.endpoint(.udp).address)
+            let inbound = try #require(await inbox.next())
+            let request = try #require(Sample.request(inbound.message))
+            #expect(try #require(try request.topVia).received == "127.0.0.1")
+            try await server.sendResponse(SIPResponse(responding: request, statusCode: 200), to: inbound)
+            #expect(try #require(await client.next()).hasPrefix("SIP/2.0 200 "), "received=\(received)")
+        }
+        #expect(server.listeners.first?.channel === listener, "the UDP listener was closed and bound again")
     }
 
     @Test("a request sent to the loopback broadcast or beyond loopback fails alone; the listener stays open")
