@@ -60,8 +60,19 @@ final class SIPDatagramHandler: ChannelInboundHandler {
             return
         }
         let limits = shared.configuration.parseLimits
-        guard var request = bytes.withUnsafeReadableBytes({ SIPSalvage.request(fromHeaderSection: $0, limits: limits) }),
-              request.method != .ack else {
+        guard var request = bytes.withUnsafeReadableBytes({ SIPSalvage.request(fromHeaderSection: $0, limits: limits) }) else {
+            // Its five headers as they came, back to the packet's source (no Via is followed).
+            guard let answer = bytes.withUnsafeReadableBytes({ SIPSalvage.rawAnswer(status: status, fromHeaderSection: $0, limits: limits) }),
+                  remote.isUsableUnicastDestination(from: context.channel.localAddress) else {
+                logger.debug("dropping unanswerable bad request", metadata: ["sip.error": "\(error.reason)"])
+                return
+            }
+            logger.debug("answering bad request statelessly", metadata: ["sip.status": "\(status)", "sip.error": "\(error.reason)"])
+            let out = context.channel.allocator.buffer(bytes: answer)
+            context.writeAndFlush(wrapOutboundOut(AddressedEnvelope(remoteAddress: remote, data: out)), promise: nil)
+            return
+        }
+        guard request.method != .ack else {
             logger.debug("dropping unanswerable bad request", metadata: ["sip.error": "\(error.reason)"])
             return
         }

@@ -8,8 +8,10 @@ enum SIPStreamFrame {
     case ping
     /// A message that could not be framed or parsed. `salvaged` is the request rebuilt from its
     /// header section when that is possible, to answer `error.status` to it (RFC 3261 §21.4.1).
+    /// Failing that, `rawAnswer` is the answer built from its five headers as they came
+    /// (``SIPSalvage/rawAnswer(status:fromHeaderSection:limits:)``).
     /// `fatal`: the stream cannot be framed past it, so the connection must close.
-    case error(SIPParseError, salvaged: SIPRequest?, fatal: Bool)
+    case error(SIPParseError, salvaged: SIPRequest?, rawAnswer: [UInt8]?, fatal: Bool)
 }
 
 /// Whether one connection's decoder holds the start of a message (bytes past any keepalive
@@ -104,16 +106,19 @@ struct SIPStreamDecoder: NIOSingleStepByteToMessageDecoder {
             return .message(message)
         case .error(let error, let consumed):
             let span = min(consumed ?? buffer.readableBytes, buffer.readableBytes)
-            let salvaged = buffer.withUnsafeReadableBytes { raw in
-                SIPSalvage.request(fromHeaderSection: UnsafeRawBufferPointer(rebasing: raw[..<span]), limits: limits)
+            let (salvaged, rawAnswer) = buffer.withUnsafeReadableBytes { raw -> (SIPRequest?, [UInt8]?) in
+                let section = UnsafeRawBufferPointer(rebasing: raw[..<span])
+                if let request = SIPSalvage.request(fromHeaderSection: section, limits: limits) { return (request, nil) }
+                guard let status = error.status else { return (nil, nil) }
+                return (nil, SIPSalvage.rawAnswer(status: status, fromHeaderSection: section, limits: limits))
             }
             if let consumed {
                 buffer.moveReaderIndex(forwardBy: min(consumed, buffer.readableBytes))
-                return .error(error, salvaged: salvaged, fatal: false)
+                return .error(error, salvaged: salvaged, rawAnswer: rawAnswer, fatal: false)
             }
             failed = true
             buffer.moveReaderIndex(to: buffer.writerIndex)
-            return .error(error, salvaged: salvaged, fatal: true)
+            return .error(error, salvaged: salvaged, rawAnswer: rawAnswer, fatal: true)
         }
     }
 
@@ -186,7 +191,9 @@ enum SIPSalvage {
     }
 
     private static func isContentLength(_ line: UnsafeRawBufferPointer) -> Bool {
-        guard let colon = line.firstIndex(of: 0x3A) else { return false }
+        // "Content-Length" with room for blanks: a longer name (a garbage line, PROTOS) is never
+        // turned into a String.
+        guard let colon = line.firstIndex(of: 0x3A), colon - line.startIndex <= 32 else { return false }
         var name = String(decoding: UnsafeRawBufferPointer(rebasing: line[..<colon]), as: UTF8.self)
         while name.last == " " || name.last == "\t" { name.removeLast() }
         name = name.lowercased()

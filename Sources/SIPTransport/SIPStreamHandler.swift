@@ -124,17 +124,19 @@ final class SIPStreamHandler: ChannelDuplexHandler {
         case .ping:
             logger.trace("keepalive ping, answering pong")
             context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(staticString: "\r\n")), promise: nil)
-        case .error(let error, let salvaged, let fatal):
+        case .error(let error, let salvaged, let rawAnswer, let fatal):
             messageDeadline?.cancel()
             messageDeadline = nil
             logger.debug("framing error", metadata: ["sip.error": "\(error.reason)", "sip.fatal": "\(fatal)"])
             var answered: EventLoopFuture<Void>?
+            var answer = rawAnswer
             if let status = error.status, let request = salvaged, request.method != .ack {
-                let response = SIPResponse(responding: request, statusCode: status,
-                                           reasonPhrase: SIPStatus.reasonPhrase(for: status))
+                answer = SIPResponse(responding: request, statusCode: status,
+                                     reasonPhrase: SIPStatus.reasonPhrase(for: status)).serialized()
+            }
+            if let answer {
                 let promise = context.eventLoop.makePromise(of: Void.self)
-                context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(bytes: response.serialized())),
-                                      promise: promise)
+                context.writeAndFlush(wrapOutboundOut(context.channel.allocator.buffer(bytes: answer)), promise: promise)
                 answered = promise.futureResult
             }
             if fatal {

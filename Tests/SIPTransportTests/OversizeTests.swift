@@ -60,7 +60,7 @@ struct OversizeTests {
             fed += line.count
             frame = try channel.readInbound(as: SIPStreamFrame.self)
         }
-        guard case .error(let error, _, let fatal)? = frame else {
+        guard case .error(let error, _, _, let fatal)? = frame else {
             Issue.record("expected a framing error, got \(String(describing: frame))")
             return
         }

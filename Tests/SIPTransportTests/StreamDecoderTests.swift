@@ -9,7 +9,7 @@ extension SIPStreamFrame: Equatable {
         switch (a, b) {
         case (.message(let x), .message(let y)): return x == y
         case (.ping, .ping): return true
-        case (.error(let e1, let s1, let f1), .error(let e2, let s2, let f2)): return e1 == e2 && s1 == s2 && f1 == f2
+        case (.error(let e1, let s1, let r1, let f1), .error(let e2, let s2, let r2, let f2)): return e1 == e2 && s1 == s2 && (r1 == nil) == (r2 == nil) && f1 == f2
         default: return false
         }
     }
@@ -69,7 +69,7 @@ struct StreamDecoderTests {
             #expect(try decodeFrames(bytes + next, chunk: chunk) == whole, "chunk \(chunk)")
         }
         // After a fatal framing error nothing more is framed.
-        if let fatal = whole.firstIndex(where: { if case .error(_, _, true) = $0 { return true } else { return false } }) {
+        if let fatal = whole.firstIndex(where: { if case .error(_, _, _, true) = $0 { return true } else { return false } }) {
             #expect(fatal == whole.count - 1)
         }
     }
@@ -93,7 +93,7 @@ struct StreamDecoderTests {
         let bytes = try Fixtures.bytes(name)
         let next = Sample.options(via: "TCP 10.0.0.1:5060", callID: "after")
         let frames = try decodeFrames(bytes + next, chunk: 9)
-        guard case .error(let error, let salvaged, let fatal)? = frames.last else {
+        guard case .error(let error, let salvaged, _, let fatal)? = frames.last else {
             Issue.record("expected a framing error, got \(frames)")
             return
         }
