@@ -44,7 +44,8 @@ import Testing
 
     /// A challenge sent with `respondAndEnd` keeps no Completed state over UDP: the table
     /// is empty at once, and a retransmission is a new request that gets a new answer. An
-    /// INVITE's refusal still goes through its transaction (retransmitted until the ACK).
+    /// INVITE's refusal too: it is sent once, never retransmitted towards an unverified
+    /// source (its ACK matches nothing); its 2xx still goes through the transaction.
     @Test func aRefusalSentAndEndedKeepsNoState() async throws {
         var events = layer.events.makeAsyncIterator()
         let register = request("REGISTER", branch: "z9hG4bKreg")
@@ -63,7 +64,15 @@ import Testing
         await layer.receive(.request(invite), from: .udpPeer)
         guard case .request(let call) = await events.next() else { Issue.record("no INVITE"); return }
         try await call.respondAndEnd(call.makeResponse(407))
-        #expect(await layer.transactionCounts.server == 1)  // kept until its ACK or Timer H
+        #expect(await layer.transactionCounts.server == 0)
+        await advance(4_000)  // Timer G would have retransmitted it several times by now
+        #expect(transport.sentResponses.map(\.statusCode) == [401, 401, 407])
+
+        let answered = request("INVITE", branch: "z9hG4bKinv-200")
+        await layer.receive(.request(answered), from: .udpPeer)
+        guard case .request(let ok) = await events.next() else { Issue.record("no INVITE"); return }
+        try await ok.respondAndEnd(ok.makeResponse(200))
+        #expect(await layer.transactionCounts.server == 1)  // a 2xx is the transaction's (§17.2.1)
     }
 
     @Test func reliableNonInviteEndsWithItsFinalResponse() async throws {

@@ -68,13 +68,19 @@ extension TransactionLayer {
 }
 
 extension TransactionLayer {
-    /// The TU's final answer to a non-INVITE request, sent with no Completed state kept
-    /// (``ServerTransaction/respondAndEnd(_:)``); anything else goes as ``respond(_:in:)``.
+    /// The TU's final answer to a non-INVITE request, or its refusal (3xx-6xx) of an INVITE,
+    /// sent with no Completed state kept (``ServerTransaction/respondAndEnd(_:)``), as a
+    /// stateless server sends it (§8.2.7, §16.11): a retransmitted request gets a fresh
+    /// answer, and the answer is never retransmitted by us. Over UDP an INVITE's Completed
+    /// state would send it eleven times to an address nobody verified (Timer G until Timer
+    /// H), twenty-five times the bytes of the INVITE that asked for it. Its ACK then matches
+    /// nothing and goes to the TU as a stray ACK. Anything else goes as ``respond(_:in:)``.
     func respondAndEnd(_ response: SIPResponse, in id: UInt64) throws(SIPTransactionError) {
         var effects = Effects()
         let ended: Bool? = state.withLock { s in
             guard let entry = s.servers[id] else { return nil }
-            guard response.statusCode >= 200, entry.isInFlight, case .nonInvite = entry.machine else { return false }
+            guard response.statusCode >= 200, entry.isInFlight else { return false }
+            if case .invite = entry.machine, response.statusCode < 300 { return false }
             effects.append(.sendResponse(response, entry.handle.source, server: nil))
             s.removeServer(id, entry.handle)
             return true
