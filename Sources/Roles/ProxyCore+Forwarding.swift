@@ -82,7 +82,7 @@ final class ProxyTransaction: Sendable {
         for (index, target) in indexed {
             guard let preview = RequestForwarding.forward(
                 plan.request, to: target, identity: core.identity, inbound: inbound, recordRoute: plan.recordRoute,
-                loopHash: plan.loopHash, seed: seed, fork: index) else {
+                loopHash: plan.loopHash, seed: seed, fork: index, origin: transaction.source.remote) else {
                 actions += state.withLock { $0.context.branchFailed(index, status: 503) }
                 continue
             }
@@ -138,7 +138,8 @@ final class ProxyTransaction: Sendable {
         let built = prebuilt ?? target.flatMap { target in plan.flatMap { plan in
             RequestForwarding.forward(plan.request, to: target, identity: core.identity, inbound: inbound,
                                       recordRoute: plan.recordRoute, loopHash: plan.loopHash,
-                                      seed: attempt == 1 ? seed : "\(seed).\(attempt)", fork: index, resolved: hop)
+                                      seed: attempt == 1 ? seed : "\(seed).\(attempt)", fork: index, resolved: hop,
+                                      origin: transaction.source.remote)
         } }
         guard let forwarded = built else {
             let actions = state.withLock { s in

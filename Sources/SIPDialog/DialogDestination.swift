@@ -36,10 +36,12 @@ public enum DialogDestination {
                               flowID: flowID, flowAddress: flowID == nil ? nil : flowAddress)
     }
 
-    /// A host lowercased, an IPv6 reference without its brackets.
+    /// A host lowercased, an IPv6 reference without its brackets, a fully qualified name
+    /// without its trailing dot (`example.com.` is `example.com`).
     public static func bareHost(_ host: String) -> String {
         var h = host.lowercased()
         if h.hasPrefix("["), h.hasSuffix("]") { h = String(h.dropFirst().dropLast()) }
+        if h.count > 1, h.hasSuffix(".") { h.removeLast() }
         return h
     }
 }

@@ -62,7 +62,11 @@ public enum AOR {
         }
         guard let at = bytes[start...].lastIndex(of: UInt8(ascii: "@")) else { return nil }
         let user = bytes[start..<at]
-        let domain = bytes[bytes.index(after: at)...]
+        var domain = bytes[bytes.index(after: at)...]
+        // A fully qualified name's trailing dot (`example.com.`) names the same domain: kept,
+        // it would make a look-alike of every local user.
+        let trailingDot = domain.count > 1 && domain.last == UInt8(ascii: ".")
+        if trailingDot { domain = domain.dropLast() }
         guard !user.isEmpty, !domain.isEmpty else { return nil }
         for c in user where c == UInt8(ascii: ",") || c == 0x20 || c == 0x09 || c == UInt8(ascii: ":") || c == UInt8(ascii: ";") {
             return nil
@@ -79,7 +83,7 @@ public enum AOR {
                 return nil
             }
         }
-        if !hasUpper, start == bytes.startIndex, let string = text as? String { return string }
+        if !hasUpper, !trailingDot, start == bytes.startIndex, let string = text as? String { return string }
         var out = Array(user)
         out.reserveCapacity(user.count + 1 + domain.count)
         out.append(UInt8(ascii: "@"))

@@ -109,16 +109,13 @@ import Testing
         try await server.stop()
     }
 
-    /// A party to a dialog holds its token (our Record-Route comes back in the responses): a
-    /// stranger who set up a dialog with bob must not reuse its token to pose as alice, one
-    /// of our users. His own in-dialog requests still pass.
-    @Test func aDialogTokenDoesNotLetItsHolderPoseAsAnotherUser() async throws {
-        let server = try await RunningHomeServer.start(users: [("alice", "pw-a", true), ("bob", "pw-b", true)])
+    /// mallory (a stranger: requests from outside need no credentials) calls bob, who
+    /// answers 200 from his registered address: the route set mallory's side of the dialog
+    /// keeps (our Record-Route with its dialog token).
+    static func strangerCalls(_ bob: TestUA, from mallory: TestUA, on server: RunningHomeServer,
+                              callID: String) async throws -> [String] {
         let domain = server.domain
-        let (bob, _) = try await RegisteredUA.register("bob", password: "pw-b", on: server, group: testEventLoops)
-        let mallory = try await TestUA(group: testEventLoops)
-        // A stranger may call one of our users without credentials (requests from outside).
-        let invite = ProxyInviteTests.invite(uaPort: mallory.port, domain: domain, callID: "steal-1", branch: "z9hG4bK-steal-1")
+        let invite = ProxyInviteTests.invite(uaPort: mallory.port, domain: domain, callID: callID, branch: "z9hG4bK-\(callID)")
             .replacing("From: <sip:alice@\(domain)>;tag=alice-tag", with: "From: <sip:mallory@evil.example>;tag=alice-tag")
         try await mallory.send(invite, to: server.udpPort)
         var forwarded = try #require(await bob.request())
@@ -133,6 +130,18 @@ import Testing
         #expect(answer.statusCode == 200)
         let routes = answer.headers["Record-Route"].reversed().map { $0 }
         #expect(routes.first?.contains(";dlg=") == true)
+        return routes
+    }
+
+    /// A party to a dialog holds its token (our Record-Route comes back in the responses): a
+    /// stranger who set up a dialog with bob must not reuse its token to pose as alice, one
+    /// of our users. His own in-dialog requests still pass.
+    @Test func aDialogTokenDoesNotLetItsHolderPoseAsAnotherUser() async throws {
+        let server = try await RunningHomeServer.start(users: [("alice", "pw-a", true), ("bob", "pw-b", true)])
+        let domain = server.domain
+        let (bob, _) = try await RegisteredUA.register("bob", password: "pw-b", on: server, group: testEventLoops)
+        let mallory = try await TestUA(group: testEventLoops)
+        let routes = try await Self.strangerCalls(bob, from: mallory, on: server, callID: "steal-1")
 
         // The same dialog's Call-ID, tags and token, but From: alice.
         let target = "sip:bob@127.0.0.1:\(bob.port)"
@@ -155,6 +164,60 @@ import Testing
         try await bob.answer(message, 200, toTag: "bob-tag", to: server.udpPort)
         #expect(await mallory.response()?.statusCode == 200)
         await mallory.close()
+        await bob.close()
+        try await server.stop()
+    }
+
+    /// The token names where each side of the dialog is. mallory, who called bob, must not
+    /// use it to speak as bob (the callee's side: From bob, To mallory with mallory's tag) to
+    /// alice, nor to make the server carry his requests to a host that is not bob's: to a
+    /// third host in the Request-URI, or through a Route after ours.
+    @Test func aDialogTokenWorksOnlyBetweenItsTwoEnds() async throws {
+        let server = try await RunningHomeServer.start(users: [("alice", "pw-a", true), ("bob", "pw-b", true)])
+        let domain = server.domain
+        let (bob, _) = try await RegisteredUA.register("bob", password: "pw-b", on: server, group: testEventLoops)
+        let (alice, _) = try await RegisteredUA.register("alice", password: "pw-a", on: server, group: testEventLoops)
+        let mallory = try await TestUA(group: testEventLoops)
+        let victim = try await TestUA(group: testEventLoops)
+        let routes = try await Self.strangerCalls(bob, from: mallory, on: server, callID: "ends-1")
+        func inDialog(_ uri: String, from: String, to: String, routes: [String], cseq: Int) -> String {
+            """
+            MESSAGE \(uri) SIP/2.0
+            Via: SIP/2.0/UDP 127.0.0.1:\(mallory.port);branch=z9hG4bK-ends-\(cseq);rport
+            Max-Forwards: 70
+            \(routes.map { "Route: \($0)\n" }.joined())From: \(from)
+            To: \(to)
+            Call-ID: ends-1
+            CSeq: \(cseq) MESSAGE
+            Content-Type: text/plain
+            Content-Length: *
+
+            this is bob, send me your password
+            """
+        }
+        // As bob (the callee's side of the dialog), to alice.
+        try await mallory.send(inDialog("sip:alice@\(domain)", from: "\"Bob\" <sip:bob@\(domain)>;tag=bob-tag",
+                                        to: "<sip:mallory@evil.example>;tag=alice-tag", routes: routes, cseq: 2), to: server.udpPort)
+        #expect(await mallory.response()?.statusCode == 407)
+        // To a third host, named in the Request-URI or in a Route after ours.
+        let asMallory = (from: "<sip:mallory@evil.example>;tag=alice-tag", to: "<sip:bob@\(domain)>;tag=bob-tag")
+        try await mallory.send(inDialog("sip:victim@127.0.0.1:\(victim.port)", from: asMallory.from, to: asMallory.to,
+                                        routes: routes, cseq: 3), to: server.udpPort)
+        #expect(await mallory.response()?.statusCode == 403)
+        try await mallory.send(inDialog("sip:bob@127.0.0.1:\(bob.port)", from: asMallory.from, to: asMallory.to,
+                                        routes: routes + ["<sip:127.0.0.1:\(victim.port);lr>"], cseq: 4), to: server.udpPort)
+        #expect(await mallory.response()?.statusCode == 403)
+        #expect(await victim.mailbox.next(timeout: .milliseconds(500)) == nil, "the server relayed for a stranger")
+        #expect(await alice.mailbox.next(timeout: .milliseconds(200)) == nil, "alice received a message posing as bob")
+        // bob himself, from his registered address, may use his side of the dialog.
+        try await bob.send(inDialog("sip:mallory@127.0.0.1:\(mallory.port)", from: "<sip:bob@\(domain)>;tag=bob-tag",
+                                    to: "<sip:mallory@evil.example>;tag=alice-tag", routes: routes.reversed(), cseq: 5)
+                                .replacing("127.0.0.1:\(mallory.port);branch", with: "127.0.0.1:\(bob.port);branch"), to: server.udpPort)
+        var delivered = try #require(await mallory.request())
+        while delivered.method != .message { delivered = try #require(await mallory.request()) }
+        #expect(delivered.from?.uri.description == "sip:bob@\(domain)")
+        for ua in [mallory, victim] { await ua.close() }
+        await alice.close()
         await bob.close()
         try await server.stop()
     }

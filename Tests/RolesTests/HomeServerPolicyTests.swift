@@ -153,11 +153,11 @@ struct FakeAuthenticator: RequestAuthenticator {
     }
 
     @Test func inDialogRequestFollowsItsRoute() async throws {
-        let r = try request("""
+        let bye = """
         BYE sip:bob@10.0.0.2:5070 SIP/2.0
         Via: SIP/2.0/UDP 198.51.100.1;branch=z9hG4bKb1
         Max-Forwards: 70
-        Route: <sip:192.0.2.10:5060;lr;dlg=\(DialogRouteToken.token(callID: "c1", tag: "1", originator: "sip:alice@example.com", target: "sip:bob@example.com"))>
+        ROUTE
         From: <sip:alice@example.com>;tag=1
         To: <sip:bob@example.com>;tag=2
         Call-ID: c1
@@ -165,7 +165,12 @@ struct FakeAuthenticator: RequestAuthenticator {
         Content-Length: 0
 
 
-        """)
+        """
+        // The token of the INVITE alice sent from this source to bob's device.
+        let token = DialogRouteToken.make(for: try request(bye.replacing("ROUTE\n", with: "")),
+                                          caller: SIPHostPort(host: source.host, port: source.port),
+                                          callee: SIPHostPort(host: "10.0.0.2", port: 5070))
+        let r = try request(bye.replacing("ROUTE", with: "Route: <sip:192.0.2.10:5060;lr;dlg=\(token)>"))
         guard case .forward(let plan) = await decide(r, auth: true) else { Issue.record("expected forward"); return }
         #expect(plan.targets.map(\.uri.description) == ["sip:bob@10.0.0.2:5070"])
         #expect(plan.request.headers["Route"].isEmpty)

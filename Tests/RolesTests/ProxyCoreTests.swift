@@ -112,7 +112,7 @@ let bob2Peer = SIPMessageSource(transport: .udp, remote: SIPHostPort(host: "10.0
         h.transport.inject(.request(inv), from: alicePeer)
         let to1 = try #require(await h.forwarded(.invite, to: "10.0.0.2"))
         let to2 = try #require(await h.forwarded(.invite, to: "10.0.0.3"))
-        #expect(to1.headers["Record-Route"] == ["<sip:192.0.2.10:5060;lr;dlg=\(DialogRouteToken.make(for: inv))>"])
+        #expect(to1.headers["Record-Route"] == ["<sip:192.0.2.10:5060;lr;dlg=\(DialogRouteToken.make(for: inv, caller: alicePeer.remote, callee: SIPHostPort(host: "10.0.0.2", port: 5060)))>"])
         #expect(try to1.topVia?.branch != to2.topVia?.branch)
 
         h.transport.inject(.response(response(180, to: to1)), from: bob1Peer)

@@ -1,4 +1,5 @@
 import SIPCore
+import SIPTransaction
 import Testing
 @testable import Roles
 
@@ -46,7 +47,7 @@ import Testing
         #expect(f.nextHop == NextHop(transport: .tcp, host: "198.51.100.2", port: 5062))
         // Transport changes from UDP to TCP: two Record-Route values (RFC 5658), ours on top.
         // Each of ours carries the dialog token of the request (DialogRouteToken).
-        let token = DialogRouteToken.make(for: r)
+        let token = DialogRouteToken.make(for: r, caller: nil, callee: SIPHostPort(host: "198.51.100.2", port: 5062))
         #expect(f.request.headers["Record-Route"] == ["<sip:192.0.2.10:5060;transport=tcp;lr;dlg=\(token)>",
                                                       "<sip:192.0.2.10:5060;lr;dlg=\(token)>",
                                                       "<sip:upstream.example.net;lr>"])

@@ -1,6 +1,8 @@
 import Crypto
 import Registrar
 import SIPCore
+import SIPDialog
+import SIPTransaction
 
 /// The proof that a request is inside a dialog this proxy record-routed (RFC 3261 §12.2,
 /// §16.6 step 4): our Record-Route URI carries `dlg=` an HMAC-SHA-256 (truncated to 96
@@ -13,31 +15,85 @@ import SIPCore
 /// request that reuses it under another From or To (posing as one of our users) does not
 /// match (RFC 3261 §12.2.1.1: in-dialog requests keep the dialog's URIs in From and To).
 ///
+/// It also names where the two parties are: the caller's source address (where the initial
+/// request came from), the callee's source (the flow or address it was sent to: where the
+/// callee's requests come from) and the callee's target (the next hop it was sent to). A
+/// request passes only from the address of the side it claims to come from, and a caller
+/// nobody authenticated may send only to the callee: a stranger who holds a token (every
+/// party does) can neither pose as the other party nor make us relay to a third host.
+///
 /// The key is random per process: after a restart, requests in older dialogs are simply
 /// treated as out-of-dialog (challenged, relay-checked), never trusted.
 public enum DialogRouteToken {
     /// The Record-Route URI parameter that carries the token.
     public static let parameter = "dlg"
     static let key = SymmetricKey(size: .bits256)
+    /// Hex digits of the parties' part and of each address part.
+    static let partiesLength = 24
+    static let addressLength = 12
 
-    /// The token for an initial request: over its Call-ID, From tag, From and To.
-    public static func make(for request: SIPRequest) -> String {
-        token(callID: request.callID ?? "", tag: (request.from?.tag ?? nil) ?? "",
-              originator: addressOfRecord(request.from), target: addressOfRecord(request.to))
+    /// The two sides of a dialog (RFC 3261 §12: the UAC that sent the initial request, the UAS).
+    public enum Side: Sendable { case caller, callee }
+
+    /// The token for an initial request (its Call-ID, From tag, From and To), sent from
+    /// `caller` to `callee` (the next hop's address) over the flow or address `calleeSource`
+    /// (where the callee's requests will come from; the next hop's when nil).
+    public static func make(for request: SIPRequest, caller: SIPHostPort?, callee: SIPHostPort?,
+                            calleeSource: SIPHostPort? = nil) -> String {
+        let callID = request.callID ?? "", tag = (request.from?.tag ?? nil) ?? ""
+        return token(callID: callID, tag: tag, originator: addressOfRecord(request.from), target: addressOfRecord(request.to))
+            + address("caller", caller, callID: callID, tag: tag)
+            + address("callee-source", calleeSource ?? callee, callID: callID, tag: tag)
+            + address("callee", callee, callID: callID, tag: tag)
     }
 
-    /// True when `token` matches the request's dialog: the Call-ID with the From tag, From
-    /// and To (a request from the caller), or the To tag, To and From (a request from the
-    /// callee: tags and URIs swapped).
-    public static func verify(_ token: String, request: SIPRequest) -> Bool {
+    /// A token that matched a request's dialog: which side sent the request, and checks of
+    /// the addresses it names.
+    public struct Match: Sendable {
+        public let sender: Side
+        let callID: String
+        let tag: String
+        let given: [UInt8]
+
+        /// Whether `source` is where `sender`'s requests come from.
+        public func senderIs(at source: SIPHostPort) -> Bool {
+            check(sender == .caller ? "caller" : "callee-source", source, at: 0)
+                || (sender == .callee && check("callee", source, at: 2))
+        }
+
+        /// Whether `hop` is the callee (its target or its source address).
+        public func isCallee(_ hop: SIPHostPort) -> Bool {
+            check("callee", hop, at: 2) || check("callee-source", hop, at: 1)
+        }
+
+        private func check(_ label: String, _ hostPort: SIPHostPort, at index: Int) -> Bool {
+            let start = DialogRouteToken.partiesLength + index * DialogRouteToken.addressLength
+            guard given.count >= start + DialogRouteToken.addressLength else { return false }
+            let expected = Array(DialogRouteToken.address(label, hostPort, callID: callID, tag: tag).utf8)
+            return constantTimeEquals(expected, Array(given[start..<start + DialogRouteToken.addressLength]))
+        }
+    }
+
+    /// The match when `token` is of the request's dialog: the Call-ID with the From tag,
+    /// From and To (a request from the caller), or the To tag, To and From (a request from
+    /// the callee: tags and URIs swapped); nil otherwise.
+    public static func verify(_ token: String, request: SIPRequest) -> Match? {
+        let given = Array(token.utf8)
+        guard given.count == partiesLength + 3 * addressLength else { return nil }
         let callID = request.callID ?? ""
         let from = addressOfRecord(request.from), to = addressOfRecord(request.to)
-        let given = Array(token.utf8)
+        let parties = Array(given[..<partiesLength])
         func matches(_ tag: String?, _ originator: String, _ target: String) -> Bool {
             guard let tag else { return false }
-            return constantTimeEquals(Array(Self.token(callID: callID, tag: tag, originator: originator, target: target).utf8), given)
+            return constantTimeEquals(Array(Self.token(callID: callID, tag: tag, originator: originator, target: target).utf8), parties)
         }
-        return matches(request.from?.tag ?? nil, from, to) || matches(request.to?.tag ?? nil, to, from)
+        if let tag = request.from?.tag ?? nil, matches(tag, from, to) {
+            return Match(sender: .caller, callID: callID, tag: tag, given: given)
+        }
+        if let tag = request.to?.tag ?? nil, matches(tag, to, from) {
+            return Match(sender: .callee, callID: callID, tag: tag, given: given)
+        }
+        return nil
     }
 
     /// The party's address of record (RFC 3261 §10.3: scheme, user and host, host
@@ -49,15 +105,27 @@ public enum DialogRouteToken {
     }
 
     static func token(callID: String, tag: String, originator: String, target: String) -> String {
-        var message = Array(callID.utf8)
-        for part in [tag, originator, target] {
-            message.append(0)
-            message += Array(part.utf8)
-        }
-        let mac = Array(HMAC<SHA256>.authenticationCode(for: message, using: key))
+        let mac = self.mac(callID, [tag, originator, target])
         // 96 bits as 24 hex digits: the first 8 bytes, then the next 4.
         let high = mac[0..<8].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
         let low = mac[8..<12].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
         return lowercaseHex(high, digits: 16) + lowercaseHex(low, digits: 8)
+    }
+
+    /// 48 bits naming one address of the dialog; dashes for an unknown one (which no
+    /// address matches: a MAC is hex).
+    static func address(_ label: String, _ hostPort: SIPHostPort?, callID: String, tag: String) -> String {
+        guard let hostPort else { return String(repeating: "-", count: addressLength) }
+        let mac = self.mac(callID, [tag, label, DialogDestination.bareHost(hostPort.host), String(hostPort.port)])
+        return lowercaseHex(mac[0..<6].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }, digits: addressLength)
+    }
+
+    private static func mac(_ callID: String, _ parts: [String]) -> [UInt8] {
+        var message = Array(callID.utf8)
+        for part in parts {
+            message.append(0)
+            message += Array(part.utf8)
+        }
+        return Array(HMAC<SHA256>.authenticationCode(for: message, using: key))
     }
 }

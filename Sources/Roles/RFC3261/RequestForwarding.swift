@@ -127,9 +127,12 @@ public enum RequestForwarding {
     ///   - fork: the index of this branch among the targets.
     ///   - resolved: the next hop as RFC 3263 resolution found it (Via and Record-Route
     ///     follow its transport); nil when the hop is numeric.
+    ///   - origin: where the request came from (its packet's source), named in the dialog
+    ///     token of a Record-Route (``DialogRouteToken``).
     public static func forward(_ original: SIPRequest, to target: ForwardTarget, identity: ProxyIdentity,
                                inbound: ListenTransport, recordRoute: Bool, loopHash: String,
-                               seed: String, fork: Int, resolved: NextHop? = nil) -> ForwardedRequest? {
+                               seed: String, fork: Int, resolved: NextHop? = nil,
+                               origin: SIPHostPort? = nil) -> ForwardedRequest? {
         // Step 1-2: copy, Request-URI = target.
         var request = original
         request.uri = target.uri
@@ -166,7 +169,10 @@ public enum RequestForwarding {
         if let resolved { nextHop = resolved }
         // Step 4: Record-Route, doubled when the transport changes (RFC 5658).
         if recordRoute {
-            let token = DialogRouteToken.make(for: original)
+            // The dialog's two ends: where the request came from, where it goes.
+            let token = DialogRouteToken.make(for: original, caller: origin,
+                                              callee: SIPHostPort(host: nextHop.host, port: nextHop.port),
+                                              calleeSource: nextHop.flowAddress)
             request.headers.insertFirst("Record-Route", identity.recordRouteURI(for: inbound, dialogToken: token))
             if nextHop.transport != inbound {
                 request.headers.insertFirst("Record-Route", identity.recordRouteURI(for: nextHop.transport, dialogToken: token))

@@ -1,4 +1,6 @@
 import SIPCore
+import SIPDialog
+import SIPTransaction
 import Store
 
 /// §16.3 request validation as a step. OPTIONS with Max-Forwards 0 is answered locally.
@@ -30,11 +32,30 @@ public struct RoutePreprocessStep: RoutingStep {
         let result = RouteProcessing.preprocess(&context.request, identity: identity)
         // In a dialog we record-routed: a To tag, and our own Route value on top carrying
         // the dialog token only this server can make (RFC 3261 §12.2, §16.4).
-        if (context.request.to?.tag ?? nil) != nil, let token = result.removedRouteToken {
-            context.isInOwnDialog = DialogRouteToken.verify(token, request: context.request)
+        if (context.request.to?.tag ?? nil) != nil, let token = result.removedRouteToken,
+           let match = DialogRouteToken.verify(token, request: context.request) {
+            context.isInOwnDialog = staysInDialog(match, context)
         }
         if let user = result.removedRouteUser, let flow = FlowRouteToken.verify(user) { context.routeFlow = flow }
         return nil
+    }
+
+    /// Whether a request whose token matched comes from the side it claims, at the address
+    /// that side had when the dialog began, and, from a caller that is not one of our users,
+    /// goes to the callee. Every party holds the token, so without this the callee could
+    /// pose as the caller (or the caller as the callee) and a stranger could send anywhere.
+    /// A request that fails it is treated as out-of-dialog: challenged when From is one of
+    /// our users, refused (403) when it leaves our domain.
+    func staysInDialog(_ match: DialogRouteToken.Match, _ context: RoutingContext) -> Bool {
+        guard match.senderIs(at: SIPHostPort(host: context.source.host, port: context.source.port)) else { return false }
+        guard match.sender == .caller else { return true }
+        if let from = context.request.from?.uri.sipURI, identity.domains.contains(DialogDestination.bareHost(from.host)) {
+            return true  // our user, at the address it called from: anywhere in its dialog
+        }
+        let request = context.request
+        let hop = request.headers["Route"].first.flatMap { NameAddr($0) }?.uri ?? request.uri
+        guard let destination = DialogDestination.resolve(hop) else { return false }
+        return match.isCallee(destination.address)
     }
 }
 
