@@ -10,14 +10,25 @@ enum ViaProcessing {
     ///
     /// A `received` the sender wrote itself is never trusted (only the server transport that
     /// received the packet may set it, §18.2.1): one that is not the source IP is replaced by
-    /// it, so a forged Via cannot steer our responses to a third party.
+    /// it, so a forged Via cannot steer our responses to a third party; a second `received`
+    /// is dropped. Likewise an `rport` value the sender wrote is replaced by the source port.
     static func stampTopVia(of request: inout SIPRequest, source: SocketAddress, sourceIP: String? = nil) {
         guard let sourceIP = sourceIP ?? source.ipAddress, let sourcePort = source.port else { return }
         guard var top = (try? request.topVia) ?? nil else { return }
         var changed = false
-        let wantsRPort = top.rport == .some(nil)
-        if wantsRPort {
+        var wantsRPort = false
+        switch top.rport {
+        case .some(.some(let port)) where port == sourcePort:
+            wantsRPort = true
+        case .some:
+            wantsRPort = true
             top.setParameter("rport", String(sourcePort))
+            changed = true
+        case .none:
+            break
+        }
+        if top.parameters.count(where: { $0.name.lowercased() == "received" }) > 1 {
+            top.parameters.removeAll { $0.name.lowercased() == "received" }
             changed = true
         }
         if let forged = top.received, !sameIP(forged, sourceIP) {

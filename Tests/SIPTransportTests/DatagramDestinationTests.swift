@@ -40,12 +40,18 @@ struct DatagramDestinationTests {
         let listener = try #require(server.listeners.first).channel
         let client = try await RawDatagramClient.bind()
         defer { client.channel.close(promise: nil) }
-        for (i, received) in ["[2001:db8::9:255]", "192.0.2.77", "127.0.0.9"].enumerated() {
+        for (i, received) in ["[2001:db8::9:255]", "192.0.2.77", "127.0.0.9", "127.0.0.1;received=192.0.2.78",
+                              "192.0.2.79;rport=5999"].enumerated() {
             try await client.send(Sample.options(via: "UDP 127.0.0.1:\(client.port);received=\(received)", branch: "z9hG4bK-f\(i)"),
                                   to: server.endpoint(.udp).address)
             let inbound = try #require(await inbox.next())
             let request = try #require(Sample.request(inbound.message))
-            #expect(try #require(try request.topVia).received == "127.0.0.1")
+            let via = try #require(try request.topVia)
+            // The sent-by is the source here: a received is not needed, but any left is the source.
+            #expect(via.received == nil || via.received == "127.0.0.1", "\(via)")
+            #expect(via.parameters.count { $0.name == "received" } <= 1, "\(via)")
+            #expect(!via.description.contains("192.0.2."), "\(via)")
+            if via.rport != nil { #expect(via.rport == .some(client.port), "a sender's rport value is replaced") }
             try await server.sendResponse(SIPResponse(responding: request, statusCode: 200), to: inbound)
             #expect(try #require(await client.next()).hasPrefix("SIP/2.0 200 "), "received=\(received)")
         }
