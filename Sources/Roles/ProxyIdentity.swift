@@ -104,6 +104,12 @@ public struct ProxyIdentity: Hashable, Sendable {
         return isOwnAddress(host: sip.host, port: sip.port, secure: sip.secure)
     }
 
+    /// True when `host` is one of our domains (any case, brackets or a trailing dot aside:
+    /// `Example.COM.` is `example.com`), so a look-alike never passes for a stranger.
+    public func isOurDomain(_ host: some StringProtocol) -> Bool {
+        domains.contains(Self.bareHost(String(host)))
+    }
+
     /// §16.5: true when this element is responsible for the domain of `uri` (one of our
     /// domains, or one of our own addresses).
     public func isResponsible(for uri: URI) -> Bool {

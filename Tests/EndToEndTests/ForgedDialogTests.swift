@@ -44,6 +44,25 @@ import Testing
         try await server.stop()
     }
 
+    /// `example.com.` (a fully qualified name) is our domain: such a From is one of our users,
+    /// not a stranger's, and is challenged or refused, never delivered unauthenticated.
+    @Test func aTrailingDotDoesNotMakeALookAlike() async throws {
+        let server = try await RunningHomeServer.start(users: [("alice", "pw-a", true), ("bob", "pw-b", true)])
+        let (bob, _) = try await RegisteredUA.register("bob", password: "pw-b", on: server, group: testEventLoops)
+        let attacker = try await TestUA(group: testEventLoops)
+        for (index, domain) in ["example.com.", "EXAMPLE.com."].enumerated() {
+            try await attacker.send(Self.message(from: "alice", fromDomain: domain, uri: "sip:bob@example.com", toTag: nil, route: nil,
+                                                 uaPort: attacker.port, callID: "dot-\(index)"), to: server.udpPort)
+            let answer = await attacker.response()
+            #expect(answer?.statusCode == 407 || answer?.statusCode == 403,
+                    "From alice@\(domain): \(answer?.statusCode ?? 0) \(answer?.reasonPhrase ?? "")")
+        }
+        #expect(await bob.mailbox.next(timeout: .milliseconds(300)) == nil, "bob received a message from a look-alike")
+        await attacker.close()
+        await bob.close()
+        try await server.stop()
+    }
+
     @Test func forgedToTagToAForeignTargetIsNotRelayed() async throws {
         let server = try await RunningHomeServer.start(users: [("alice", "pw-a", true)])
         let victim = try await TestUA(group: testEventLoops)  // any host the attacker wants to reach

@@ -93,7 +93,7 @@ struct DirectoryTests {
     @Test(arguments: [
         ("alice@example.com", "alice@example.com"), ("sip:alice@EXAMPLE.com", "alice@example.com"),
         ("Alice@Example.Com", "Alice@example.com"), ("alice", nil), ("@example.com", nil), ("a b@example.com", nil),
-        ("sips:Bob@EXAMPLE.com", "Bob@example.com"), ("alice@exa mple.com", nil), ("alice@", nil), ("a@b@example.com", "a@b@example.com"),
+        ("sips:Bob@EXAMPLE.com", "Bob@example.com"), ("alice@exa mple.com", nil), ("alice@example.com.", "alice@example.com"), ("alice@.", "alice@."), ("alice@", nil), ("a@b@example.com", "a@b@example.com"),
     ] as [(String, String?)])
     func aorNormalization(input: String, expected: String?) {
         #expect(AOR.normalize(input) == expected)

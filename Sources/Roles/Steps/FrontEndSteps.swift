@@ -21,7 +21,7 @@ public struct OriginatorAuthenticateStep: RoutingStep {
         if request.method == .ack || request.method == .cancel { return nil }
         if context.isInOwnDialog || context.authenticatedUser != nil || context.routeFlow != nil { return nil }
         let originator = request.method == .register ? request.to?.uri.sipURI : request.from?.uri.sipURI
-        guard let originator, let user = originator.user, identity.domains.contains(originator.host.lowercased()),
+        guard let originator, let user = originator.user, identity.isOurDomain(originator.host),
               let claimed = AOR.normalize("\(user)@\(originator.host)") else { return nil }
         switch authenticator.authenticate(request, source: context.source) {
         case .authenticated(let aor):
@@ -81,7 +81,7 @@ public struct HomeLookupStep: RoutingStep {
             }
             home = found
         } else if request.method != .register, let sip = request.uri.sipURI, let user = sip.user,
-                  identity.domains.contains(sip.host.lowercased()), let aor = AOR.normalize("\(user)@\(sip.host)") {
+                  identity.isOurDomain(sip.host), let aor = AOR.normalize("\(user)@\(sip.host)") {
             home = homes.homeServer(of: aor)  // inbound from another domain: the target's home
         }
         guard let home else { return nil }
@@ -100,7 +100,7 @@ public struct HomeLookupStep: RoutingStep {
 
     static func claimedOriginator(_ request: SIPRequest, identity: ProxyIdentity) -> String? {
         guard let sip = request.method == .register ? request.to?.uri.sipURI : request.from?.uri.sipURI,
-              let user = sip.user, identity.domains.contains(sip.host.lowercased()) else { return nil }
+              let user = sip.user, identity.isOurDomain(sip.host) else { return nil }
         return AOR.normalize("\(user)@\(sip.host)")
     }
 }

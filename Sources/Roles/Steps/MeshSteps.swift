@@ -166,7 +166,7 @@ public struct HomeRoutingStep: RoutingStep {
 
     public func process(_ context: inout RoutingContext) -> RoutingDecision? {
         guard context.request.headers.first("Route") == nil, let sip = context.request.uri.sipURI,
-              identity.domains.contains(sip.host.lowercased()),
+              identity.isOurDomain(sip.host),
               let home = homes.otherHome(of: sip, identity: identity) else { return nil }
         var request = context.request
         AssertedIdentityStep.assert(context.authenticatedUser, in: &request)
@@ -262,8 +262,8 @@ public struct FederationGateStep: RoutingStep {
 
     public func process(_ context: inout RoutingContext) -> RoutingDecision? {
         guard !federations.isEmpty, !context.isInOwnDialog, context.trustedPeer == nil,
-              let fromDomain = context.request.from?.uri.sipURI?.host.lowercased(),
-              !identity.domains.contains(fromDomain) else { return nil }
+              let fromDomain = (context.request.from?.uri.sipURI?.host).map(ProxyIdentity.bareHost),
+              !identity.isOurDomain(fromDomain) else { return nil }
         if let partner = federations[fromDomain], partner.isPresented(by: context.source.tlsPeerNames, peers: peers) {
             return nil
         }

@@ -49,7 +49,7 @@ public struct RoutePreprocessStep: RoutingStep {
     func staysInDialog(_ match: DialogRouteToken.Match, _ context: RoutingContext) -> Bool {
         guard match.senderIs(at: SIPHostPort(host: context.source.host, port: context.source.port)) else { return false }
         guard match.sender == .caller else { return true }
-        if let from = context.request.from?.uri.sipURI, identity.domains.contains(DialogDestination.bareHost(from.host)) {
+        if let from = context.request.from?.uri.sipURI, identity.isOurDomain(from.host) {
             return true  // our user, at the address it called from: anywhere in its dialog
         }
         let request = context.request
@@ -124,7 +124,7 @@ public struct AuthenticateStep: RoutingStep {
         default: break
         }
         guard let from = request.from, let fromURI = from.uri.sipURI,
-              identity.domains.contains(fromURI.host.lowercased()) else { return nil }
+              identity.isOurDomain(fromURI.host) else { return nil }
         // Inside our dialog, or asserted by a trusted peer (RFC 3325): not challenged again.
         if context.isInOwnDialog || context.authenticatedUser != nil { return nil }
         switch authenticator.authenticate(request, source: context.source) {
