@@ -39,6 +39,10 @@ final class SIPConnectionTable: Sendable {
         /// Connections to a key another connection holds (both ends opened one), in order:
         /// the next takes the key over when the holder closes.
         var standby: [Key: [SIPConnectionID]] = [:]
+        /// Accepted connections that have not delivered a complete message yet, by arrival:
+        /// the first to give way when the table is full (``admit(remote:evictingSilent:)``).
+        var silent: [SIPConnectionID: (arrival: UInt64, channel: any Channel)] = [:]
+        var arrivals: UInt64 = 0
     }
 
     let maxConnections: Int
@@ -74,14 +78,41 @@ final class SIPConnectionTable: Sendable {
     }
 
     /// Counts a new connection against the caps; false when either cap is reached.
-    func admit(remote: SocketAddress) -> Bool {
+    ///
+    /// `evictingSilent` (an accepted connection): when only the total cap stands in the way,
+    /// the oldest accepted connection that has not yet delivered a complete message is
+    /// closed to make room, so that connections opened and left silent (each may wait out
+    /// the first-message timeout) cannot lock everybody else out; connections that have
+    /// spoken are never evicted. The closed one gives its count back when it is gone.
+    func admit(remote: SocketAddress, evictingSilent: Bool = false) -> Bool {
         let ip = remote.ipAddress ?? ""
-        return state.withLockedValue { s in
-            guard s.total < maxConnections, s.perIP[ip, default: 0] < maxConnectionsPerIP else { return false }
+        var victim: (any Channel)?
+        let admitted = state.withLockedValue { s in
+            guard s.perIP[ip, default: 0] < maxConnectionsPerIP else { return false }
+            if s.total >= maxConnections {
+                guard evictingSilent, let oldest = s.silent.min(by: { $0.value.arrival < $1.value.arrival }) else { return false }
+                s.silent[oldest.key] = nil
+                victim = oldest.value.channel
+            }
             s.total += 1
             s.perIP[ip, default: 0] += 1
             return true
         }
+        victim?.close(promise: nil)
+        return admitted
+    }
+
+    /// An accepted connection that has delivered nothing yet (evictable, see ``admit(remote:evictingSilent:)``).
+    func markSilent(_ id: SIPConnectionID, channel: any Channel) {
+        state.withLockedValue { s in
+            s.arrivals += 1
+            s.silent[id] = (s.arrivals, channel)
+        }
+    }
+
+    /// Connection `id` delivered its first complete message: never evicted.
+    func markSpoke(_ id: SIPConnectionID) {
+        _ = state.withLockedValue { s in s.silent.removeValue(forKey: id) }
     }
 
     /// Gives back what `admit` took.
@@ -109,6 +140,7 @@ final class SIPConnectionTable: Sendable {
     /// Forgets a closed connection and every key (its own, its aliases) that led to it.
     func remove(_ id: SIPConnectionID) {
         state.withLockedValue { s in
+            s.silent[id] = nil
             guard let entry = s.byID.removeValue(forKey: id) else { return }
             for alias in s.aliases.removeValue(forKey: id) ?? [] where s.byKey[alias]?.id == id {
                 s.byKey[alias] = nil

@@ -106,6 +106,7 @@ final class SIPStreamHandler: ChannelDuplexHandler {
                 sawMessage = true
                 firstMessageDeadline?.cancel()
                 firstMessageDeadline = nil
+                if inbound { shared.table.markSpoke(id) }
             }
             guard let remote, let local else { return }
             if kind == .tls, peerNames == nil {  // data flows only after the handshake

@@ -30,7 +30,7 @@ extension SIPTransportLayer {
                 guard let remote = channel.remoteAddress else {
                     return channel.eventLoop.makeFailedFuture(SIPTransportError(.connectionClosed, "accepted socket has no peer"))
                 }
-                guard self.table.admit(remote: remote) else {
+                guard self.table.admit(remote: remote, evictingSilent: true) else {
                     if let left = self.capNotices.admit() {
                         shared.logger.notice("connection cap reached, refusing",
                                              metadata: ["connection.peer": "\(remote.sipHostPort)", "sip.refusals_not_logged": "\(left)"])
@@ -38,6 +38,7 @@ extension SIPTransportLayer {
                     return channel.eventLoop.makeFailedFuture(SIPTransportError(.connectionLimit, "connection cap reached for \(remote.sipHostPort)"))
                 }
                 let id = self.table.makeID()
+                self.table.markSilent(id, channel: channel)
                 self.track(channel, id: id, kind: kind, remote: remote, shared: shared)
                 return channel.eventLoop.makeCompletedFuture {
                     try self.addStreamHandlers(channel, kind: kind, id: id, shared: shared, outboundServerName: nil, inbound: true,
