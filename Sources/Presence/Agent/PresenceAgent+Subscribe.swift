@@ -123,9 +123,20 @@ extension PresenceAgent {
             // The count only: a copy of the list kept alive here would make `insert` copy it.
             let watching = (package == .presence ? s.watchers[presentity]?.count : s.winfoWatchers[presentity]?.count) ?? 0
             guard watching < configuration.maxWatchersPerPresentity else { return 503 }
-            guard s.perWatcher[watcher, default: 0] < configuration.maxSubscriptionsPerWatcher else {
+            let held = s.perWatcher[watcher, default: 0]
+            guard held < configuration.maxSubscriptionsPerWatcher else {
                 watcherCapped = true
                 return 503
+            }
+            // Counted only for a watcher that holds that many in all: cheap for everybody else.
+            if held >= configuration.maxSubscriptionsPerWatcherAndPresentity,
+               let ids = package == .presence ? s.watchers[presentity] : s.winfoWatchers[presentity] {
+                var same = 0
+                for id in ids where s.subscriptions[id]?.watcher == watcher { same += 1 }
+                guard same < configuration.maxSubscriptionsPerWatcherAndPresentity else {
+                    watcherCapped = true
+                    return 503
+                }
             }
             guard journal.record([.upsertSubscription(subscription.record)]) else { return 503 }
             insert(subscription, &s)

@@ -34,6 +34,11 @@ public final class PresenceAgent: Sendable {
         /// one user could take every watcher slot of a presentity, or the whole table, from
         /// everybody else. Over it, 503 with Retry-After, as for the other caps.
         public var maxSubscriptionsPerWatcher: Int = 2_000
+        /// Subscriptions one watcher may hold to one presentity (one per device, with room):
+        /// more are no use to anybody, and each sends its NOTIFYs wherever its Contact says,
+        /// so without it one account could aim thousands of NOTIFYs per change at a third
+        /// party. Over it, 503 with Retry-After.
+        public var maxSubscriptionsPerWatcherAndPresentity: Int = 16
         /// Fetch NOTIFYs for watchers nobody authenticated (with authentication on) in flight
         /// at once: each holds a client transaction until answered, up to 32 s (Timer F).
         /// Past it such a SUBSCRIBE gets 503 with Retry-After, so a flood of them cannot take

@@ -309,6 +309,23 @@ import Testing
         try await h.close()
     }
 
+    /// One watcher holds only so many subscriptions to one presentity (each sends NOTIFYs to
+    /// the Contact it names): past the cap, 503 with Retry-After, while the same watcher may
+    /// still watch others and others may still watch that presentity.
+    @Test func aWatcherHoldsAFewSubscriptionsToOnePresentity() async throws {
+        var configuration = PresenceAgent.Configuration()
+        configuration.maxSubscriptionsPerWatcherAndPresentity = 3
+        let h = try await AgentHarness(configuration: configuration)
+        for i in 0..<3 { #expect(h.deliver(PresenceText.subscribe(callID: "same-\(i)"))?.statusCode == 200) }
+        let refused = try #require(h.deliver(PresenceText.subscribe(callID: "same-3")))
+        #expect(refused.statusCode == 503)
+        #expect(refused.headers.first("Retry-After") != nil)
+        #expect(h.deliver(PresenceText.subscribe(presentity: "carol", callID: "other-presentity"))?.statusCode == 200)
+        #expect(h.deliver(PresenceText.subscribe(watcher: "carol", callID: "other-watcher"))?.statusCode == 200)
+        #expect(h.agent.counts.subscriptions == 5)
+        try await h.close()
+    }
+
     /// A NOTIFY cut by our own graceful stop is not the watcher's answer: the subscription is
     /// kept (and so restored), however many rounds would have ended it otherwise.
     @Test func aStopThatCutsNotifiesKeepsTheSubscription() async throws {
