@@ -27,8 +27,8 @@ enum ViaProcessing {
         case .none:
             break
         }
-        if top.parameters.count(where: { $0.name.lowercased() == "received" }) > 1 {
-            top.parameters.removeAll { $0.name.lowercased() == "received" }
+        if top.parameters.count(where: { $0.name.utf8.count == 8 && $0.name.lowercased() == "received" }) > 1 {
+            top.parameters.removeAll { $0.name.utf8.count == 8 && $0.name.lowercased() == "received" }
             changed = true
         }
         if let forged = top.received, !sameIP(forged, sourceIP) {
