@@ -177,6 +177,55 @@ struct FakeAuthenticator: RequestAuthenticator {
         #expect(!plan.recordRoute)
     }
 
+    /// The callee's side of a dialog: a server of another domain may answer over a stream
+    /// connection of its own (another port of the host we sent to); one of our users must
+    /// speak from the address we reached it at, and over UDP everybody must.
+    @Test func aCalleeSpeaksFromTheAddressItWasReachedAt() async throws {
+        func bye(from: String, fromTag: String, to: String, toTag: String, token: String?) throws -> SIPRequest {
+            try request("""
+            BYE sip:alice@198.51.100.1:5060 SIP/2.0
+            Via: SIP/2.0/TCP 203.0.113.5;branch=z9hG4bKc1
+            Max-Forwards: 70
+            \(token.map { "Route: <sip:192.0.2.10:5060;lr;dlg=\($0)>\n" } ?? "")From: <\(from)>;tag=\(fromTag)
+            To: <\(to)>;tag=\(toTag)
+            Call-ID: c2
+            CSeq: 9 BYE
+            Content-Length: 0
+
+
+            """)
+        }
+        func decide(_ r: SIPRequest, from source: RequestSource) async -> RoutingDecision {
+            var context = RoutingContext(request: r, source: source)
+            return await policy(auth: true).decide(&context)
+        }
+        let caller = SIPHostPort(host: source.host, port: source.port)
+        // alice called carol of another domain, at 203.0.113.5:5060.
+        let foreign = DialogRouteToken.make(
+            for: try bye(from: "sip:alice@example.com", fromTag: "1", to: "sip:carol@partner.test", toTag: "x", token: nil),
+            caller: caller, callee: SIPHostPort(host: "203.0.113.5", port: 5060))
+        let carolsBye = try bye(from: "sip:carol@partner.test", fromTag: "2", to: "sip:alice@example.com", toTag: "1", token: foreign)
+        let newConnection = RequestSource(transport: .tcp, host: "203.0.113.5", port: 40001)
+        guard case .forward = await decide(carolsBye, from: newConnection) else { Issue.record("the callee's server was refused"); return }
+        let otherHost = RequestSource(transport: .tcp, host: "203.0.113.6", port: 5060)
+        guard case .respond(let refused) = await decide(carolsBye, from: otherHost) else { Issue.record("expected a refusal"); return }
+        #expect(refused.status == 403)
+        let overUDP = RequestSource(transport: .udp, host: "203.0.113.5", port: 40001)
+        guard case .respond = await decide(carolsBye, from: overUDP) else { Issue.record("expected a refusal over UDP"); return }
+        // alice called bob, one of ours, at 10.0.0.2:5060: bob's side only from there.
+        let local = DialogRouteToken.make(
+            for: try bye(from: "sip:alice@example.com", fromTag: "1", to: "sip:bob@example.com", toTag: "x", token: nil),
+            caller: caller, callee: SIPHostPort(host: "10.0.0.2", port: 5060))
+        let bobsBye = try bye(from: "sip:bob@example.com", fromTag: "3", to: "sip:alice@example.com", toTag: "1", token: local)
+        guard case .forward = await decide(bobsBye, from: RequestSource(transport: .udp, host: "10.0.0.2", port: 5060)) else {
+            Issue.record("bob was refused at his own address"); return
+        }
+        guard case .answerLocally(let challenge) = await decide(bobsBye, from: RequestSource(transport: .tcp, host: "10.0.0.2", port: 40002)) else {
+            Issue.record("expected a challenge"); return
+        }
+        #expect(challenge.statusCode == 407)
+    }
+
     @Test func loopedRequestIs482() async throws {
         let original = try invite()
         let f = try #require(RequestForwarding.forward(original, to: ForwardTarget(uri: original.uri),

@@ -45,6 +45,7 @@ public enum DialogRouteToken {
             + address("caller", caller, callID: callID, tag: tag)
             + address("callee-source", calleeSource ?? callee, callID: callID, tag: tag)
             + address("callee", callee, callID: callID, tag: tag)
+            + address("callee-host", callee.map { SIPHostPort(host: $0.host, port: 0) }, callID: callID, tag: tag)
     }
 
     /// A token that matched a request's dialog: which side sent the request, and checks of
@@ -59,6 +60,12 @@ public enum DialogRouteToken {
         public func senderIs(at source: SIPHostPort) -> Bool {
             check(sender == .caller ? "caller" : "callee-source", source, at: 0)
                 || (sender == .callee && check("callee", source, at: 2))
+        }
+
+        /// Whether `host` is the callee's host (any port: a server that answers over a new
+        /// connection of its own, from a port of its choosing).
+        public func calleeHostIs(_ host: String) -> Bool {
+            check("callee-host", SIPHostPort(host: host, port: 0), at: 3)
         }
 
         /// Whether `hop` is the callee (its target or its source address).
@@ -79,7 +86,7 @@ public enum DialogRouteToken {
     /// the callee: tags and URIs swapped); nil otherwise.
     public static func verify(_ token: String, request: SIPRequest) -> Match? {
         let given = Array(token.utf8)
-        guard given.count == partiesLength + 3 * addressLength else { return nil }
+        guard given.count == partiesLength + 4 * addressLength else { return nil }
         let callID = request.callID ?? ""
         let from = addressOfRecord(request.from), to = addressOfRecord(request.to)
         let parties = Array(given[..<partiesLength])

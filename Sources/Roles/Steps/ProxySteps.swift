@@ -46,12 +46,17 @@ public struct RoutePreprocessStep: RoutingStep {
     /// pose as the caller (or the caller as the callee) and a stranger could send anywhere.
     /// A request that fails it is treated as out-of-dialog: challenged when From is one of
     /// our users, refused (403) when it leaves our domain.
+    ///
+    /// A callee that is not one of ours (a server of another domain, a partner's edge) may
+    /// also send over a stream connection of its own from another port of the same host:
+    /// such servers open new connections rather than reuse ours (RFC 5923 is optional).
     func staysInDialog(_ match: DialogRouteToken.Match, _ context: RoutingContext) -> Bool {
-        guard match.senderIs(at: SIPHostPort(host: context.source.host, port: context.source.port)) else { return false }
+        let fromOurs = context.request.from?.uri.sipURI.map { identity.isOurDomain($0.host) } ?? false
+        let atItsAddress = match.senderIs(at: SIPHostPort(host: context.source.host, port: context.source.port))
+            || (match.sender == .callee && !fromOurs && context.source.transport != .udp && match.calleeHostIs(context.source.host))
+        guard atItsAddress else { return false }
         guard match.sender == .caller else { return true }
-        if let from = context.request.from?.uri.sipURI, identity.isOurDomain(from.host) {
-            return true  // our user, at the address it called from: anywhere in its dialog
-        }
+        if fromOurs { return true }  // our user, at the address it called from: anywhere in its dialog
         let request = context.request
         let hop = request.headers["Route"].first.flatMap { NameAddr($0) }?.uri ?? request.uri
         guard let destination = DialogDestination.resolve(hop) else { return false }
