@@ -18,19 +18,7 @@ extension SIPSalvage {
     /// where the bytes came from (the packet's source, the same connection): a Via nobody
     /// could parse is not followed.
     static func rawAnswer(status: Int, fromHeaderSection bytes: UnsafeRawBufferPointer, limits: SIPParseLimits) -> [UInt8]? {
-        guard bytes.count > 4 else { return nil }
-        if bytes[0] == 0x53, bytes[1] == 0x49, bytes[2] == 0x50, bytes[3] == 0x2F { return nil }  // "SIP/": a response
-        let window = min(bytes.count, limits.maxMessageSize)
-        var end = -1
-        var i = 0
-        while i + 3 < window {
-            if bytes[i] == 13, bytes[i + 1] == 10, bytes[i + 2] == 13, bytes[i + 3] == 10 { end = i; break }
-            i += 1
-        }
-        if end < 0 {
-            guard bytes.count <= limits.maxMessageSize else { return nil }
-            end = bytes.count
-        }
+        guard let end = headerSectionEnd(bytes, limits: limits) else { return nil }
         let lines = unfoldedLines(UnsafeRawBufferPointer(rebasing: bytes[..<end]))
         guard let startLine = lines.first, !startsWith(startLine, "ACK ") else { return nil }
         var vias: [ArraySlice<UInt8>] = []

@@ -156,17 +156,7 @@ enum SIPSalvage {
     /// are looked at: an oversized message (RFC 3261 §21.4.11, 413) whose header section fits
     /// is answered; one whose header section alone is over the limit is not.
     static func request(fromHeaderSection bytes: UnsafeRawBufferPointer, limits: SIPParseLimits) -> SIPRequest? {
-        guard bytes.count > 0 else { return nil }
-        // Starts with "SIP/": a response, never answered.
-        if bytes.count >= 4, bytes[0] == 0x53, bytes[1] == 0x49, bytes[2] == 0x50, bytes[3] == 0x2F { return nil }
-        let window = min(bytes.count, limits.maxMessageSize)
-        var end: Int?
-        var i = 0
-        while i + 3 < window {
-            if bytes[i] == 13, bytes[i + 1] == 10, bytes[i + 2] == 13, bytes[i + 3] == 10 { end = i + 2; break }
-            i += 1
-        }
-        guard let end = end ?? (bytes.count <= limits.maxMessageSize ? bytes.count : nil) else { return nil }
+        guard let end = headerSectionEnd(bytes, limits: limits) else { return nil }
         var out: [UInt8] = []
         out.reserveCapacity(end + 24)
         var dropping = false
@@ -188,6 +178,22 @@ enum SIPSalvage {
         out.append(contentsOf: Array("Content-Length: 0\r\n\r\n".utf8))
         guard case .request(let request)? = try? SIPParser.parseDatagram(out, limits: limits) else { return nil }
         return request
+    }
+
+    /// Where the header lines of a request to answer end (after the last one's CRLF, before
+    /// the empty line), looking at the first `maxMessageSize` bytes only; without an empty
+    /// line, the whole of bytes that fit. Nil for nothing to answer: no bytes, a response
+    /// (it starts with "SIP/"), or a header section over the limit.
+    static func headerSectionEnd(_ bytes: UnsafeRawBufferPointer, limits: SIPParseLimits) -> Int? {
+        guard bytes.count > 0 else { return nil }
+        if bytes.count >= 4, bytes[0] == 0x53, bytes[1] == 0x49, bytes[2] == 0x50, bytes[3] == 0x2F { return nil }
+        let window = min(bytes.count, limits.maxMessageSize)
+        var i = 0
+        while i + 3 < window {
+            if bytes[i] == 13, bytes[i + 1] == 10, bytes[i + 2] == 13, bytes[i + 3] == 10 { return i + 2 }
+            i += 1
+        }
+        return bytes.count <= limits.maxMessageSize ? bytes.count : nil
     }
 
     private static func isContentLength(_ line: UnsafeRawBufferPointer) -> Bool {

@@ -27,8 +27,8 @@ enum ViaProcessing {
         case .none:
             break
         }
-        if top.parameters.count(where: { $0.name.utf8.count == 8 && $0.name.lowercased() == "received" }) > 1 {
-            top.parameters.removeAll { $0.name.utf8.count == 8 && $0.name.lowercased() == "received" }
+        if top.parameters.count(where: isReceived) > 1 {
+            top.parameters.removeAll(where: isReceived)
             changed = true
         }
         if let forged = top.received, !sameIP(forged, sourceIP) {
@@ -41,6 +41,11 @@ enum ViaProcessing {
         guard changed else { return }
         request.headers.removeFirstValue("Via")
         request.headers.insertFirst("Via", top.description)
+    }
+
+    /// A `received` parameter (any case; the length first, so no String is made for others).
+    private static func isReceived(_ parameter: SIPParameter) -> Bool {
+        parameter.name.utf8.count == 8 && parameter.name.lowercased() == "received"
     }
 
     /// Whether `host` (possibly bracketed IPv6) is the IP address `ip`.
