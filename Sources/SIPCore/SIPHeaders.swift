@@ -263,6 +263,12 @@ public struct SIPHeaders: Sendable, RandomAccessCollection, ExpressibleByArrayLi
 
     // MARK: edits (each drops the cached typed value of the kinds it touches)
 
+    /// Makes room for `count` fields, so that a message built field by field (and given its
+    /// Via by the transaction layer) grows its list once.
+    public mutating func reserveCapacity(_ count: Int) {
+        entries.reserveCapacity(count)
+    }
+
     public mutating func append(_ name: String, _ value: String) {
         let e = HeaderEntry(name: name, value: value)
         invalidate(e.kind)

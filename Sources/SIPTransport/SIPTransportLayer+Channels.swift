@@ -112,7 +112,7 @@ extension SIPTransportLayer {
                 try ops.addHandler(try makeClientTLSHandler(context, serverName: outboundServerName))
             }
         }
-        try ops.addHandler(IdleStateHandler(allTimeout: configuration.idleTimeout))
+        try ops.addHandler(SIPIdleHandler(timeout: configuration.idleTimeout))
         let limits = configuration.parseLimits
         let progress = SIPStreamProgress()
         try ops.addHandler(ByteToMessageHandler(SIPStreamDecoder(limits: limits, progress: progress),

@@ -49,24 +49,31 @@ final class SIPWriteCoalescer: Sendable {
         if first { loop.execute { self.drain(key) } }
     }
 
-    /// On the loop: writes what is queued for one channel, then flushes once.
+    /// On the loop: writes what is queued for one channel, then flushes once. Writes that only
+    /// want to hear of a failure share one promise, on the last of them: a stream channel that
+    /// fails a write fails every write after it, so that promise fails whenever one of theirs
+    /// would have. Its failure is reported to all of them (the connection is gone, and what
+    /// reached the socket before is as good as lost). A batch thus costs one promise and one
+    /// callback, not one of each per write.
     private func drain(_ key: ObjectIdentifier) {
         guard let batch = pending.withLockedValue({ $0.removeValue(forKey: key) }) else { return }
-        for queued in batch.writes {
-            batch.channel.write(queued.buffer, promise: Self.promise(for: queued.completion, on: batch.channel.eventLoop))
+        let channel = batch.channel
+        let writes = batch.writes
+        let lastFailable = writes.lastIndex { if case .onFailure = $0.completion { true } else { false } }
+        for index in writes.indices {
+            switch writes[index].completion {
+            case .promise(let promise):
+                channel.write(writes[index].buffer, promise: promise)
+            case .onFailure where index == lastFailable:
+                let promise = channel.eventLoop.makePromise(of: Void.self)
+                promise.futureResult.whenFailure { error in
+                    for case .onFailure(let onFailure) in writes.lazy.map(\.completion) { onFailure(error) }
+                }
+                channel.write(writes[index].buffer, promise: promise)
+            case .onFailure:
+                channel.write(writes[index].buffer, promise: nil)
+            }
         }
-        batch.channel.flush()
-    }
-
-    /// On the loop: the promise for a write.
-    private static func promise(for completion: Completion, on loop: any EventLoop) -> EventLoopPromise<Void> {
-        switch completion {
-        case .promise(let promise):
-            return promise
-        case .onFailure(let onFailure):
-            let promise = loop.makePromise(of: Void.self)
-            promise.futureResult.whenFailure(onFailure)
-            return promise
-        }
+        channel.flush()
     }
 }

@@ -45,4 +45,20 @@ import Testing
         channel.embeddedEventLoop.run()
         #expect(failed.withLockedValue { $0 })
     }
+
+    /// A batch's writes that only hear of failures share one promise: every one of them is
+    /// told, and a write with a promise of its own keeps it.
+    @Test func aFailedBatchIsReportedToEveryWrite() throws {
+        let channel = EmbeddedChannel()
+        let coalescer = SIPWriteCoalescer()
+        try channel.close().wait()
+        let failures = NIOLockedValueBox<[Int]>([])
+        for n in 1...3 {
+            coalescer.write(Array("m\(n)\r\n".utf8), on: channel, .onFailure { _ in failures.withLockedValue { $0.append(n) } })
+        }
+        let own = coalescer.write(Array("mine\r\n".utf8), on: channel)
+        channel.embeddedEventLoop.run()
+        #expect(failures.withLockedValue { $0.sorted() } == [1, 2, 3])
+        #expect(throws: (any Error).self) { try own.wait() }
+    }
 }

@@ -90,6 +90,7 @@ struct StoredDialog {
         guard routeSet.isEmpty else { return nil }
         localSeq &+= 1
         var h = SIPHeaders()
+        h.reserveCapacity(6 + extra.count)  // the five below, the extras and the Via to come
         h.append("Max-Forwards", "70")
         h.append("From", NameAddr.appendingTag(id.localTag, to: localURI))
         h.append("To", NameAddr.appendingTag(id.remoteTag, to: remoteURI))
