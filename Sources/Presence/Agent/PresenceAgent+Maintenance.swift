@@ -75,7 +75,11 @@ extension PresenceAgent {
             var changed: Set<String> = []
             for second in due {
                 for id in s.subscriptionExpiry.removeValue(forKey: second) ?? [] {
-                    guard let sub = s.subscriptions[id], sub.expiresAt <= now else { continue }
+                    guard let sub = s.subscriptions[id], sub.filedAt == second else { continue }  // gone, or filed earlier
+                    guard sub.expiresAt <= now else {
+                        file(sub, at: sub.expiresAt, &s)  // refreshed since it was filed
+                        continue
+                    }
                     // §4.2.2: the subscription timed out — a last NOTIFY says so.
                     remove(sub, &s)
                     _ = journal.record([.removeSubscription(id: sub.id)])

@@ -128,15 +128,10 @@ extension PresenceAgent {
                 watcherCapped = true
                 return 503
             }
-            // Counted only for a watcher that holds that many in all: cheap for everybody else.
-            if held >= configuration.maxSubscriptionsPerWatcherAndPresentity,
-               let ids = package == .presence ? s.watchers[presentity] : s.winfoWatchers[presentity] {
-                var same = 0
-                for id in ids where s.subscriptions[id]?.watcher == watcher { same += 1 }
-                guard same < configuration.maxSubscriptionsPerWatcherAndPresentity else {
-                    watcherCapped = true
-                    return 503
-                }
+            let pair = WatchPair(watcher: watcher, presentity: presentity, package: package)
+            guard s.perPair[pair, default: 0] < configuration.maxSubscriptionsPerWatcherAndPresentity else {
+                watcherCapped = true
+                return 503
             }
             guard journal.record([.upsertSubscription(subscription.record)]) else { return 503 }
             insert(subscription, &s)
@@ -234,32 +229,63 @@ extension PresenceAgent {
     func insert(_ sub: Subscription, _ s: inout State) {
         s.subscriptions[sub.id] = sub
         s.perWatcher[sub.watcher, default: 0] += 1
+        s.perPair[WatchPair(sub), default: 0] += 1
         switch sub.package {
-        case .presence: s.watchers[sub.presentity, default: []].append(sub.id)
-        case .winfo: s.winfoWatchers[sub.presentity, default: []].append(sub.id)
+        case .presence: Self.append(sub, to: &s.watchers[sub.presentity, default: []])
+        case .winfo: Self.append(sub, to: &s.winfoWatchers[sub.presentity, default: []])
         }
-        s.subscriptionExpiry[sub.expiresAt, default: []].append(sub.id)
+        file(sub, at: sub.expiresAt, &s)
+    }
+
+    private static func append(_ sub: Subscription, to ids: inout [String]) {
+        sub.slot = ids.count
+        ids.append(sub.id)
     }
 
     func remove(_ sub: Subscription, _ s: inout State) {
         guard s.subscriptions.removeValue(forKey: sub.id) != nil else { return }
         if let held = s.perWatcher[sub.watcher], held > 1 { s.perWatcher[sub.watcher] = held - 1 } else { s.perWatcher[sub.watcher] = nil }
-        func drop(_ index: inout [String: [String]]) {
-            guard var ids = index[sub.presentity], let i = ids.firstIndex(of: sub.id) else { return }
-            ids.swapAt(i, ids.count - 1)
-            ids.removeLast()
-            index[sub.presentity] = ids.isEmpty ? nil : ids
+        let pair = WatchPair(sub)
+        if let held = s.perPair[pair], held > 1 { s.perPair[pair] = held - 1 } else { s.perPair[pair] = nil }
+        // In place (a copy of a popular presentity's list would cost its length), by its slot:
+        // the last id takes its place. Returns the id that moved, and where to.
+        func drop(_ index: inout [String: [String]]) -> (id: String, slot: Int)? {
+            // Located in a call of its own: no copy of the list is alive when it is edited.
+            guard let (slot, last) = locate(index[sub.presentity]) else { return nil }
+            if last == 0 {
+                index[sub.presentity] = nil
+                return nil
+            }
+            let moved = index[sub.presentity, default: []][last]
+            index[sub.presentity, default: []][slot] = moved
+            index[sub.presentity, default: []].removeLast()
+            return slot == last ? nil : (moved, slot)
         }
+        func locate(_ ids: [String]?) -> (slot: Int, last: Int)? {
+            guard let ids else { return nil }
+            let slot = sub.slot < ids.count && ids[sub.slot] == sub.id ? sub.slot : ids.firstIndex(of: sub.id)
+            return slot.map { ($0, ids.count - 1) }
+        }
+        let moved: (id: String, slot: Int)?
         switch sub.package {
         case .presence:
-            drop(&s.watchers)
+            moved = drop(&s.watchers)
             if s.watchers[sub.presentity] == nil { s.views[sub.presentity] = nil }
-        case .winfo: drop(&s.winfoWatchers)
+        case .winfo:
+            moved = drop(&s.winfoWatchers)
         }
+        if let moved { s.subscriptions[moved.id]?.slot = moved.slot }
     }
 
     func reschedule(_ sub: Subscription, expiresAt: Int64, _ s: inout State) {
         sub.expiresAt = expiresAt
-        s.subscriptionExpiry[expiresAt, default: []].append(sub.id)
+        // Later than it is filed: the sweep re-files it when that second comes, so a watcher
+        // refreshing in a loop grows no index.
+        if expiresAt < sub.filedAt { file(sub, at: expiresAt, &s) }
+    }
+
+    func file(_ sub: Subscription, at second: Int64, _ s: inout State) {
+        sub.filedAt = second
+        s.subscriptionExpiry[second, default: []].append(sub.id)
     }
 }

@@ -115,6 +115,9 @@ public final class PresenceAgent: Sendable {
         var watchers: [String: [String]] = [:]
         /// Watcher → how many subscriptions it holds (``Configuration/maxSubscriptionsPerWatcher``).
         var perWatcher: [String: Int] = [:]
+        /// How many subscriptions a watcher holds to one presentity and package
+        /// (``Configuration/maxSubscriptionsPerWatcherAndPresentity``): counted, not searched.
+        var perPair: [WatchPair: Int] = [:]
         /// Source IP → unverified fetch NOTIFYs in flight (``Configuration/maxUnverifiedFetchesPerSource``).
         var unverifiedFetchesBySource: [String: Int] = [:]
         var winfoWatchers: [String: [String]] = [:]
@@ -182,6 +185,11 @@ public final class PresenceAgent: Sendable {
         state.withLock { s in (s.subscriptions.count, s.etags.count) }
     }
 
+    /// Entries in the subscription expiry index (tests: refreshes must not grow it).
+    var expiryIndexEntries: Int {
+        state.withLock { s in s.subscriptionExpiry.values.reduce(0) { $0 + $1.count } }
+    }
+
     /// The event packages served, for `Allow-Events` (RFC 6665 §8.2.2).
     public static let allowEvents = "presence, presence.winfo"
 
@@ -246,5 +254,22 @@ extension PresenceAgent {
     public func ownsDialog(of request: SIPRequest) -> Bool {
         guard let tag = request.to?.tag else { return false }
         return state.withLock { $0.subscriptions[tag]?.dialog.matches(request) ?? false }
+    }
+}
+
+/// A watcher, what it watches and in which package: the key of ``PresenceAgent/State/perPair``.
+struct WatchPair: Hashable {
+    let watcher: String
+    let presentity: String
+    let package: PresencePackage
+
+    init(_ sub: Subscription) {
+        self.init(watcher: sub.watcher, presentity: sub.presentity, package: sub.package)
+    }
+
+    init(watcher: String, presentity: String, package: PresencePackage) {
+        self.watcher = watcher
+        self.presentity = presentity
+        self.package = package
     }
 }

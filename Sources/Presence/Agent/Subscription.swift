@@ -156,6 +156,11 @@ final class Subscription {
     /// The local CSeq last persisted (the journal writes it every few NOTIFYs, and a
     /// restore jumps past the gap, §12.2.2: CSeq numbers may have gaps).
     var persistedSeq: UInt32
+    /// Its place in its presentity's watcher list, so that removing it costs no search.
+    var slot = 0
+    /// The second of the expiry index it is filed under (the earliest, when filed twice):
+    /// a refresh that pushes the expiry later files nothing; the sweep re-files it then.
+    var filedAt: Int64 = 0
 
     init(id: String, package: PresencePackage, presentity: String, watcher: String, dialog: StoredDialog, eventID: String?,
          expiresAt: Int64, status: SubscriptionStatus, blocked: Bool, flowID: UInt64?, flowAddress: SIPHostPort?,
