@@ -241,6 +241,73 @@ import Testing
         try await server.stop()
     }
 
+    /// alice, one of our users, calls mallory of another domain: mallory's side of the dialog
+    /// (the callee's) holds the token too, but may speak only back toward alice, not to a
+    /// third host named in the Request-URI or in a Route after ours, or we would relay for
+    /// anybody one of our users ever called.
+    @Test func aCalleeOfAnotherDomainSpeaksOnlyTowardTheCaller() async throws {
+        let server = try await RunningHomeServer.start(users: [("alice", "pw-a", true)])
+        let domain = server.domain
+        let alice = try await TestUA(group: testEventLoops)
+        let mallory = try await TestUA(group: testEventLoops)
+        let victim = try await TestUA(group: testEventLoops, host: "127.0.0.2")  // not alice's host
+        func invite(cseq: Int, credentials: String?) -> String {
+            ProxyInviteTests.invite(uaPort: alice.port, domain: domain, callID: "callee-1", cseq: cseq, branch: "z9hG4bK-callee-\(cseq)")
+                .replacing("INVITE sip:bob@\(domain)", with: "INVITE sip:mallory@127.0.0.1:\(mallory.port)")
+                .replacing("To: <sip:bob@\(domain)>", with: "To: <sip:mallory@evil.example>")
+                .replacing("Contact:", with: (credentials.map { "Proxy-Authorization: \($0)\n" } ?? "") + "Contact:")
+        }
+        try await alice.send(invite(cseq: 1, credentials: nil), to: server.udpPort)
+        let challengeResponse = try #require(await alice.response())
+        #expect(challengeResponse.statusCode == 407)
+        try await alice.send(invite(cseq: 1, credentials: nil).replacing("INVITE sip:", with: "ACK sip:")
+            .replacing("CSeq: 1 INVITE", with: "CSeq: 1 ACK"), to: server.udpPort)
+        let challenge = try #require(TestDigest.challenge(in: challengeResponse, header: "Proxy-Authenticate", algorithm: "MD5"))
+        try await alice.send(invite(cseq: 2, credentials: TestDigest.authorization(
+            challenge: challenge, user: "alice", password: "pw-a", method: "INVITE", uri: "sip:mallory@127.0.0.1:\(mallory.port)")),
+                             to: server.udpPort)
+        var forwarded = try #require(await mallory.request())
+        while forwarded.method != .invite { forwarded = try #require(await mallory.request()) }
+        let routes = forwarded.headers["Record-Route"]  // the callee's route set: in order
+        #expect(routes.first?.contains(";dlg=") == true)
+        try await mallory.answer(forwarded, 200, toTag: "mallory-tag",
+                                 extra: routes.map { ("Record-Route", $0) } + [("Contact", "<sip:mallory@127.0.0.1:\(mallory.port)>")],
+                                 to: server.udpPort)
+        #expect(await alice.response()?.statusCode == 200)
+
+        func inDialog(_ method: String, _ uri: String, routes: [String], cseq: Int) -> String {
+            """
+            \(method) \(uri) SIP/2.0
+            Via: SIP/2.0/UDP 127.0.0.1:\(mallory.port);branch=z9hG4bK-callee-m\(cseq);rport
+            Max-Forwards: 70
+            \(routes.map { "Route: \($0)\n" }.joined())From: <sip:mallory@evil.example>;tag=mallory-tag
+            To: <sip:alice@\(domain)>;tag=alice-tag
+            Call-ID: callee-1
+            CSeq: \(cseq) \(method)
+            Content-Type: text/plain
+            Content-Length: *
+
+            relayed by example.com
+            """
+        }
+        // To a third host, named in the Request-URI or in a Route after ours.
+        try await mallory.send(inDialog("MESSAGE", "sip:victim@127.0.0.2:\(victim.port)", routes: routes, cseq: 2), to: server.udpPort)
+        #expect(await mallory.response()?.statusCode == 403)
+        try await mallory.send(inDialog("BYE", "sip:alice@127.0.0.1:\(alice.port)", routes: routes + ["<sip:127.0.0.2:\(victim.port);lr>"],
+                                        cseq: 3), to: server.udpPort)
+        #expect(await mallory.response()?.statusCode == 403)
+        #expect(await victim.mailbox.next(timeout: .milliseconds(500)) == nil, "the server relayed for the callee")
+        // Back to alice (her Contact), the dialog still works.
+        try await mallory.send(inDialog("BYE", "sip:alice@127.0.0.1:\(alice.port)", routes: routes, cseq: 4), to: server.udpPort)
+        var bye = try #require(await alice.request())
+        while bye.method != .bye { bye = try #require(await alice.request()) }
+        #expect(bye.from?.uri.description == "sip:mallory@evil.example")
+        try await alice.answer(bye, 200, toTag: "alice-tag", to: server.udpPort)
+        #expect(await mallory.response()?.statusCode == 200)
+        for ua in [alice, mallory, victim] { await ua.close() }
+        try await server.stop()
+    }
+
     /// An ACK cannot be challenged: one that matches no INVITE of ours and carries no dialog
     /// token is dropped, with or without a To tag, or anybody could hand bob a body as alice.
     @Test func anACKOutsideOurDialogsIsNotDelivered() async throws {

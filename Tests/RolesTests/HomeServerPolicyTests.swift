@@ -226,6 +226,55 @@ struct FakeAuthenticator: RequestAuthenticator {
         #expect(challenge.statusCode == 407)
     }
 
+    /// The callee's side of a dialog goes back toward the caller: to the hop the caller's
+    /// side is reached through (its Contact, a private address behind a NAT, or a proxy's
+    /// Record-Route, by name), or to the caller's host; never to a third host.
+    @Test func aCalleeSpeaksOnlyTowardTheCaller() async throws {
+        // alice, from 198.51.100.1:5060 (her NAT), calls carol of another domain at 203.0.113.5:5060.
+        func token(_ extra: String) throws -> String {
+            DialogRouteToken.make(for: try request("""
+            INVITE sip:carol@partner.test SIP/2.0
+            Via: SIP/2.0/UDP 198.51.100.1;branch=z9hG4bKi3
+            Max-Forwards: 70
+            \(extra)From: <sip:alice@example.com>;tag=1
+            To: <sip:carol@partner.test>
+            Call-ID: c3
+            CSeq: 1 INVITE
+            Content-Length: 0
+
+
+            """), caller: SIPHostPort(host: source.host, port: source.port), callee: SIPHostPort(host: "203.0.113.5", port: 5060))
+        }
+        func carolsBye(_ uri: String, token: String, then routes: [String] = []) async throws -> RoutingDecision {
+            var context = RoutingContext(request: try request("""
+            BYE \(uri) SIP/2.0
+            Via: SIP/2.0/UDP 203.0.113.5;branch=z9hG4bKc3
+            Max-Forwards: 70
+            Route: <sip:192.0.2.10:5060;lr;dlg=\(token)>
+            \(routes.map { "Route: \($0)\n" }.joined())From: <sip:carol@partner.test>;tag=2
+            To: <sip:alice@example.com>;tag=1
+            Call-ID: c3
+            CSeq: 9 BYE
+            Content-Length: 0
+
+
+            """), source: RequestSource(transport: .udp, host: "203.0.113.5", port: 5060))
+            return await policy(auth: true).decide(&context)
+        }
+        func isForwarded(_ decision: RoutingDecision) -> Bool { if case .forward = decision { true } else { false } }
+        let natted = try token("Contact: <sip:alice@192.168.1.5:5060>\n")
+        #expect(isForwarded(try await carolsBye("sip:alice@192.168.1.5:5060", token: natted)))  // her Contact
+        #expect(isForwarded(try await carolsBye("sip:alice@198.51.100.1:5072", token: natted)))  // her host
+        #expect(try await carolsBye("sip:x@203.0.113.99", token: natted) == .respond(StatusAnswer(403, "Relaying Denied")))
+        #expect(try await carolsBye("sip:alice@192.168.1.5:5060", token: natted, then: ["<sip:203.0.113.99;lr>"])
+                    == .respond(StatusAnswer(403, "Relaying Denied")))
+        // alice behind a proxy of hers that record-routed by name.
+        let proxied = try token("Record-Route: <sip:edge.example.net;lr>\nContact: <sip:alice@192.168.1.5:5060>\n")
+        #expect(isForwarded(try await carolsBye("sip:alice@192.168.1.5:5060", token: proxied, then: ["<sip:edge.example.net;lr>"])))
+        #expect(try await carolsBye("sip:alice@192.168.1.5:5060", token: proxied, then: ["<sip:edge.example.org;lr>"])
+                    == .respond(StatusAnswer(403, "Relaying Denied")))
+    }
+
     @Test func loopedRequestIs482() async throws {
         let original = try invite()
         let f = try #require(RequestForwarding.forward(original, to: ForwardTarget(uri: original.uri),

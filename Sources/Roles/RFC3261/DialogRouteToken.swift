@@ -22,6 +22,11 @@ import SIPTransaction
 /// nobody authenticated may send only to the callee: a stranger who holds a token (every
 /// party does) can neither pose as the other party nor make us relay to a third host.
 ///
+/// The callee's requests go back toward the caller, so the token names that side too: the
+/// caller's host, and the hop its side of the dialog is reached through (its nearest
+/// Record-Route, else its Contact). A callee of another domain, reached by one of our
+/// users, could otherwise send anywhere in the dialog's name.
+///
 /// The key is random per process: after a restart, requests in older dialogs are simply
 /// treated as out-of-dialog (challenged, relay-checked), never trusted.
 public enum DialogRouteToken {
@@ -37,7 +42,8 @@ public enum DialogRouteToken {
 
     /// The token for an initial request (its Call-ID, From tag, From and To), sent from
     /// `caller` to `callee` (the next hop's address) over the flow or address `calleeSource`
-    /// (where the callee's requests will come from; the next hop's when nil).
+    /// (where the callee's requests will come from; the next hop's when nil). The hop back
+    /// to the caller's side is read from the request itself (``callerHop(of:)``).
     public static func make(for request: SIPRequest, caller: SIPHostPort?, callee: SIPHostPort?,
                             calleeSource: SIPHostPort? = nil) -> String {
         let callID = request.callID ?? "", tag = (request.from?.tag ?? nil) ?? ""
@@ -46,6 +52,17 @@ public enum DialogRouteToken {
             + address("callee-source", calleeSource ?? callee, callID: callID, tag: tag)
             + address("callee", callee, callID: callID, tag: tag)
             + address("callee-host", callee.map { SIPHostPort(host: $0.host, port: 0) }, callID: callID, tag: tag)
+            + address("caller-host", caller.map { SIPHostPort(host: $0.host, port: 0) }, callID: callID, tag: tag)
+            + address("caller-hop", callerHop(of: request), callID: callID, tag: tag)
+    }
+
+    /// Where the callee's requests go after ours (RFC 3261 §12.1.1: its route set is the
+    /// Record-Route in order, then the remote target): the Record-Route the caller's side
+    /// put (a proxy's, perhaps by name), else the caller's Contact (perhaps a private address
+    /// behind a NAT, unlike its source).
+    static func callerHop(of request: SIPRequest) -> SIPHostPort? {
+        let hop = (request.headers["Record-Route"].first ?? request.headers["Contact"].first).flatMap { NameAddr($0) }
+        return hop.flatMap { DialogDestination.resolve($0.uri)?.address }
     }
 
     /// A token that matched a request's dialog: which side sent the request, and checks of
@@ -73,6 +90,12 @@ public enum DialogRouteToken {
             check("callee", hop, at: 2) || check("callee-source", hop, at: 1)
         }
 
+        /// Whether `hop` leads to the caller: the hop its side is reached through, or its
+        /// host (any port: a Contact refreshed mid-dialog, a new connection's port).
+        public func isTowardCaller(_ hop: SIPHostPort) -> Bool {
+            check("caller-hop", hop, at: 5) || check("caller-host", SIPHostPort(host: hop.host, port: 0), at: 4)
+        }
+
         private func check(_ label: String, _ hostPort: SIPHostPort, at index: Int) -> Bool {
             let start = DialogRouteToken.partiesLength + index * DialogRouteToken.addressLength
             guard given.count >= start + DialogRouteToken.addressLength else { return false }
@@ -86,7 +109,7 @@ public enum DialogRouteToken {
     /// the callee: tags and URIs swapped); nil otherwise.
     public static func verify(_ token: String, request: SIPRequest) -> Match? {
         let given = Array(token.utf8)
-        guard given.count == partiesLength + 4 * addressLength else { return nil }
+        guard given.count == partiesLength + 6 * addressLength else { return nil }
         let callID = request.callID ?? ""
         let from = addressOfRecord(request.from), to = addressOfRecord(request.to)
         let parties = Array(given[..<partiesLength])

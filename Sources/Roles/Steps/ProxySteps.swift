@@ -41,9 +41,11 @@ public struct RoutePreprocessStep: RoutingStep {
     }
 
     /// Whether a request whose token matched comes from the side it claims, at the address
-    /// that side had when the dialog began, and, from a caller that is not one of our users,
-    /// goes to the callee. Every party holds the token, so without this the callee could
-    /// pose as the caller (or the caller as the callee) and a stranger could send anywhere.
+    /// that side had when the dialog began, and goes to the other side: from a caller that
+    /// is not one of our users, to the callee; from any callee, toward the caller (the hop
+    /// its side is reached through, or its host). Every party holds the token, so without
+    /// this the callee could pose as the caller (or the caller as the callee), and a
+    /// stranger, or a callee of another domain one of our users called, could send anywhere.
     /// A request that fails it is treated as out-of-dialog: challenged when From is one of
     /// our users, refused (403) when it leaves our domain.
     ///
@@ -55,12 +57,13 @@ public struct RoutePreprocessStep: RoutingStep {
         let atItsAddress = match.senderIs(at: SIPHostPort(host: context.source.host, port: context.source.port))
             || (match.sender == .callee && !fromOurs && context.source.transport != .udp && match.calleeHostIs(context.source.host))
         guard atItsAddress else { return false }
-        guard match.sender == .caller else { return true }
-        if fromOurs { return true }  // our user, at the address it called from: anywhere in its dialog
+        // Our user, at the address it called from (it was authenticated): anywhere in its dialog.
+        if match.sender == .caller, fromOurs { return true }
+        // The next hop: the first Route after ours, else the Request-URI (§16.6 step 7).
         let request = context.request
         let hop = request.headers["Route"].first.flatMap { NameAddr($0) }?.uri ?? request.uri
         guard let destination = DialogDestination.resolve(hop) else { return false }
-        return match.isCallee(destination.address)
+        return match.sender == .caller ? match.isCallee(destination.address) : match.isTowardCaller(destination.address)
     }
 }
 
