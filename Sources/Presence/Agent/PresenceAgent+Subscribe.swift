@@ -128,7 +128,7 @@ extension PresenceAgent {
                 watcherCapped = true
                 return 503
             }
-            let pair = WatchPair(watcher: watcher, presentity: presentity, package: package)
+            let pair = WatchPair(watcher: watcher, presentity: presentity, package: package).hashValue
             guard s.perPair[pair, default: 0] < configuration.maxSubscriptionsPerWatcherAndPresentity else {
                 watcherCapped = true
                 return 503
@@ -229,7 +229,7 @@ extension PresenceAgent {
     func insert(_ sub: Subscription, _ s: inout State) {
         s.subscriptions[sub.id] = sub
         s.perWatcher[sub.watcher, default: 0] += 1
-        s.perPair[WatchPair(sub), default: 0] += 1
+        s.perPair[WatchPair(sub).hashValue, default: 0] += 1
         switch sub.package {
         case .presence: Self.append(sub, to: &s.watchers[sub.presentity, default: []])
         case .winfo: Self.append(sub, to: &s.winfoWatchers[sub.presentity, default: []])
@@ -245,7 +245,7 @@ extension PresenceAgent {
     func remove(_ sub: Subscription, _ s: inout State) {
         guard s.subscriptions.removeValue(forKey: sub.id) != nil else { return }
         if let held = s.perWatcher[sub.watcher], held > 1 { s.perWatcher[sub.watcher] = held - 1 } else { s.perWatcher[sub.watcher] = nil }
-        let pair = WatchPair(sub)
+        let pair = WatchPair(sub).hashValue
         if let held = s.perPair[pair], held > 1 { s.perPair[pair] = held - 1 } else { s.perPair[pair] = nil }
         // In place (a copy of a popular presentity's list would cost its length), by its slot:
         // the last id takes its place. Returns the id that moved, and where to.
