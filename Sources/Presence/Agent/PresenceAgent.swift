@@ -260,7 +260,7 @@ extension PresenceAgent {
     }
 }
 
-/// A watcher, what it watches and in which package: its hash keys ``PresenceAgent/State/perPair``.
+/// A watcher, what it watches and in which package: its hash keys `PresenceAgent.State.perPair`.
 struct WatchPair: Hashable {
     let watcher: String
     let presentity: String

@@ -43,7 +43,7 @@ public enum DialogRouteToken {
     /// The token for an initial request (its Call-ID, From tag, From and To), sent from
     /// `caller` to `callee` (the next hop's address) over the flow or address `calleeSource`
     /// (where the callee's requests will come from; the next hop's when nil). The hop back
-    /// to the caller's side is read from the request itself (``callerHop(of:)``).
+    /// to the caller's side is read from the request itself (`callerHop(of:)`).
     public static func make(for request: SIPRequest, caller: SIPHostPort?, callee: SIPHostPort?,
                             calleeSource: SIPHostPort? = nil) -> String {
         let callID = request.callID ?? "", tag = (request.from?.tag ?? nil) ?? ""
