@@ -123,13 +123,12 @@ extension PresenceAgent {
             // The count only: a copy of the list kept alive here would make `insert` copy it.
             let watching = (package == .presence ? s.watchers[presentity]?.count : s.winfoWatchers[presentity]?.count) ?? 0
             guard watching < configuration.maxWatchersPerPresentity else { return 503 }
-            let held = s.perWatcher[watcher, default: 0]
-            guard held < configuration.maxSubscriptionsPerWatcher else {
+            guard s.perWatcher[watcher, default: 0] < configuration.maxSubscriptionsPerWatcher else {
                 watcherCapped = true
                 return 503
             }
-            let pair = WatchPair(watcher: watcher, presentity: presentity, package: package).hashValue
-            guard s.perPair[pair, default: 0] < configuration.maxSubscriptionsPerWatcherAndPresentity else {
+            guard s.perPair[Self.pairKey(watcher, presentity, package), default: 0]
+                    < configuration.maxSubscriptionsPerWatcherAndPresentity else {
                 watcherCapped = true
                 return 503
             }
@@ -229,12 +228,28 @@ extension PresenceAgent {
     func insert(_ sub: Subscription, _ s: inout State) {
         s.subscriptions[sub.id] = sub
         s.perWatcher[sub.watcher, default: 0] += 1
-        s.perPair[WatchPair(sub).hashValue, default: 0] += 1
+        s.perPair[Self.pairKey(sub.watcher, sub.presentity, sub.package), default: 0] += 1
         switch sub.package {
         case .presence: Self.append(sub, to: &s.watchers[sub.presentity, default: []])
         case .winfo: Self.append(sub, to: &s.winfoWatchers[sub.presentity, default: []])
         }
         file(sub, at: sub.expiresAt, &s)
+    }
+
+    /// The key of `State.perPair`: the hash of a watcher, what it watches and the package
+    /// (per-process seed). Two pairs sharing one (about 1 in 10^7 with a million
+    /// subscriptions) would only share their count.
+    static func pairKey(_ watcher: String, _ presentity: String, _ package: PresencePackage) -> Int {
+        var hasher = Hasher()
+        hasher.combine(watcher)
+        hasher.combine(presentity)
+        hasher.combine(package)
+        return hasher.finalize()
+    }
+
+    /// One less for `key`; a count that reaches zero leaves the table.
+    private static func decrement<Key: Hashable>(_ counts: inout [Key: Int], _ key: Key) {
+        if let held = counts[key], held > 1 { counts[key] = held - 1 } else { counts[key] = nil }
     }
 
     private static func append(_ sub: Subscription, to ids: inout [String]) {
@@ -244,9 +259,8 @@ extension PresenceAgent {
 
     func remove(_ sub: Subscription, _ s: inout State) {
         guard s.subscriptions.removeValue(forKey: sub.id) != nil else { return }
-        if let held = s.perWatcher[sub.watcher], held > 1 { s.perWatcher[sub.watcher] = held - 1 } else { s.perWatcher[sub.watcher] = nil }
-        let pair = WatchPair(sub).hashValue
-        if let held = s.perPair[pair], held > 1 { s.perPair[pair] = held - 1 } else { s.perPair[pair] = nil }
+        Self.decrement(&s.perWatcher, sub.watcher)
+        Self.decrement(&s.perPair, Self.pairKey(sub.watcher, sub.presentity, sub.package))
         // In place (a copy of a popular presentity's list would cost its length), by its slot:
         // the last id takes its place. Returns the id that moved, and where to.
         func drop(_ index: inout [String: [String]]) -> (id: String, slot: Int)? {

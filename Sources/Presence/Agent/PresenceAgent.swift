@@ -117,9 +117,7 @@ public final class PresenceAgent: Sendable {
         var perWatcher: [String: Int] = [:]
         /// How many subscriptions a watcher holds to one presentity and package
         /// (``Configuration/maxSubscriptionsPerWatcherAndPresentity``): counted, not searched.
-        /// Keyed by the pair's hash (per-process seed), a third of the memory of the pair
-        /// itself; two pairs sharing a hash (about 1 in 10^7 with a million subscriptions)
-        /// would only share their count.
+        /// Keyed by `pairKey`, a third of the memory of the pair itself.
         var perPair: [Int: Int] = [:]
         /// Source IP → unverified fetch NOTIFYs in flight (``Configuration/maxUnverifiedFetchesPerSource``).
         var unverifiedFetchesBySource: [String: Int] = [:]
@@ -257,22 +255,5 @@ extension PresenceAgent {
     public func ownsDialog(of request: SIPRequest) -> Bool {
         guard let tag = request.to?.tag else { return false }
         return state.withLock { $0.subscriptions[tag]?.dialog.matches(request) ?? false }
-    }
-}
-
-/// A watcher, what it watches and in which package: its hash keys `PresenceAgent.State.perPair`.
-struct WatchPair: Hashable {
-    let watcher: String
-    let presentity: String
-    let package: PresencePackage
-
-    init(_ sub: Subscription) {
-        self.init(watcher: sub.watcher, presentity: sub.presentity, package: sub.package)
-    }
-
-    init(watcher: String, presentity: String, package: PresencePackage) {
-        self.watcher = watcher
-        self.presentity = presentity
-        self.package = package
     }
 }
