@@ -11,14 +11,17 @@ import Testing
     /// Runs `body` with a started cluster and an archive on it whose client runs meanwhile.
     func withArchive(_ body: (ThrowawayCluster, PostgresArchive) async throws -> Void) async throws {
         try #require(ThrowawayCluster.binaries != nil, "install postgresql (scripts/test does)")
-        let cluster = try ThrowawayCluster(port: try TestPorts.loopback())
-        defer { cluster.destroy() }
-        var logger = Logger(label: "test.postgres")
-        logger.logLevel = ProcessInfo.processInfo.environment["PG_TRACE"] == nil ? .warning : .trace
-        let archive = try PostgresArchive(url: cluster.url, logger: logger)
-        let client = Task { await archive.run() }
-        defer { client.cancel() }
-        try await body(cluster, archive)
+        // initdb and pg_ctl take seconds: off the cooperative pool, as every wait for them.
+        let port = try TestPorts.loopback()
+        let cluster = try await offThePool { try ThrowawayCluster(port: port) }
+        try await withBlockingCleanup({ cluster.destroy() }) {
+            var logger = Logger(label: "test.postgres")
+            logger.logLevel = ProcessInfo.processInfo.environment["PG_TRACE"] == nil ? .warning : .trace
+            let archive = try PostgresArchive(url: cluster.url, logger: logger)
+            let client = Task { await archive.run() }
+            defer { client.cancel() }
+            try await body(cluster, archive)
+        }
     }
 
     @Test func appliesIdempotentlyAndSearches() async throws {
@@ -58,13 +61,13 @@ import Testing
             defer { running.cancel() }
             try await spool.append((1...50).map { .message(record($0)) })
             try await waitUntil { (try? await spool.depth().count) == 0 }
-            try cluster.stop()
+            try await offThePool { try cluster.stop() }
             await #expect(throws: ArchiveError.self) { try await archive.ping() }
             try await spool.append((51...120).map { .message(record($0)) })
             try await Task.sleep(for: .milliseconds(500))
             #expect(!shipper.isHealthy)
             #expect(try await spool.depth().count == 70)
-            try cluster.start()
+            try await offThePool { try cluster.start() }
             try await waitUntil { (try? await spool.depth().count) == 0 }
             #expect(shipper.isHealthy)
             let all = try await archive.search(ArchiveQuery())

@@ -34,7 +34,12 @@ import Glibc
     }
 
     /// Runs `sipctl ARGS`; returns its exit status and stdout.
-    static func sipctl(_ arguments: [String]) throws -> (Int32, String, String) {
+    /// Runs sipctl to its end off the cooperative pool.
+    static func sipctl(_ arguments: [String]) async throws -> (Int32, String, String) {
+        try await offThePool { try sipctlBlocking(arguments) }
+    }
+
+    static func sipctlBlocking(_ arguments: [String]) throws -> (Int32, String, String) {
         let process = Process()
         process.executableURL = sibling("sipctl")
         process.arguments = arguments
@@ -84,10 +89,10 @@ import Glibc
     /// drains, and every acknowledged MESSAGE is in the central archive exactly once.
     @Test func postgresOutageAndSIGKILLLoseNothing() async throws {
         try #require(ThrowawayCluster.binaries != nil, "install postgresql (scripts/test does)")
-        let cluster = try ThrowawayCluster(port: try TestPorts.loopback())
-        defer { cluster.destroy() }
+        let port = try TestPorts.loopback()
+        let cluster = try await offThePool { try ThrowawayCluster(port: port) }  // initdb: seconds
         let started = ContinuousClock.now
-        try await flood(archive: cluster.url, cluster: cluster)
+        try await withBlockingCleanup({ cluster.destroy() }) { try await flood(archive: cluster.url, cluster: cluster) }
         print("archive crash test (postgresql): \(ContinuousClock.now - started)")
     }
 
@@ -126,13 +131,13 @@ import Glibc
         let total = 1_200, killAt = 500
         var sent: [String] = []
         for i in 1...total {
-            if let cluster, i == 300 { try cluster.stop() }
+            if let cluster, i == 300 { try await offThePool { try cluster.stop() } }
             if cluster != nil, i == 400, let http {  // the archive database down: degraded
                 let (status, body) = try await MetricsEndpointTests.get("http://127.0.0.1:\(http)/health")
                 #expect(status == 503)
                 #expect(body.contains("archive"))
             }
-            if let cluster, i == 450 { try cluster.start() }
+            if let cluster, i == 450 { try await offThePool { try cluster.start() } }
             if i == killAt {
                 kill(server.processIdentifier, SIGKILL)
                 #expect(await HomeServerCommandTests.wait(server, timeout: .seconds(10)))
@@ -179,7 +184,7 @@ import Glibc
         aliceTask.cancel()
 
         let where_ = archive.map { ["--archive", $0] } ?? []
-        let (status, output, errors) = try Self.sipctl(["--data", data] + where_ + ["archive", "search", "--json",
+        let (status, output, errors) = try await Self.sipctl(["--data", data] + where_ + ["archive", "search", "--json",
                                                         "--limit", "100000", "--from", "alice@example.com"])
         #expect(status == 0, "\(errors)")
         var counts: [String: Int] = [:]
@@ -210,11 +215,11 @@ import Glibc
         #expect(answered.filter { $0["status"] as? Int == 200 }.count >= answered.count - 50)
 
         // A bad filter: exit 2 and a reason.
-        let (bad, _, reason) = try Self.sipctl(["--data", data, "archive", "search", "--since", "last tuesday"])
+        let (bad, _, reason) = try await Self.sipctl(["--data", data, "archive", "search", "--since", "last tuesday"])
         #expect(bad == 2)
         #expect(reason.contains("bad --since 'last tuesday'"))
         // Export as CSV: a header, then one line per message of the window.
-        let (exported, csv, _) = try Self.sipctl(["--data", data] + where_ + ["archive", "export", "--since", "2000-01-01",
+        let (exported, csv, _) = try await Self.sipctl(["--data", data] + where_ + ["archive", "export", "--since", "2000-01-01",
                                                  "--until", "2100-01-01", "--format", "csv"])
         #expect(exported == 0)
         #expect(csv.hasPrefix("time,from,to,call_id,"))

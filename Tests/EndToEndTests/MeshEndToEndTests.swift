@@ -174,7 +174,7 @@ import Testing
     @Test func homeServerFindsAnUnlistedPeerByDNSAndFailsOver() async throws {
         let pki = try MeshPKI()
         let hs1Port = try TestPorts.loopback(), hs2Port = try TestPorts.loopback(), deadPort = try TestPorts.loopback()
-        let dnsmasq = try DNSMasq(domains: ["example.test"], records: [
+        let dnsmasq = try await DNSMasq.start(domains: ["example.test"], records: [
             "--srv-host=_sips._tcp.hs2.example.test,dead.example.test,\(deadPort),0,10",
             "--srv-host=_sips._tcp.hs2.example.test,hs2.example.test,\(hs2Port),1,10",
             "--host-record=dead.example.test,127.0.0.1",

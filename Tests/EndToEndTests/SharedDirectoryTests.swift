@@ -9,8 +9,8 @@ import Testing
 /// server serves them from memory and sees a change within a couple of seconds. Real
 /// `home-server` and `sipctl` processes against a throwaway cluster.
 @Suite(.serialized) struct SharedDirectoryTests {
-    static func sipctl(_ url: String, _ arguments: [String]) throws -> (Int32, String, String) {
-        try ArchiveCrashTests.sipctl(["--directory", url] + arguments)
+    static func sipctl(_ url: String, _ arguments: [String]) async throws -> (Int32, String, String) {
+        try await ArchiveCrashTests.sipctl(["--directory", url] + arguments)
     }
 
     /// Starts `home-server` on the shared directory; returns it and its UDP port.
@@ -57,15 +57,18 @@ import Testing
     @Test func twoHomeServersShareOneDirectory() async throws {
         try #require(FileManager.default.isExecutableFile(atPath: HomeServerCommandTests.executable.path), "build home-server first")
         try #require(ThrowawayCluster.binaries != nil, "install postgresql (scripts/test does)")
-        let cluster = try ThrowawayCluster(port: try TestPorts.loopback())
-        defer { cluster.destroy() }
-        let url = cluster.url
+        let port = try TestPorts.loopback()
+        let cluster = try await offThePool { try ThrowawayCluster(port: port) }  // initdb: seconds
+        try await withBlockingCleanup({ cluster.destroy() }) { try await shareOneDirectory(cluster.url) }
+    }
+
+    private func shareOneDirectory(_ url: String) async throws {
 
         // Added once with sipctl (which creates the schema) ...
-        var (status, out, err) = try Self.sipctl(url, ["user", "add", "alice@example.com", "--password", "a1"])
+        var (status, out, err) = try await Self.sipctl(url, ["user", "add", "alice@example.com", "--password", "a1"])
         #expect(status == 0, "\(err)")
         #expect(out == "added alice@example.com\n")
-        (status, _, err) = try Self.sipctl(url, ["user", "add", "alice@example.com", "--password", "x"])
+        (status, _, err) = try await Self.sipctl(url, ["user", "add", "alice@example.com", "--password", "x"])
         #expect(status == 1)
         #expect(err == "sipctl: user alice@example.com exists already\n")
 
@@ -77,7 +80,7 @@ import Testing
         #expect(try await Self.register("alice", password: "a1", port: port2) == 200)
 
         // A password changed with sipctl while they run: the new one works, the old one not.
-        (status, _, err) = try Self.sipctl(url, ["user", "set-password", "alice@example.com", "--password", "a2"])
+        (status, _, err) = try await Self.sipctl(url, ["user", "set-password", "alice@example.com", "--password", "a2"])
         #expect(status == 0, "\(err)")
         let seen = try await Self.eventually(200, "alice", password: "a2", port: port1)
         #expect(seen != nil, "h1 never took the new password")
@@ -88,31 +91,31 @@ import Testing
         // A user imported while they run, then disabled and removed.
         let file = try RunningHomeServer.temporaryDirectory() + "/users.csv"
         try "bob@example.com,b1\ncarol@example.com,c1,h2.example\n".write(toFile: file, atomically: true, encoding: .utf8)
-        (status, _, err) = try Self.sipctl(url, ["user", "import", file])
+        (status, _, err) = try await Self.sipctl(url, ["user", "import", file])
         #expect(status == 0, "\(err)")
         #expect(try await Self.eventually(200, "bob", password: "b1", port: port2) != nil)
-        (status, out, _) = try Self.sipctl(url, ["user", "list"])
+        (status, out, _) = try await Self.sipctl(url, ["user", "list"])
         #expect(out == "alice@example.com\tenabled\t-\t\nbob@example.com\tenabled\t-\t\ncarol@example.com\tenabled\th2.example\t\n")
-        (status, _, err) = try Self.sipctl(url, ["user", "disable", "bob@example.com"])
+        (status, _, err) = try await Self.sipctl(url, ["user", "disable", "bob@example.com"])
         #expect(status == 0, "\(err)")
         #expect(try await Self.eventually(403, "bob", password: "b1", port: port1) != nil)
-        (status, _, err) = try Self.sipctl(url, ["user", "remove", "bob@example.com"])
+        (status, _, err) = try await Self.sipctl(url, ["user", "remove", "bob@example.com"])
         #expect(status == 0, "\(err)")
         #expect(try await Self.eventually(401, "bob", password: "b1", port: port1) != nil)  // as a wrong password
-        (status, _, _) = try Self.sipctl(url, ["user", "remove", "bob@example.com"])
+        (status, _, _) = try await Self.sipctl(url, ["user", "remove", "bob@example.com"])
         #expect(status == 1)
 
         // Access lists and directory fields live there too.
-        (status, _, err) = try Self.sipctl(url, ["acl", "block", "alice@example.com", "carol@example.com"])
+        (status, _, err) = try await Self.sipctl(url, ["acl", "block", "alice@example.com", "carol@example.com"])
         #expect(status == 0, "\(err)")
-        (status, _, err) = try Self.sipctl(url, ["acl", "default", "example.com", "pending"])
+        (status, _, err) = try await Self.sipctl(url, ["acl", "default", "example.com", "pending"])
         #expect(status == 0, "\(err)")
-        (status, out, _) = try Self.sipctl(url, ["acl", "list", "alice@example.com"])
+        (status, out, _) = try await Self.sipctl(url, ["acl", "list", "alice@example.com"])
         #expect(out == "block carol@example.com\ndefault pending (example.com, configured)\n")
-        (status, _, err) = try Self.sipctl(url, ["user", "set", "carol@example.com", "--display-name", "Carol Jones",
+        (status, _, err) = try await Self.sipctl(url, ["user", "set", "carol@example.com", "--display-name", "Carol Jones",
                                                  "--title", "CTO"])
         #expect(status == 0, "\(err)")
-        (status, out, err) = try Self.sipctl(url, ["directory", "search", "jones", "--json"])
+        (status, out, err) = try await Self.sipctl(url, ["directory", "search", "jones", "--json"])
         #expect(status == 0, "\(err)")
         #expect(out.contains("carol@example.com") && out.contains("CTO"), "\(out)")
     }
@@ -120,12 +123,12 @@ import Testing
     @Test func unreachableDatabaseIsOneClearLine() async throws {
         try #require(FileManager.default.isExecutableFile(atPath: HomeServerCommandTests.executable.path), "build home-server first")
         let url = "postgresql://sip@127.0.0.1:1/sip"  // nothing listens on port 1
-        let (status, out, err) = try Self.sipctl(url, ["user", "list"])
+        let (status, out, err) = try await Self.sipctl(url, ["user", "list"])
         #expect(status == 1)
         #expect(out.isEmpty)
         #expect(err.hasPrefix("sipctl: directory postgresql://sip@127.0.0.1:1/sip unreachable: "), "\(err)")
         #expect(err.split(separator: "\n").count == 1)
-        let (bad, _, reason) = try Self.sipctl("mysql://db/sip", ["user", "list"])
+        let (bad, _, reason) = try await Self.sipctl("mysql://db/sip", ["user", "list"])
         #expect(bad == 2)
         #expect(reason.contains("bad directory 'mysql://db/sip'"))
 

@@ -5,14 +5,20 @@ import NIOCore
 import Glibc
 #endif
 
-/// A real dnsmasq (dnsmasq-base) serving a test zone on a free loopback port.
-public final class DNSMasq {
+/// A real dnsmasq (dnsmasq-base) serving a test zone on a free loopback port. Every field is
+/// set once, in `init` (hence `@unchecked Sendable`: `Process` is not marked).
+public final class DNSMasq: @unchecked Sendable {
     public static let path = "/usr/sbin/dnsmasq"
     public let port: Int
     private let process: Process
     private let logPath: String
     /// dnsmasq's own pid (the shell's child).
     private let pid: pid_t
+
+    /// Starts dnsmasq off the cooperative pool (`init` polls with sleeps, up to five seconds).
+    public static func start(domains: [String], records: [String]) async throws -> DNSMasq {
+        try await offThePool { try DNSMasq(domains: domains, records: records) }
+    }
 
     static func readPID(_ path: String) -> pid_t? {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
@@ -23,6 +29,7 @@ public final class DNSMasq {
 
     /// Starts dnsmasq with `records` (`--srv-host=...`, `--naptr-record=...`, ...), authoritative
     /// (`--local`) for `domains`, records cached for 300 s. Tries a few ports if one is taken.
+    /// From async code, use ``start(domains:records:)``.
     public init(domains: [String], records: [String]) throws {
         guard FileManager.default.isExecutableFile(atPath: Self.path) else {
             throw DNSMasqMissing()

@@ -7,8 +7,9 @@ import Glibc
 /// A real Kamailio (Debian's `kamailio`, `kamailio-presence-modules`, `kamailio-sqlite-modules`)
 /// running the bench's presence configuration (a copy in `Tests/Kamailio/presence.cfg`:
 /// registrar, presence with PIDF, no authentication) on a free loopback port, UDP and TCP,
-/// with a throwaway SQLite database: a SIP peer nobody here wrote.
-public final class Kamailio {
+/// with a throwaway SQLite database: a SIP peer nobody here wrote. Every field is set once, in
+/// `init` (hence `@unchecked Sendable`: `Process` is not marked, its handle is not shared).
+public final class Kamailio: @unchecked Sendable {
     public static let path = "/usr/sbin/kamailio"
     static let modules = "/usr/lib/x86_64-linux-gnu/kamailio/modules"
     static let schemas = "/usr/share/kamailio/db_sqlite"
@@ -33,7 +34,13 @@ public final class Kamailio {
         return absent.isEmpty ? nil : "missing: \(absent.joined(separator: ", ")) (scripts/test installs kamailio, kamailio-presence-modules, kamailio-sqlite-modules and sqlite3)"
     }
 
-    /// Starts Kamailio and returns once its TCP port accepts connections.
+    /// Starts Kamailio off the cooperative pool (`init` polls with sleeps, up to ten seconds).
+    public static func start() async throws -> Kamailio {
+        try await offThePool { try Kamailio() }
+    }
+
+    /// Starts Kamailio and returns once its TCP port accepts connections. From async code, use
+    /// ``start()``.
     public init() throws {
         if let missing = Self.missing { throw KamailioFailed(log: missing) }
         var lastLog = ""

@@ -40,8 +40,8 @@ struct DNSMasqTests {
         let locator: SIPServerLocator
         let loop: any EventLoop
 
-        init(seed: UInt64 = 7) throws {
-            dnsmasq = try DNSMasq(domains: DNSMasqTests.domains, records: DNSMasqTests.records)
+        init(seed: UInt64 = 7) async throws {
+            dnsmasq = try await DNSMasq.start(domains: DNSMasqTests.domains, records: DNSMasqTests.records)
             loop = MultiThreadedEventLoopGroup.singleton.next()
             resolver = DNSResolver(configuration: DNSResolverConfiguration(nameservers: [dnsmasq.address], timeout: .seconds(2)),
                                    eventLoop: loop)
@@ -65,7 +65,7 @@ struct DNSMasqTests {
 
     @Test("NAPTR → SRV → A/AAAA: order, preference, priority")
     func naptrChain() async throws {
-        let f = try Fixture()
+        let f = try await Fixture()
         let targets = try await f.locate("sip:bob@example.test")
         await f.stop()
         #expect(targets.map(\.description) == [
@@ -80,7 +80,7 @@ struct DNSMasqTests {
 
     @Test("sips, transport parameter, explicit port, CNAME, SRV and A fallbacks")
     func otherRules() async throws {
-        let f = try Fixture()
+        let f = try await Fixture()
         let sips = try await f.locate("sips:bob@example.test").map(\.description)
         let tcp = try await f.locate("sip:example.test;transport=tcp").map(\.description)
         let port = try await f.locate("sip:alias.example.test:5099").map(\.description)
@@ -101,7 +101,7 @@ struct DNSMasqTests {
 
     @Test("SRV weights 1 and 9: the heavy target first in about 9 of 10 lists (seeded)")
     func weights() async throws {
-        let f = try Fixture(seed: 2782)
+        let f = try await Fixture(seed: 2782)
         var heavyFirst = 0
         for _ in 0..<1_000 {
             let targets = try await f.locate("sip:weighted.test;transport=udp")
@@ -114,7 +114,7 @@ struct DNSMasqTests {
 
     @Test("failover: the iterator gives the first target, then the next on failure")
     func failover() async throws {
-        let f = try Fixture()
+        let f = try await Fixture()
         var iterator = SIPTargetIterator(try await f.locate("sip:example.test;transport=tcp"))
         await f.stop()
         let next = iterator.next()
@@ -128,7 +128,7 @@ struct DNSMasqTests {
 
     @Test("answers are cached (also negative ones) and outlive the nameserver")
     func cache() async throws {
-        let f = try Fixture()
+        let f = try await Fixture()
         let first = try await f.resolver.query("primary.example.test", type: .a)
         let negative = try await f.resolver.query("nothere.example.test", type: .a)
         f.dnsmasq.stop()
@@ -142,7 +142,7 @@ struct DNSMasqTests {
 
     @Test("a dead nameserver: timeout, then the next nameserver answers")
     func nameserverFailover() async throws {
-        let dnsmasq = try DNSMasq(domains: Self.domains, records: Self.records)
+        let dnsmasq = try await DNSMasq.start(domains: Self.domains, records: Self.records)
         let dead = try SocketAddress(ipAddress: "127.0.0.1", port: 9)  // discard: nothing answers
         let loop = MultiThreadedEventLoopGroup.singleton.next()
         let both = DNSResolver(configuration: DNSResolverConfiguration(nameservers: [dead, dnsmasq.address],
@@ -163,7 +163,7 @@ struct DNSMasqTests {
     @Test("an answer too large for UDP (TC set) is asked again over TCP")
     func truncatedOverTCP() async throws {
         let many = (1...150).map { "--host-record=big.example.test,10.0.\($0 / 100).\($0 % 100 + 1)" }
-        let dnsmasq = try DNSMasq(domains: ["example.test"], records: many)
+        let dnsmasq = try await DNSMasq.start(domains: ["example.test"], records: many)
         let resolver = DNSResolver(configuration: DNSResolverConfiguration(nameservers: [dnsmasq.address]),
                                    eventLoop: MultiThreadedEventLoopGroup.singleton.next())
         let answer = try await resolver.query("big.example.test", type: .a)
@@ -174,7 +174,7 @@ struct DNSMasqTests {
 
     @Test("many concurrent questions share the loop and all complete")
     func concurrent() async throws {
-        let f = try Fixture()
+        let f = try await Fixture()
         let names = ["primary", "backup", "tls1", "udp1", "alias"].map { "\($0).example.test" }
         let futures = (0..<200).map { i in f.resolver.query(names[i % names.count], type: i % 2 == 0 ? .a : .aaaa, on: f.loop) }
         let answers = try await EventLoopFuture.whenAllSucceed(futures, on: f.loop).get()

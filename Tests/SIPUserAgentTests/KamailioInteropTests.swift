@@ -17,7 +17,7 @@ import Testing
 
     @Test(arguments: ["udp", "tcp"])
     func registerMessageAndPresenceThroughKamailio(transport: String) async throws {
-        let kamailio = try Kamailio()
+        let kamailio = try await Kamailio.start()
         defer { kamailio.stop() }
         let alice = try Self.userAgent("alice", kamailio, transport: transport)
         let bob = try Self.userAgent("bob", kamailio, transport: transport)
