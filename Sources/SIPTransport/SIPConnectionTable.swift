@@ -42,7 +42,27 @@ final class SIPConnectionTable: Sendable {
         /// Accepted connections that have not delivered a complete message yet, by arrival:
         /// the first to give way when the table is full (``admit(remote:evictingSilent:)``).
         var silent: [SIPConnectionID: (arrival: UInt64, channel: any Channel)] = [:]
+        /// `silent` in arrival order, so the oldest is found without a scan. Entries of
+        /// connections that spoke or closed stay until they reach the front or the buffer is
+        /// compacted (when it holds more than twice `silent` plus a slack): bounded.
+        var silentOrder = CircularBuffer<(arrival: UInt64, id: SIPConnectionID)>()
         var arrivals: UInt64 = 0
+
+        /// Takes the oldest connection still silent out of `silent`; nil when none is.
+        mutating func popOldestSilent() -> (any Channel)? {
+            while let (arrival, id) = silentOrder.popFirst() {
+                if let entry = silent[id], entry.arrival == arrival {
+                    silent[id] = nil
+                    return entry.channel
+                }
+            }
+            return nil
+        }
+
+        mutating func compactSilentOrder() {
+            guard silentOrder.count > 2 * silent.count + 64 else { return }
+            silentOrder.removeAll { silent[$0.id]?.arrival != $0.arrival }
+        }
     }
 
     let maxConnections: Int
@@ -90,9 +110,8 @@ final class SIPConnectionTable: Sendable {
         let admitted = state.withLockedValue { s in
             guard s.perIP[ip, default: 0] < maxConnectionsPerIP else { return false }
             if s.total >= maxConnections {
-                guard evictingSilent, let oldest = s.silent.min(by: { $0.value.arrival < $1.value.arrival }) else { return false }
-                s.silent[oldest.key] = nil
-                victim = oldest.value.channel
+                guard evictingSilent, let oldest = s.popOldestSilent() else { return false }
+                victim = oldest
             }
             s.total += 1
             s.perIP[ip, default: 0] += 1
@@ -107,12 +126,17 @@ final class SIPConnectionTable: Sendable {
         state.withLockedValue { s in
             s.arrivals += 1
             s.silent[id] = (s.arrivals, channel)
+            s.silentOrder.append((s.arrivals, id))
+            s.compactSilentOrder()
         }
     }
 
     /// Connection `id` delivered its first complete message: never evicted.
     func markSpoke(_ id: SIPConnectionID) {
-        _ = state.withLockedValue { s in s.silent.removeValue(forKey: id) }
+        state.withLockedValue { s in
+            s.silent[id] = nil
+            s.compactSilentOrder()
+        }
     }
 
     /// Gives back what `admit` took.
@@ -141,6 +165,7 @@ final class SIPConnectionTable: Sendable {
     func remove(_ id: SIPConnectionID) {
         state.withLockedValue { s in
             s.silent[id] = nil
+            s.compactSilentOrder()
             guard let entry = s.byID.removeValue(forKey: id) else { return }
             for alias in s.aliases.removeValue(forKey: id) ?? [] where s.byKey[alias]?.id == id {
                 s.byKey[alias] = nil
@@ -229,6 +254,9 @@ final class SIPConnectionTable: Sendable {
     }
 
     var count: Int { state.withLockedValue { $0.byID.count } }
+
+    /// Entries of the arrival-order buffer of silent connections (tests check its bound).
+    var silentOrderCount: Int { state.withLockedValue { $0.silentOrder.count } }
 
     /// Open connections by transport (for a metrics scrape: one pass under the lock).
     var countsByTransport: [SIPTransportKind: Int] {

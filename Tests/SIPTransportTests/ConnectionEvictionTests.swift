@@ -1,4 +1,5 @@
 import NIOCore
+import NIOEmbedded
 import SIPCore
 import Testing
 @testable import SIPTransport
@@ -52,5 +53,49 @@ struct ConnectionEvictionTests {
         #expect(await late.closedByPeer(timeout: .seconds(5)).closed, "the table was full of connections in use")
         #expect(speakers.allSatisfy { $0.channel.isActive })
         for speaker in speakers { speaker.channel.close(promise: nil) }
+    }
+
+    @Test("the table picks the oldest still-silent connection, skips ones that spoke or closed, and its order buffer stays bounded")
+    func evictionOrderWithoutScan() throws {
+        let max = 4
+        let table = SIPConnectionTable(maxConnections: max, maxConnectionsPerIP: 100_000)
+        let loop = EmbeddedEventLoop()
+        let remote = try SocketAddress(ipAddress: "192.0.2.7", port: 5060)
+        func accept() throws -> (SIPConnectionID, EmbeddedChannel)? {
+            guard table.admit(remote: remote, evictingSilent: true) else { return nil }
+            let channel = EmbeddedChannel(loop: loop)
+            try channel.connect(to: remote).wait()
+            let id = table.makeID()
+            table.markSilent(id, channel: channel)
+            return (id, channel)
+        }
+        var open = try (0..<max).map { _ in try #require(try accept()) }
+        table.markSpoke(open[0].0)  // the oldest spoke: never evicted
+        table.remove(open[1].0)     // the next closed (its count given back below)
+        table.release(remote: remote)
+        open[1].1.close(promise: nil)
+        // Room for one without eviction, then the table is full again.
+        let fifth = try #require(try accept())
+        let sixth = try #require(try accept())  // evicts [2], the oldest still silent
+        #expect(open[0].1.isActive, "a connection that spoke is not evicted")
+        #expect(!open[2].1.isActive, "the oldest silent connection gave way")
+        #expect(open[3].1.isActive && fifth.1.isActive && sixth.1.isActive)
+        table.release(remote: remote)  // [2]'s close gives its count back (done by its handler in the layer)
+        open.append(fifth)
+        open.append(sixth)
+
+        // Churn: many connections arrive silent and speak; the order buffer does not grow with them.
+        for _ in 0..<10_000 {
+            table.release(remote: remote)
+            let (id, channel) = try #require(try accept())
+            table.markSpoke(id)
+            _ = channel
+        }
+        #expect(table.silentOrderCount <= 2 * 3 + 64 + 1, "stale entries are compacted away")
+        // Every still-silent connection can be evicted, and then nothing more can.
+        table.markSpoke(open[3].0)
+        table.markSpoke(fifth.0)
+        table.markSpoke(sixth.0)
+        #expect(!table.admit(remote: remote, evictingSilent: true), "only connections that spoke are left")
     }
 }
