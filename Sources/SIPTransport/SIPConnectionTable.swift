@@ -41,28 +41,7 @@ final class SIPConnectionTable: Sendable {
         var standby: [Key: [SIPConnectionID]] = [:]
         /// Accepted connections that have not delivered a complete message yet, by arrival:
         /// the first to give way when the table is full (``admit(remote:evictingSilent:)``).
-        var silent: [SIPConnectionID: (arrival: UInt64, channel: any Channel)] = [:]
-        /// `silent` in arrival order, so the oldest is found without a scan. Entries of
-        /// connections that spoke or closed stay until they reach the front or the buffer is
-        /// compacted (when it holds more than twice `silent` plus a slack): bounded.
-        var silentOrder = CircularBuffer<(arrival: UInt64, id: SIPConnectionID)>()
-        var arrivals: UInt64 = 0
-
-        /// Takes the oldest connection still silent out of `silent`; nil when none is.
-        mutating func popOldestSilent() -> (any Channel)? {
-            while let (arrival, id) = silentOrder.popFirst() {
-                if let entry = silent[id], entry.arrival == arrival {
-                    silent[id] = nil
-                    return entry.channel
-                }
-            }
-            return nil
-        }
-
-        mutating func compactSilentOrder() {
-            guard silentOrder.count > 2 * silent.count + 64 else { return }
-            silentOrder.removeAll { silent[$0.id]?.arrival != $0.arrival }
-        }
+        var silent = ArrivalOrderedMap<SIPConnectionID, any Channel>()
     }
 
     let maxConnections: Int
@@ -110,8 +89,8 @@ final class SIPConnectionTable: Sendable {
         let admitted = state.withLockedValue { s in
             guard s.perIP[ip, default: 0] < maxConnectionsPerIP else { return false }
             if s.total >= maxConnections {
-                guard evictingSilent, let oldest = s.popOldestSilent() else { return false }
-                victim = oldest
+                guard evictingSilent, let oldest = s.silent.popOldest() else { return false }
+                victim = oldest.value
             }
             s.total += 1
             s.perIP[ip, default: 0] += 1
@@ -124,19 +103,13 @@ final class SIPConnectionTable: Sendable {
     /// An accepted connection that has delivered nothing yet (evictable, see ``admit(remote:evictingSilent:)``).
     func markSilent(_ id: SIPConnectionID, channel: any Channel) {
         state.withLockedValue { s in
-            s.arrivals += 1
-            s.silent[id] = (s.arrivals, channel)
-            s.silentOrder.append((s.arrivals, id))
-            s.compactSilentOrder()
+            s.silent.insert(channel, for: id)
         }
     }
 
     /// Connection `id` delivered its first complete message: never evicted.
     func markSpoke(_ id: SIPConnectionID) {
-        state.withLockedValue { s in
-            s.silent[id] = nil
-            s.compactSilentOrder()
-        }
+        _ = state.withLockedValue { s in s.silent.removeValue(forKey: id) }
     }
 
     /// Gives back what `admit` took.
@@ -164,8 +137,7 @@ final class SIPConnectionTable: Sendable {
     /// Forgets a closed connection and every key (its own, its aliases) that led to it.
     func remove(_ id: SIPConnectionID) {
         state.withLockedValue { s in
-            s.silent[id] = nil
-            s.compactSilentOrder()
+            s.silent.removeValue(forKey: id)
             guard let entry = s.byID.removeValue(forKey: id) else { return }
             for alias in s.aliases.removeValue(forKey: id) ?? [] where s.byKey[alias]?.id == id {
                 s.byKey[alias] = nil
@@ -256,7 +228,7 @@ final class SIPConnectionTable: Sendable {
     var count: Int { state.withLockedValue { $0.byID.count } }
 
     /// Entries of the arrival-order buffer of silent connections (tests check its bound).
-    var silentOrderCount: Int { state.withLockedValue { $0.silentOrder.count } }
+    var silentOrderCount: Int { state.withLockedValue { $0.silent.orderCount } }
 
     /// Open connections by transport (for a metrics scrape: one pass under the lock).
     var countsByTransport: [SIPTransportKind: Int] {

@@ -11,14 +11,11 @@ public final class DNSCache: Sendable {
     private struct Entry {
         var answer: DNSAnswer
         var expires: NIODeadline
-        var sequence: UInt64
     }
 
     private struct State {
-        var entries: [DNSQuestion: Entry] = [:]
-        /// Insertion order; may hold stale (question, sequence) pairs, compacted when long.
-        var order = CircularBuffer<(DNSQuestion, UInt64)>()
-        var sequence: UInt64 = 0
+        /// In insertion order: the oldest goes first when the cache is full.
+        var entries = ArrivalOrderedMap<DNSQuestion, Entry>()
     }
 
     public let capacity: Int
@@ -43,7 +40,7 @@ public final class DNSCache: Sendable {
         return state.withLockedValue { s -> DNSAnswer? in
             guard let entry = s.entries[question] else { return nil }
             guard entry.expires > now else {
-                s.entries[question] = nil
+                s.entries.removeValue(forKey: question)
                 return nil
             }
             var answer = entry.answer
@@ -60,19 +57,8 @@ public final class DNSCache: Sendable {
         let expires = now() + .seconds(Int64(ttl))
         let capacity = self.capacity
         state.withLockedValue { s in
-            s.sequence &+= 1
-            s.entries[answer.question] = Entry(answer: answer, expires: expires, sequence: s.sequence)
-            s.order.append((answer.question, s.sequence))
-            while s.entries.count > capacity, let (question, sequence) = s.order.popFirst() {
-                if s.entries[question]?.sequence == sequence { s.entries[question] = nil }
-            }
-            if s.order.count > 2 * capacity {  // drop stale order entries left by updates
-                var compacted = CircularBuffer<(DNSQuestion, UInt64)>(initialCapacity: s.entries.count)
-                for (question, sequence) in s.order where s.entries[question]?.sequence == sequence {
-                    compacted.append((question, sequence))
-                }
-                s.order = compacted
-            }
+            s.entries.insert(Entry(answer: answer, expires: expires), for: answer.question)
+            while s.entries.count > capacity, s.entries.popOldest() != nil {}
         }
     }
 
